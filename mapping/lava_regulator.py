@@ -1,8 +1,9 @@
 """The meta-regulator as a Lava process fed by the network's spike ports.
 
-:class:`RegulatorProcess` has one ``InPort`` ``s_in`` of shape ``(sum of the
-monitored sizes,)``: connect the monitored populations' ``s_out`` ports to it,
-concatenated in the regulator's population order (:func:`connect_spike_ports`).
+:class:`RegulatorProcess` has one ``InPort`` per monitored population,
+``s_in0``, ``s_in1``, ... (at most :data:`MAX_POPULATIONS`; Lava 0.10 does not
+compile ``concat_with`` ports): connect the monitored populations' ``s_out``
+ports to them in the regulator's population order (:func:`connect_spike_ports`).
 Its ``PyLoihiProcessModel`` counts spikes per population on every step (the
 spikes arrive as events on the port; nothing is polled) and, when a window
 completes (on its last step ``(w + 1) W - 1``), applies
@@ -40,7 +41,10 @@ from neurochip._validation import check_float, check_int, describe
 from neurochip.regulator.core import BandParams, RegulatorState, window_step
 from neurochip.regulator.model import MetaRegulator, RegulatorLog
 
-__all__ = ["RegulatorProcess", "regulator_process", "connect_spike_ports", "read_log", "run_bounded",
+#: InPorts of a RegulatorProcess (unused ones stay unconnected and receive nothing).
+MAX_POPULATIONS = 8
+
+__all__ = ["MAX_POPULATIONS", "RegulatorProcess", "regulator_process", "connect_spike_ports", "read_log", "run_bounded",
            "replay_regulated"]
 
 T = TypeVar("T")
@@ -66,6 +70,9 @@ class RegulatorProcess(AbstractProcess):
         sizes = [check_int("RegulatorProcess", "sizes[]", s, minimum=1) for s in sizes]
         if not sizes:
             raise ValueError("RegulatorProcess: sizes is empty; monitor at least one population")
+        if len(sizes) > MAX_POPULATIONS:
+            raise ValueError(f"RegulatorProcess: at most {MAX_POPULATIONS} populations per regulator process, "
+                             f"got {len(sizes)}; use several regulator processes")
         n = len(sizes)
         window = check_int("RegulatorProcess", "window", window, minimum=1)
         persist = check_int("RegulatorProcess", "persist", persist, minimum=1)
@@ -77,9 +84,10 @@ class RegulatorProcess(AbstractProcess):
                 raise ValueError(f"RegulatorProcess: {field} should have shape ({n},), got {describe(arr)}")
             arrays[field] = arr
         super().__init__(name=name)
-        self.s_in = InPort(shape=(int(sum(sizes)),))
+        for k in range(MAX_POPULATIONS):
+            setattr(self, f"s_in{k}", InPort(shape=(sizes[k] if k < n else 1,)))
+        self.n_ports = n
         self.safe_out = OutPort(shape=(n,))
-        self.offsets = Var(shape=(n + 1,), init=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
         self.window = Var(shape=(1,), init=np.array([window]))
         self.persist = Var(shape=(1,), init=np.array([persist]))
         self.low = Var(shape=(n,), init=arrays["low"])
@@ -92,7 +100,6 @@ class RegulatorProcess(AbstractProcess):
 
 
 class _PyRegulatorBase(PyLoihiProcessModel):
-    offsets: np.ndarray = LavaPyType(np.ndarray, np.int64)
     window: np.ndarray = LavaPyType(np.ndarray, np.int64)
     persist: np.ndarray = LavaPyType(np.ndarray, np.int64)
     low: np.ndarray = LavaPyType(np.ndarray, float)
@@ -108,8 +115,8 @@ class _PyRegulatorBase(PyLoihiProcessModel):
     n_events: np.ndarray = LavaPyType(np.ndarray, np.int64)
 
     def run_spk(self) -> None:
-        s = np.asarray(self.s_in.recv()) != 0
-        self.count += np.add.reduceat(s.astype(np.int64), self.offsets[:-1])
+        for k in range(self.count.shape[0]):
+            self.count[k] += int(np.count_nonzero(getattr(self, f"s_in{k}").recv()))
         step = self.time_step - 1
         window = int(self.window[0])
         if (step + 1) % window == 0:
@@ -134,7 +141,14 @@ class _PyRegulatorBase(PyLoihiProcessModel):
 class PyRegulatorModelFloat(_PyRegulatorBase):
     """Float model: spikes arrive as 0/1 floats."""
 
-    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_in0: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_in1: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_in2: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_in3: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_in4: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_in5: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_in6: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_in7: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     safe_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     safe_out_dtype = float
 
@@ -145,7 +159,14 @@ class PyRegulatorModelFloat(_PyRegulatorBase):
 class PyRegulatorModelFixed(_PyRegulatorBase):
     """Fixed-point model: spikes arrive as 0/1 integers (the counting logic is integer anyway)."""
 
-    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_in0: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_in1: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_in2: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_in3: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_in4: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_in5: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_in6: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_in7: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     safe_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     safe_out_dtype = np.int32
 
@@ -162,16 +183,17 @@ def regulator_process(regulator: MetaRegulator, *, max_events: int = 256) -> Reg
 
 
 def connect_spike_ports(proc: RegulatorProcess, ports: Sequence) -> None:
-    """Connect the monitored populations' spike ``OutPort``s (in the regulator's order) to ``proc.s_in``."""
+    """Connect the monitored populations' spike ``OutPort``s (in the regulator's order) to ``proc.s_in0``, ``proc.s_in1``, ..."""
     ports = list(ports)
-    if not ports:
-        raise ValueError("connect_spike_ports: ports is empty")
-    total = sum(int(np.prod(p.shape)) for p in ports)
-    if total != proc.s_in.shape[0]:
-        raise ValueError(f"connect_spike_ports: the ports have {total} neurons in all, the regulator expects "
-                         f"{proc.s_in.shape[0]}")
-    src = ports[0] if len(ports) == 1 else ports[0].concat_with(ports[1:], axis=0)
-    src.connect(proc.s_in)
+    if len(ports) != proc.n_ports:
+        raise ValueError(f"connect_spike_ports: the regulator monitors {proc.n_ports} populations, "
+                         f"got {len(ports)} ports")
+    for k, port in enumerate(ports):
+        target = getattr(proc, f"s_in{k}")
+        if tuple(port.shape) != tuple(target.shape):
+            raise ValueError(f"connect_spike_ports: port {k} has shape {tuple(port.shape)}, the regulator "
+                             f"expects {tuple(target.shape)} (population order of the regulator)")
+        port.connect(target)
 
 
 def read_log(proc: RegulatorProcess, regulator: MetaRegulator, n_steps: int) -> RegulatorLog:
@@ -238,13 +260,13 @@ def replay_regulated(regulator: MetaRegulator, spikes: Mapping, n_steps: int, *,
     """Feed given spike trains to the Lava regulator and return its log.
 
     ``spikes[p]`` is a :class:`~neurochip.results.Spikes` (or ``(indices, steps)``) of every
-    monitored population ``p``; one ``RingBuffer`` replays them all (two Lava processes in all).
+    monitored population ``p``; one ``RingBuffer`` per population replays them.
     """
     from lava.proc.io.source import RingBuffer
 
     regulator._check_fitted()
     n_steps = check_int("replay_regulated", "n_steps", n_steps, minimum=1)
-    blocks = []
+    sources = []
     for p, size in zip(regulator.populations_, regulator.sizes_):
         if p not in spikes:
             raise ValueError(f"replay_regulated: no spikes given for monitored population {p!r}")
@@ -252,8 +274,7 @@ def replay_regulated(regulator: MetaRegulator, spikes: Mapping, n_steps: int, *,
         keep = st < n_steps
         raster = np.zeros((int(size), n_steps))
         raster[idx[keep], st[keep]] = 1.0
-        blocks.append(raster)
-    source = RingBuffer(data=np.vstack(blocks))
+        sources.append(RingBuffer(data=raster))
     proc = regulator_process(regulator, max_events=max_events)
-    connect_spike_ports(proc, [source.s_out])
+    connect_spike_ports(proc, [src.s_out for src in sources])
     return run_bounded(proc, n_steps, timeout=timeout, read=lambda: read_log(proc, regulator, n_steps))
