@@ -67,6 +67,8 @@ class RegulatorProcess(AbstractProcess):
 
     def __init__(self, *, sizes: Sequence[int], window: int, low, high, silence_windows, persist: int,
                  max_events: int = 256, name: str | None = None):
+        # Lava's __del__ calls stop(), which needs the base initialised even if validation fails.
+        super().__init__(name=name)
         sizes = [check_int("RegulatorProcess", "sizes[]", s, minimum=1) for s in sizes]
         if not sizes:
             raise ValueError("RegulatorProcess: sizes is empty; monitor at least one population")
@@ -83,7 +85,6 @@ class RegulatorProcess(AbstractProcess):
             if arr.shape != (n,):
                 raise ValueError(f"RegulatorProcess: {field} should have shape ({n},), got {describe(arr)}")
             arrays[field] = arr
-        super().__init__(name=name)
         for k in range(MAX_POPULATIONS):
             setattr(self, f"s_in{k}", InPort(shape=(sizes[k] if k < n else 1,)))
         self.n_ports = n
