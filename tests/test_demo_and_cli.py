@@ -92,3 +92,18 @@ def test_experiment_script_command_line(demo):
     assert cfg.seed == 7 and cfg.steps == demo.TINY["steps"]
     with pytest.raises(SystemExit):
         parse_config(demo.Config, ["--set", "bogus=1"])
+
+
+def test_readme_example_runs(tmp_path, monkeypatch):
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, "README has no python example"
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    assert namespace["result"].spike_counts()["exc"] > 0
+    assert (tmp_path / "raster.png").stat().st_size > 5_000
+    import matplotlib.pyplot as plt
+    plt.close("all")
