@@ -1,0 +1,44 @@
+"""The regulator_faults experiment with its tiny config (Agg backend, seconds)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from neurochip.experiment import find_experiment, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_regulator_faults_tiny(tmp_path):
+    exp = find_experiment("regulator_faults", ROOT / "experiments")
+    cfg = load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path)})
+    run_dir = exp.main(cfg)
+    assert run_dir.parent == tmp_path / "regulator_faults"
+    for name in ("config.json", "metrics.json", "raster.png", "overview_burst.png", "energy.png",
+                 "regulator.json"):
+        assert (run_dir / name).is_file(), name
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert set(m["faults"]) == {"stuck", "drift", "burst"}
+    for kind, f in m["faults"].items():
+        assert f["runs"] == 1 and f["detected"] + f["missed"] == 1
+    assert 0 <= m["false_alarms"]["rate_per_window"] <= 1
+    assert m["regulator_cost"]["synaptic_ops"] > 0
+
+
+def test_send_on_delta_levels():
+    import numpy as np
+
+    exp = find_experiment("regulator_faults", ROOT / "experiments")
+    y = np.array([[0.0, 0.5, 1.2, 5.3, 5.3, 1.0]])
+    enc = exp.send_on_delta(y, 1.0, levels=(1, 4))[0]
+    # steps: n = 0, 1 (ref 1), 4 (ref 5), 0, -4 (ref 1)
+    assert sorted(zip(enc["up"][1].tolist(), enc["up"][0].tolist())) == [(2, 0), (3, 0), (3, 1)]
+    assert sorted(zip(enc["down"][1].tolist(), enc["down"][0].tolist())) == [(5, 0), (5, 1)]
+
+
+def test_invalid_experiment_config(tmp_path):
+    exp = find_experiment("regulator_faults", ROOT / "experiments")
+    cfg = load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "fault_onset_s": 5.0})
+    with pytest.raises(ValueError, match="fault_onset_s should be in"):
+        exp.main(cfg)
