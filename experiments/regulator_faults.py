@@ -64,8 +64,8 @@ class Config:
     n_hidden: int = 30
     n_out: int = 4
     p_connect: float = 0.5
-    w_in: float = 0.15
-    w_out: float = 0.25
+    w_in_total: float = 0.08           # input weight x n_sensors (hidden rate independent of n_sensors)
+    w_out_total: float = 0.45          # hidden -> out weight x n_hidden
     calibration_s: float = 30.0
     test_s: float = 2.0
     fault_onset_s: float = 1.0
@@ -181,13 +181,14 @@ def build_network(cfg: Config, encoded) -> Network:
     hidden = Population.from_time_constants("hidden", cfg.n_hidden, tau_u=5 * ms, tau_v=20 * ms, dt=dt, vth=1.0)
     out = Population.from_time_constants("out", cfg.n_out, tau_u=5 * ms, tau_v=20 * ms, dt=dt, vth=1.0)
     projections = []
+    w_in = cfg.w_in_total / cfg.n_sensors
     for src in sources:
         mask = rng.random((cfg.n_hidden, n_levels)) < cfg.p_connect
         projections.append(Projection(f"{src.name}_hidden", src.name, "hidden",
-                                      sp.csr_matrix(mask * rng.uniform(0.5, 1.5, mask.shape) * cfg.w_in)))
+                                      sp.csr_matrix(mask * rng.uniform(0.5, 1.5, mask.shape) * w_in)))
     mask = rng.random((cfg.n_out, cfg.n_hidden)) < cfg.p_connect
     projections.append(Projection("hidden_out", "hidden", "out",
-                                  sp.csr_matrix(mask * rng.uniform(0.5, 1.5, mask.shape) * cfg.w_out)))
+                                  sp.csr_matrix(mask * rng.uniform(0.5, 1.5, mask.shape) * cfg.w_out_total / cfg.n_hidden)))
     return Network(name="regulator_faults", dt=dt, sources=sources, populations=[hidden, out],
                    projections=projections)
 
