@@ -119,3 +119,31 @@ def test_backend_errors(fitted):
     with pytest.raises(ValueError, match="at most 8 populations"):
         RegulatorProcess(sizes=[1] * 9, window=5, low=[0.0] * 9, high=[1.0] * 9, silence_windows=[3] * 9,
                          persist=1)
+
+
+@pytest.mark.parametrize("tag", ["floating_pt", "fixed_pt"])
+def test_lava_safe_out_flags_follow_the_log(fitted, brian_run, tag):
+    """safe_out at step k is the alarm state after step k: it equals the log's safe-mode mask at k + 1."""
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer
+
+    from mapping.lava_regulator import connect_spike_ports, read_log, regulator_process, run_bounded
+
+    result, log = brian_run
+    sources = []
+    for p, size in zip(fitted.populations_, fitted.sizes_):
+        raster = np.zeros((size, T))
+        raster[result.spikes[p].indices, result.spikes[p].steps] = 1
+        sources.append(RingBuffer(data=raster))
+    proc = regulator_process(fitted)
+    connect_spike_ports(proc, [s.s_out for s in sources])
+    sink = Sink(shape=(2,), buffer=T)
+    proc.safe_out.connect(sink.a_in)
+    lava_log, flags = run_bounded(proc, T, timeout=120, run_cfg=Loihi2SimCfg(select_tag=tag),
+                                  read=lambda: (read_log(proc, fitted, T), sink.data.get()))
+    assert np.array_equal(lava_log.rows(), log.rows())
+    for k, p in enumerate(fitted.populations_):
+        mask = log.safe_mode_mask(p)
+        assert mask.any()
+        assert np.array_equal(flags[k, :-1] != 0, mask[1:])
