@@ -280,6 +280,7 @@ def main(cfg: Config) -> Path:
     regulator = MetaRegulator(window=cfg.window, k=cfg.k, persist=cfg.persist, alpha=cfg.alpha,
                               policy=cfg.policy).fit(net, calib)
     write_json(run_dir / "regulator.json", regulator.to_dict())
+    print(f"regulator_faults: calibrated on {regulator.n_calibration_windows_} windows ({label})", flush=True)
 
     # 2. injected faults
     onset = int(round(cfg.fault_onset_s * 1e3 / cfg.dt_ms))
@@ -302,6 +303,7 @@ def main(cfg: Config) -> Path:
                         "max_delay_ms": float(np.max(delays)) if delays else None,
                         "first_alarm": kinds_seen, "alarms_before_onset": early,
                         "within_target": bool(delays) and missed == 0 and max(delays) <= cfg.target_delay_ms}
+        print(f"regulator_faults: {kind}: delays {delays} ms, missed {missed}", flush=True)
 
     # 3. false alarms over normal operation
     net_n, normal, log_n, _ = regulated_run(cfg, regulator, cfg.normal_s, None, int(seeds[1]))
