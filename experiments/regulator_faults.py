@@ -12,7 +12,8 @@ monitoring every sensor's encoder and both populations.
    each of ``repeats`` seeds, a run of ``test_s`` with the fault injected into
    sensor ``faulty_sensor`` at ``fault_onset_s``. Detection delay = first alarm
    (high / low / silence) on any monitored node at or after the onset, minus the onset.
-   An alarm before the onset counts as a false alarm.
+   An alarm before the onset counts as a false alarm. The first ``warmup_windows``
+   windows of every run (the network's start-up transient) are not judged.
 3. False alarms: ``normal_s`` (600 s = 10 min by default) of normal operation;
    false-alarm rate = alarms / (windows x monitored nodes), and the fraction of
    node-time flagged in safe mode.
@@ -75,6 +76,7 @@ class Config:
     burst_rms_factor: float = 5.0      # burst noise, in noise floors
     drift_slope_per_s: float = 0.5     # drift ramp of dG/G0 per second
     window: int = 10
+    warmup_windows: int = 5            # start-up transient of every run, not judged (50 ms)
     k: float = 3.0
     persist: int = 2
     alpha: float = 1e-4
@@ -278,7 +280,7 @@ def main(cfg: Config) -> Path:
     # 1. calibration
     net, calib, _, label = regulated_run(cfg, None, cfg.calibration_s, None, int(seeds[0]))
     regulator = MetaRegulator(window=cfg.window, k=cfg.k, persist=cfg.persist, alpha=cfg.alpha,
-                              policy=cfg.policy).fit(net, calib)
+                              policy=cfg.policy, warmup_windows=cfg.warmup_windows).fit(net, calib)
     write_json(run_dir / "regulator.json", regulator.to_dict())
     print(f"regulator_faults: calibrated on {regulator.n_calibration_windows_} windows ({label})", flush=True)
 
@@ -307,7 +309,7 @@ def main(cfg: Config) -> Path:
 
     # 3. false alarms over normal operation
     net_n, normal, log_n, _ = regulated_run(cfg, regulator, cfg.normal_s, None, int(seeds[1]))
-    n_windows = normal.steps // cfg.window
+    n_windows = normal.steps // cfg.window - cfg.warmup_windows
     alarms = [e for e in log_n.events if e.kind != "recovered"]
     flagged = np.mean([log_n.safe_mode_mask(p).mean() for p in regulator.populations_])
     fa_rate = len(alarms) / (n_windows * len(regulator.populations_))

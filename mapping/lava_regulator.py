@@ -58,6 +58,8 @@ class RegulatorProcess(AbstractProcess):
     sizes : sequence of int
         Sizes of the monitored populations, in the order their ports are concatenated.
     window, persist : int
+    warmup_windows : int
+        Windows at the start that are closed without being judged.
     low, high : array of shape (n,)
         Normal band (spike counts per window).
     silence_windows : array of int, shape (n,)
@@ -66,7 +68,7 @@ class RegulatorProcess(AbstractProcess):
     """
 
     def __init__(self, *, sizes: Sequence[int], window: int, low, high, silence_windows, persist: int,
-                 max_events: int = 256, name: str | None = None):
+                 warmup_windows: int = 0, max_events: int = 256, name: str | None = None):
         # Lava's __del__ calls stop(), which needs the base initialised even if validation fails.
         super().__init__(name=name)
         sizes = [check_int("RegulatorProcess", "sizes[]", s, minimum=1) for s in sizes]
@@ -79,6 +81,7 @@ class RegulatorProcess(AbstractProcess):
         window = check_int("RegulatorProcess", "window", window, minimum=1)
         persist = check_int("RegulatorProcess", "persist", persist, minimum=1)
         max_events = check_int("RegulatorProcess", "max_events", max_events, minimum=1)
+        warmup_windows = check_int("RegulatorProcess", "warmup_windows", warmup_windows, minimum=0)
         arrays = {}
         for field, value in (("low", low), ("high", high), ("silence_windows", silence_windows)):
             arr = np.asarray(value, dtype=float)
@@ -91,6 +94,7 @@ class RegulatorProcess(AbstractProcess):
         self.safe_out = OutPort(shape=(n,))
         self.window = Var(shape=(1,), init=np.array([window]))
         self.persist = Var(shape=(1,), init=np.array([persist]))
+        self.warmup = Var(shape=(1,), init=np.array([warmup_windows]))
         self.low = Var(shape=(n,), init=arrays["low"])
         self.high = Var(shape=(n,), init=arrays["high"])
         self.silence_windows = Var(shape=(n,), init=arrays["silence_windows"].astype(np.int64))
@@ -103,6 +107,7 @@ class RegulatorProcess(AbstractProcess):
 class _PyRegulatorBase(PyLoihiProcessModel):
     window: np.ndarray = LavaPyType(np.ndarray, np.int64)
     persist: np.ndarray = LavaPyType(np.ndarray, np.int64)
+    warmup: np.ndarray = LavaPyType(np.ndarray, np.int64)
     low: np.ndarray = LavaPyType(np.ndarray, float)
     high: np.ndarray = LavaPyType(np.ndarray, float)
     silence_windows: np.ndarray = LavaPyType(np.ndarray, np.int64)
@@ -120,7 +125,9 @@ class _PyRegulatorBase(PyLoihiProcessModel):
             self.count[k] += int(np.count_nonzero(getattr(self, f"s_in{k}").recv()))
         step = self.time_step - 1
         window = int(self.window[0])
-        if (step + 1) % window == 0:
+        if (step + 1) % window == 0 and (step + 1) // window - 1 < int(self.warmup[0]):
+            self.count[:] = 0          # a warm-up window: closed, not judged
+        elif (step + 1) % window == 0:
             params = BandParams(window=window, low=self.low, high=self.high,
                                 silence_windows=self.silence_windows, persist=int(self.persist[0]))
             state = RegulatorState(self.count, self.run_high, self.run_low, self.run_zero, self.run_ok,
@@ -179,7 +186,8 @@ def regulator_process(regulator: MetaRegulator, *, max_events: int = 256) -> Reg
     regulator._check_fitted()
     b = regulator.band_
     return RegulatorProcess(sizes=regulator.sizes_.tolist(), window=b.window, low=b.low, high=b.high,
-                            silence_windows=b.silence_windows, persist=b.persist, max_events=max_events,
+                            silence_windows=b.silence_windows, persist=b.persist,
+                            warmup_windows=regulator.warmup_windows, max_events=max_events,
                             name="neurochip_regulator")
 
 

@@ -38,12 +38,14 @@ low : 1 (constant)
 high : 1 (constant)
 silence_windows : integer (constant)
 persist : integer (shared, constant)
+warmup : integer (shared, constant)
 """
 
-# The update of neurochip.regulator.core.window_step, branch-free. ``ev`` is 0 on
-# the operation's first call (t = 0), which closes no window.
+# The update of neurochip.regulator.core.window_step, branch-free. Call ``nwin`` closes
+# window ``nwin - 1``; ``ev`` is 0 on the first call (t = 0, no window) and for the
+# ``warmup`` windows, which are closed (count reset) without being judged.
 WINDOW_UPDATE = """
-ev = int(nwin > 0)
+ev = int(nwin > warmup)
 above = int(count > high) * ev
 below = int(count < low) * ev
 zero = int(count == 0) * ev
@@ -105,6 +107,7 @@ class BrianRegulator:
         g.high = band.high
         g.silence_windows = band.silence_windows
         g.persist = band.persist
+        g.warmup = regulator.warmup_windows
         g.run_regularly(WINDOW_UPDATE, dt=band.window * dt, when="before_thresholds",
                         name="neurochip_regulator_window")
         self.group = g
@@ -130,7 +133,7 @@ class BrianRegulator:
                                      np.asarray(self.monitor.wcount, dtype=np.int64)])
         else:
             table = np.zeros((0, 4), dtype=np.int64)
-        if n_steps > 0 and n_steps % W == 0:
+        if n_steps > 0 and n_steps % W == 0 and n_steps // W - 1 >= reg.warmup_windows:
             g = self.group
             state = RegulatorState(*(np.asarray(getattr(g, f), dtype=np.int64).copy()
                                      for f in RegulatorState._fields))

@@ -135,6 +135,10 @@ class MetaRegulator:
         Nodes to monitor (default: every population and spike source of the network).
     profile : EnergyProfile
         Energies for the per-window energy estimate and the regulator's own cost.
+    warmup_windows : int
+        Windows at the start of every run (calibration included) that are closed
+        without being judged: the network's start-up transient (e.g. populations
+        still silent while their input integrates) is not a fault.
 
     Attributes
     ----------
@@ -156,8 +160,9 @@ class MetaRegulator:
 
     def __init__(self, *, window: int = 10, k: float = 4.0, persist: int = 2, alpha: float = 1e-6,
                  min_std: float = 1.0, policy: str = "safe_mode", populations: Sequence[str] | None = None,
-                 profile: EnergyProfile = LOIHI1):
+                 profile: EnergyProfile = LOIHI1, warmup_windows: int = 0):
         self.window = window
+        self.warmup_windows = warmup_windows
         self.k = k
         self.persist = persist
         self.alpha = alpha
@@ -174,6 +179,7 @@ class MetaRegulator:
         check_int(owner, "persist", self.persist, minimum=1)
         check_float(owner, "alpha", self.alpha, low=0.0, high=1.0, low_open=True, high_open=True)
         check_float(owner, "min_std", self.min_std, low=0.0)
+        self.warmup_windows = check_int(owner, "warmup_windows", self.warmup_windows, minimum=0)
         if self.policy not in POLICIES:
             raise ValueError(f"{owner}: policy should be one of {', '.join(POLICIES)}, got {self.policy!r}")
         if not isinstance(self.profile, EnergyProfile):
@@ -212,10 +218,14 @@ class MetaRegulator:
         if self.window > stop - start:
             raise ValueError(f"{owner}: window ({self.window} steps) is larger than the calibration run "
                              f"({stop - start} steps); use a shorter window or a longer calibration")
+        if (stop - start) // self.window <= self.warmup_windows:
+            raise ValueError(f"{owner}: empty calibration: the calibration run has {(stop - start) // self.window} "
+                             f"complete windows, all within warmup_windows = {self.warmup_windows}")
         for p in pops:
             if p not in result.spikes:
                 raise ValueError(f"{owner}: result has no spikes of {p!r}")
-        counts = count_matrix(result.spikes, pops, stop, self.window, start_step=start)
+        counts = count_matrix(result.spikes, pops, stop, self.window,
+                              start_step=start)[self.warmup_windows:]
         self.populations_ = pops
         self.sizes_ = np.array([net.nodes[p].size for p in pops], dtype=np.int64)
         self.dt_s_ = float(net.dt / second)
@@ -257,7 +267,8 @@ class MetaRegulator:
                                  f"got {result.sizes.get(p)}")
         counts = count_matrix(result.spikes, self.populations_, result.steps, self.window,
                               start_step=start_step)
-        rows, _ = run_windows(counts, self.band_)
+        rows, _ = run_windows(counts[self.warmup_windows:], self.band_)
+        rows[:, 0] += self.warmup_windows
         steps = start_step + (rows[:, 0] + 1) * self.window - 1
         table = np.column_stack([steps, rows[:, 1], rows[:, 2], counts[rows[:, 0], rows[:, 1]]])
         return self.make_log(table, n_steps=result.steps, backend=f"numpy-reference({result.backend})")
@@ -306,7 +317,8 @@ class MetaRegulator:
     def to_dict(self) -> dict:
         """Configuration and learned band (JSON-ready)."""
         self._check_fitted()
-        return {"window": self.window, "k": self.k, "persist": self.persist, "alpha": self.alpha,
+        return {"window": self.window, "warmup_windows": self.warmup_windows, "k": self.k,
+                "persist": self.persist, "alpha": self.alpha,
                 "min_std": self.min_std, "policy": self.policy, "populations": self.populations_,
                 "sizes": self.sizes_.tolist(), "low": self.band_.low.tolist(), "high": self.band_.high.tolist(),
                 "silence_windows": self.band_.silence_windows.tolist(), "mean": self.mean_.tolist(),

@@ -30,7 +30,7 @@ def network(src):
 @pytest.fixture(scope="module")
 def fitted():
     calib_net = network(fault_source(0, False))
-    return MetaRegulator(window=10).fit(calib_net, simulate(calib_net, T))
+    return MetaRegulator(window=10, warmup_windows=2).fit(calib_net, simulate(calib_net, T))
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,7 @@ def test_brian2_component_matches_numpy_reference(fitted, brian_run):
     ref = fitted.detect(result)
     rows = log.rows()
     assert rows.shape[0] >= 6                       # the faults do raise events
+    assert rows[:, 0].min() >= 3 * 10 - 1           # nothing in the 2 warm-up windows
     assert {e.kind for e in log.events} >= {"high", "silence", "recovered"}
     assert rows[-1, 0] == T - 1                      # the window closed on the last step is logged
     assert np.array_equal(rows, ref.rows())

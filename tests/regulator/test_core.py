@@ -142,3 +142,18 @@ def test_invalid_configurations():
         reg.detect(_result(np.full(100, 0.1), size=3))
     with pytest.raises(ValueError, match="alpha should be < 1.0"):
         MetaRegulator(alpha=1.0).fit(NET, calib)
+
+
+def test_warmup_windows_are_not_judged():
+    net = Network(populations=[Population("p", 10, du=0.5, dv=0.5, vth=2.0)])
+    rates = np.full(1000, 0.1)
+    rates[:30] = 0.0                      # start-up transient: silent for 3 windows
+    calib = _result(rates, seed=5, name="p")
+    plain = MetaRegulator(window=10).fit(net, _result(np.full(1000, 0.1), seed=6, name="p"))
+    first = plain.detect(calib).first()
+    assert first.kind == "silence" and first.step < 30
+    warm = MetaRegulator(window=10, warmup_windows=3).fit(net, calib)
+    assert warm.n_calibration_windows_ == 97 and warm.mean_[0] > 5
+    assert warm.detect(calib).first() is None
+    with pytest.raises(ValueError, match="all within warmup_windows = 200"):
+        MetaRegulator(window=10, warmup_windows=200).fit(net, calib)
