@@ -210,8 +210,12 @@ def regulated_run(cfg: Config, regulator, duration_s: float, fault: str | None, 
 
 
 # ---------------------------------------------------------------- figures
-def overview_figure(result, regulator, log, *, fault_step: int | None, title: str):
-    """Raster, spike density per window with the normal band, energy per window and events."""
+def overview_figure(result, regulator, log, *, fault_step: int | None, title: str, highlight=None):
+    """Raster, spike density per window with the normal band, energy per window and events.
+
+    Densities of the nodes in ``highlight`` are drawn in color with their band's upper
+    edge (dashed); the other nodes in light grey.
+    """
     import matplotlib.pyplot as plt
 
     from neurochip.plotting import PALETTE
@@ -233,11 +237,15 @@ def overview_figure(result, regulator, log, *, fault_step: int | None, title: st
     ax.set_title(title, fontsize=10)
     ax = axes[1]
     dens = regulator.density(counts)
+    highlight = list(highlight) if highlight is not None else names
     for k, name in enumerate(names):
-        c = PALETTE[k % len(PALETTE)]
-        ax.plot(ends, dens[:, k], color=c, lw=0.8, label=name)
-        hi = regulator.density(regulator.band_.high)[k]
-        ax.axhline(hi, color=c, lw=0.5, ls="--")
+        if name not in highlight:
+            ax.plot(ends, dens[:, k], color="0.8", lw=0.5, zorder=1)
+    for j, name in enumerate(highlight):
+        k = names.index(name)
+        c = PALETTE[j % len(PALETTE)]
+        ax.plot(ends, dens[:, k], color=c, lw=0.9, label=name, zorder=2)
+        ax.axhline(regulator.density(regulator.band_.high)[k], color=c, lw=0.6, ls="--")
     ax.set_ylabel("density (Hz/neuron)")
     ax.legend(fontsize=6, ncol=4, loc="upper left")
     ax = axes[2]
@@ -321,9 +329,12 @@ def main(cfg: Config) -> Path:
     save_figure(raster_result(res_b, title=f"regulator_faults: noise burst on sensor {cfg.faulty_sensor} "
                                            f"at step {onset}"), run_dir / "raster.png")
     for kind, (_, res, log) in shown.items():
+        s = cfg.faulty_sensor
         save_figure(overview_figure(res, regulator, log, fault_step=onset,
-                                    title=f"{kind} fault on sensor {cfg.faulty_sensor} at step {onset} "
-                                          f"({label})"), run_dir / f"overview_{kind}.png")
+                                    title=f"{kind} fault on sensor {s} at step {onset} ({label}); "
+                                          f"grey: other sensors", highlight=[f"s{s}_up", f"s{s}_down",
+                                                                             "hidden", "out"]),
+                    run_dir / f"overview_{kind}.png")
     save_figure(plot_energy(*report_bars(energy), unit="uJ",
                             title=f"energy of {cfg.normal_s:g} s normal operation (Loihi 1)"),
                 run_dir / "energy.png")
