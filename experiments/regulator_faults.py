@@ -10,7 +10,8 @@ monitoring every sensor's encoder and both populations.
 1. Calibration: ``calibration_s`` of normal operation; the regulator learns the band.
 2. Faults: for each kind (``stuck`` sensor, ``drift`` ramp, noise ``burst``) and
    each of ``repeats`` seeds, a run of ``test_s`` with the fault injected into
-   sensor ``faulty_sensor`` at ``fault_onset_s``. Detection delay = first alarm
+   sensor ``faulty_sensor`` at ``fault_onset_s`` plus a random 0 .. window-1 steps
+   (so onsets fall anywhere in a window); then smaller drift slopes (``drift_sweep_per_s``). Detection delay = first alarm
    (high / low / silence) on any monitored node at or after the onset, minus the onset.
    An alarm before the onset counts as a false alarm. The first ``warmup_windows``
    windows of every run (the network's start-up transient) are not judged.
@@ -75,6 +76,7 @@ class Config:
     faulty_sensor: int = 0
     burst_rms_factor: float = 5.0      # burst noise, in noise floors
     drift_slope_per_s: float = 0.5     # drift ramp of dG/G0 per second
+    drift_sweep_per_s: tuple = (0.2, 0.1, 0.05, 0.02)   # smaller drifts: which are detected?
     window: int = 10
     warmup_windows: int = 5            # start-up transient of every run, not judged (50 ms)
     k: float = 3.0
@@ -87,7 +89,7 @@ class Config:
 
 #: Overrides that make the experiment run in seconds (CI, ``--tiny``).
 TINY = {"n_sensors": 3, "n_hidden": 10, "n_out": 2, "calibration_s": 3.0, "test_s": 0.4, "fault_onset_s": 0.2,
-        "normal_s": 3.0, "repeats": 1}
+        "normal_s": 3.0, "repeats": 1, "drift_sweep_per_s": [0.1]}
 
 
 # ---------------------------------------------------------------- signals
@@ -99,8 +101,12 @@ def _twin():
         return None
 
 
-def sensor_signals(cfg: Config, duration_s: float, fault: str | None, seed: int):
-    """``(signals (n_sensors, steps), noise_floor, source label)`` of normal operation plus a fault."""
+def sensor_signals(cfg: Config, duration_s: float, fault: dict | None, seed: int):
+    """``(signals (n_sensors, steps), noise_floor, source label)`` of normal operation plus a fault.
+
+    ``fault`` is ``None`` or ``{"kind": "stuck" | "drift" | "burst", "onset_step": int,
+    "slope": drift in dG/G0 per s}``, on sensor ``cfg.faulty_sensor``.
+    """
     dt = cfg.dt_ms * ms
     rng = np.random.default_rng(seed)
     n_steps = int(round(duration_s * 1e3 / cfg.dt_ms))
@@ -123,26 +129,27 @@ def sensor_signals(cfg: Config, duration_s: float, fault: str | None, seed: int)
     y = rng.standard_normal((cfg.n_sensors, n_steps)) + np.cumsum(
         rng.standard_normal((cfg.n_sensors, n_steps)) * 0.01, axis=1)
     if fault is not None:
-        on = int(round(cfg.fault_onset_s * 1e3 / cfg.dt_ms))
+        on = fault["onset_step"]
         s = cfg.faulty_sensor
-        if fault == "stuck":
+        if fault["kind"] == "stuck":
             y[s, on:] = y[s, on - 1]
-        elif fault == "burst":
+        elif fault["kind"] == "burst":
             y[s, on:] += rng.standard_normal(n_steps - on) * cfg.burst_rms_factor * floor
-        elif fault == "drift":
+        elif fault["kind"] == "drift":
             # slope given in dG/G0 per s; the twin's noise floor is ~4e-4 dG/G0, the stand-in's is 1
-            y[s, on:] += cfg.drift_slope_per_s / 4e-4 * np.arange(n_steps - on) * cfg.dt_ms * 1e-3
+            y[s, on:] += fault["slope"] / 4e-4 * np.arange(n_steps - on) * cfg.dt_ms * 1e-3
     return y, floor, "STAND-IN signal generator (sensors package not available)"
 
 
-def _twin_fault(twin, cfg: Config, kind: str, floor: float):
-    onset = cfg.fault_onset_s * second
+def _twin_fault(twin, cfg: Config, fault: dict, floor: float):
+    onset = fault["onset_step"] * cfg.dt_ms * ms
+    kind = fault["kind"]
     if kind == "stuck":
         return twin.Fault("stuck", cfg.faulty_sensor, onset)
     if kind == "burst":
         return twin.Fault("burst", cfg.faulty_sensor, onset, rms=cfg.burst_rms_factor * floor)
     if kind == "drift":
-        return twin.Fault("drift", cfg.faulty_sensor, onset, slope=cfg.drift_slope_per_s / second)
+        return twin.Fault("drift", cfg.faulty_sensor, onset, slope=fault["slope"] / second)
     raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
 
 
@@ -195,7 +202,7 @@ def build_network(cfg: Config, encoded) -> Network:
                    projections=projections)
 
 
-def regulated_run(cfg: Config, regulator, duration_s: float, fault: str | None, seed: int):
+def regulated_run(cfg: Config, regulator, duration_s: float, fault: dict | None, seed: int):
     y, floor, label = sensor_signals(cfg, duration_s, fault, seed)
     net = build_network(cfg, send_on_delta(y, cfg.delta_factor * floor, cfg.levels))
     steps = y.shape[1]
@@ -276,29 +283,30 @@ def main(cfg: Config) -> Path:
     for f in ("calibration_s", "test_s", "normal_s", "dt_ms", "delta_factor"):
         if getattr(cfg, f) <= 0:
             raise ValueError(f"Config: {f} should be > 0, got {getattr(cfg, f)}")
-    if not 0 < cfg.fault_onset_s < cfg.test_s:
+    if not 0 < cfg.fault_onset_s < cfg.test_s - cfg.window * cfg.dt_ms * 1e-3:
         raise ValueError(f"Config: fault_onset_s should be in (0, test_s = {cfg.test_s}), got {cfg.fault_onset_s}")
     if not 0 <= cfg.faulty_sensor < cfg.n_sensors:
         raise ValueError(f"Config: faulty_sensor should be in [0, {cfg.n_sensors - 1}], got {cfg.faulty_sensor}")
     run_dir = new_run_dir(cfg.name, cfg.results_root)
     write_json(run_dir / "config.json", config_dict(cfg))
-    rng = np.random.default_rng(cfg.seed)
-    seeds = rng.integers(0, 2**31, size=2 + len(FAULT_KINDS) * cfg.repeats)
+    rng = np.random.default_rng(cfg.seed)     # every seed and onset below is drawn from it, in order
 
     # 1. calibration
-    net, calib, _, label = regulated_run(cfg, None, cfg.calibration_s, None, int(seeds[0]))
+    net, calib, _, label = regulated_run(cfg, None, cfg.calibration_s, None, int(rng.integers(0, 2**31)))
     regulator = MetaRegulator(window=cfg.window, k=cfg.k, persist=cfg.persist, alpha=cfg.alpha,
                               policy=cfg.policy, warmup_windows=cfg.warmup_windows).fit(net, calib)
     write_json(run_dir / "regulator.json", regulator.to_dict())
     print(f"regulator_faults: calibrated on {regulator.n_calibration_windows_} windows ({label})", flush=True)
 
-    # 2. injected faults
-    onset = int(round(cfg.fault_onset_s * 1e3 / cfg.dt_ms))
-    faults, shown = {}, {}
-    for j, kind in enumerate(FAULT_KINDS):
-        delays, early, kinds_seen, missed = [], 0, [], 0
+    # 2. injected faults, onsets jittered within a window
+    base = int(round(cfg.fault_onset_s * 1e3 / cfg.dt_ms))
+
+    def scenarios(kind: str, slope: float) -> tuple[dict, tuple]:
+        delays, early, kinds_seen, missed, shown = [], 0, [], 0, None
         for r in range(cfg.repeats):
-            net_f, res, log, _ = regulated_run(cfg, regulator, cfg.test_s, kind, int(seeds[2 + j * cfg.repeats + r]))
+            onset = base + int(rng.integers(0, cfg.window))
+            fault = {"kind": kind, "onset_step": onset, "slope": slope}
+            _, res, log, _ = regulated_run(cfg, regulator, cfg.test_s, fault, int(rng.integers(0, 2**31)))
             early += sum(1 for e in log.events if e.kind != "recovered" and e.step < onset)
             first = log.first(after_step=onset)
             if first is None:
@@ -306,17 +314,23 @@ def main(cfg: Config) -> Path:
             else:
                 delays.append((first.step - onset + 1) * cfg.dt_ms)
                 kinds_seen.append(f"{first.kind}@{first.population}")
-            if r == 0:
-                shown[kind] = (net_f, res, log)
-        faults[kind] = {"detected": len(delays), "missed": missed, "runs": cfg.repeats,
-                        "delay_ms": delays, "median_delay_ms": float(np.median(delays)) if delays else None,
-                        "max_delay_ms": float(np.max(delays)) if delays else None,
-                        "first_alarm": kinds_seen, "alarms_before_onset": early,
-                        "within_target": bool(delays) and missed == 0 and max(delays) <= cfg.target_delay_ms}
-        print(f"regulator_faults: {kind}: delays {delays} ms, missed {missed}", flush=True)
+            if shown is None:
+                shown = (res, log, onset)
+        summary = {"detected": len(delays), "missed": missed, "runs": cfg.repeats, "delay_ms": delays,
+                   "median_delay_ms": float(np.median(delays)) if delays else None,
+                   "max_delay_ms": float(np.max(delays)) if delays else None,
+                   "first_alarm": kinds_seen, "alarms_before_onset": early,
+                   "within_target": bool(delays) and missed == 0 and max(delays) <= cfg.target_delay_ms}
+        print(f"regulator_faults: {kind} (slope {slope:g}/s): delays {delays} ms, missed {missed}", flush=True)
+        return summary, shown
+
+    faults, shown = {}, {}
+    for kind in FAULT_KINDS:
+        faults[kind], shown[kind] = scenarios(kind, cfg.drift_slope_per_s)
+    drift_sweep = {f"{slope:g}": scenarios("drift", slope)[0] for slope in cfg.drift_sweep_per_s}
 
     # 3. false alarms over normal operation
-    net_n, normal, log_n, _ = regulated_run(cfg, regulator, cfg.normal_s, None, int(seeds[1]))
+    net_n, normal, log_n, _ = regulated_run(cfg, regulator, cfg.normal_s, None, int(rng.integers(0, 2**31)))
     n_windows = normal.steps // cfg.window - cfg.warmup_windows
     alarms = [e for e in log_n.events if e.kind != "recovered"]
     flagged = np.mean([log_n.safe_mode_mask(p).mean() for p in regulator.populations_])
@@ -325,10 +339,10 @@ def main(cfg: Config) -> Path:
     cost = regulator_cost(regulator, normal)
 
     # figures: raster first, then the overview of the burst run, energy
-    net_b, res_b, log_b = shown["burst"]
+    res_b, _, onset_b = shown["burst"]
     save_figure(raster_result(res_b, title=f"regulator_faults: noise burst on sensor {cfg.faulty_sensor} "
-                                           f"at step {onset}"), run_dir / "raster.png")
-    for kind, (_, res, log) in shown.items():
+                                           f"at step {onset_b}"), run_dir / "raster.png")
+    for kind, (res, log, onset) in shown.items():
         s = cfg.faulty_sensor
         save_figure(overview_figure(res, regulator, log, fault_step=onset,
                                     title=f"{kind} fault on sensor {s} at step {onset} ({label}); "
@@ -344,6 +358,7 @@ def main(cfg: Config) -> Path:
         "monitored": regulator.populations_,
         "calibration_windows": regulator.n_calibration_windows_,
         "faults": faults,
+        "drift_sweep": drift_sweep,
         "false_alarms": {"normal_s": cfg.normal_s, "windows_per_node": n_windows,
                          "alarms": len(alarms), "rate_per_window": fa_rate,
                          "alarms_per_minute": len(alarms) / (cfg.normal_s / 60.0),

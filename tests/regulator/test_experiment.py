@@ -24,6 +24,11 @@ def test_regulator_faults_tiny(tmp_path):
         assert f["runs"] == 1 and f["detected"] + f["missed"] == 1
     assert 0 <= m["false_alarms"]["rate_per_window"] <= 1
     assert m["regulator_cost"]["synaptic_ops"] > 0
+    assert list(m["drift_sweep"]) == ["0.1"]
+    # same seed, same measurements
+    m2 = json.loads((exp.main(cfg) / "metrics.json").read_text())
+    for key in ("faults", "drift_sweep", "false_alarms", "spike_counts_normal"):
+        assert m2[key] == m[key], key
 
 
 def test_send_on_delta_levels():
