@@ -1,0 +1,1 @@
+"""sensors: nanosensor digital twin, domain randomization, datasets and spike encoders."""
