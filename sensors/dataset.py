@@ -256,7 +256,7 @@ class CSVFormatError(ValueError):
     """A malformed CSV file; the message names the file, line and column."""
 
 
-def load_csv(path: str | os.PathLike, *, concentration_unit: Quantity = mmolar,
+def load_csv(path: str | os.PathLike, *, concentration_unit: Quantity = mmolar, class_names=None,
              feature_window: float = 0.1, baseline_fraction: float = 0.1) -> Dataset:
     """Load sensor-array recordings from CSV into a :class:`Dataset`.
 
@@ -270,7 +270,8 @@ def load_csv(path: str | os.PathLike, *, concentration_unit: Quantity = mmolar,
       ``feature_window`` fraction of the recording minus the mean of the first
       ``baseline_fraction``.
 
-    Labels may be integers (class ``k``) or names (classes in sorted order).
+    Labels may be integers (class ``k``) or names: indices into ``class_names``
+    when given (other names are an error), else into the sorted set of names.
     Concentrations are numbers in ``concentration_unit``. Errors name the
     file, the line (1 = header) and the column (1-based, with its name).
     """
@@ -330,7 +331,7 @@ def load_csv(path: str | os.PathLike, *, concentration_unit: Quantity = mmolar,
         if timeseries:
             sample_ids.append(row[ci["sample"]].strip())
             times.append(number(line, ci["time"], row[ci["time"]]))
-    labels, class_names = _labels(path, label_cells, ci["label"])
+    labels, class_names = _labels(path, label_cells, ci["label"], class_names)
     conc = np.array(conc)
     values = np.array(values)
     if np.any(conc < 0):
@@ -384,11 +385,18 @@ def load_csv(path: str | os.PathLike, *, concentration_unit: Quantity = mmolar,
                          "windows": {"onset": base, "offset": n, "window": win}})
 
 
-def _labels(path, cells, col):
+def _labels(path, cells, col, class_names=None):
     texts = [c for _, c in cells]
     for line, c in cells:
         if not c:
             raise CSVFormatError(f"{path}, line {line}, column {col + 1} ('label'): empty label")
+    if class_names is not None:
+        names = tuple(str(c) for c in class_names)
+        for line, c in cells:
+            if c not in names:
+                raise CSVFormatError(f"{path}, line {line}, column {col + 1} ('label'): unknown class {c!r} "
+                                     f"(class_names: {', '.join(names)})")
+        return np.array([names.index(t) for t in texts], dtype=np.int64), names
     try:
         ints = [int(t) for t in texts]
     except ValueError:
