@@ -290,6 +290,7 @@ class DeltaEncoder(_Encoder):
 
     def fit(self, X, y=None) -> "DeltaEncoder":
         owner = self._owner()
+        self.dt_s  # noqa: B018  (checks the units of dt)
         arr, _ = _as_batch(f"{owner}.fit", X)
         self.n_channels_ = arr.shape[1]
         if self.noise_floor is not None:
@@ -412,6 +413,7 @@ class RateEncoder(_RangeFit, _Encoder):
 
     def fit(self, X, y=None) -> "RateEncoder":
         owner = self._owner()
+        self.dt_s  # noqa: B018  (checks the units of dt)
         arr, _ = _as_batch(f"{owner}.fit", X)
         hi = float(check_quantity(owner, "max_rate", self.max_rate, Hz, positive=True) / Hz)
         lo = float(check_quantity(owner, "min_rate", self.min_rate, Hz) / Hz)
@@ -499,6 +501,7 @@ class LatencyEncoder(_RangeFit, _Encoder):
 
     def fit(self, X, y=None) -> "LatencyEncoder":
         owner = self._owner()
+        self.dt_s  # noqa: B018  (checks the units of dt)
         arr, _ = _as_batch(f"{owner}.fit", X)
         tm = float(check_quantity(owner, "t_min", self.t_min, second, positive=True) / second)
         self.t_min_steps_ = tm / self.dt_s
@@ -613,6 +616,7 @@ class PopulationEncoder(_Encoder):
 
     def fit(self, X, y=None) -> "PopulationEncoder":
         owner = self._owner()
+        self.dt_s  # noqa: B018  (checks the units of dt)
         arr, _ = _as_batch(f"{owner}.fit", X, 1)
         m = check_int(owner, "n_fields", self.n_fields, minimum=2)
         width = check_float(owner, "width", self.width, low=0.0, low_open=True)
