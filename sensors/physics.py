@@ -95,9 +95,9 @@ def langmuir_step(theta, c_surface, k_on, k_off, dt: float):
     ``theta`` is the fractional coverage in [0, 1]; ``c_surface`` in mol/m^3,
     ``k_on`` in m^3/(mol s), ``k_off`` in 1/s, ``dt`` in s. Broadcasts.
     """
-    rate = k_on * c_surface + k_off
-    safe = np.where(rate > 0, rate, 1.0)
-    theta_eq = np.where(rate > 0, k_on * c_surface / safe, theta)
+    bound = k_on * c_surface
+    rate = bound + k_off
+    theta_eq = bound / np.maximum(rate, 1e-300)     # rate == 0: theta_eq = 0, exp(0) = 1: theta unchanged
     return theta_eq + (theta - theta_eq) * np.exp(-rate * dt)
 
 

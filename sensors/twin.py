@@ -377,7 +377,7 @@ class SensorArray:
             drift_walk=si_array(owner, "drift_walk", c.drift_walk, PER_SQRT_SECOND, shape=(1, n),
                                 nonnegative=True),
             thermal=bool(c.thermal_noise))
-        clean, theta = simulate_batch(self, conc[None], dt=dt_s, rng=rng, **params)
+        clean, theta = simulate_batch(self, conc[None], dt=dt_s, rng=rng, return_coverage=return_coverage, **params)
         y = clean + (batch_noise(self, clean.shape, dt=dt_s, rng=rng, **params) if noise else 0.0)
         y = y[0]
         if faults:
@@ -386,13 +386,14 @@ class SensorArray:
 
 
 def simulate_batch(array: SensorArray, conc: np.ndarray, *, dt: float, temperature, viscosity, gain,
-                   rng=None, **_ignored):
+                   return_coverage: bool = False, rng=None, **_ignored):
     """Noise-free responses of a batch: the vectorized engine (SI floats).
 
     ``conc`` has shape (n_samples, n_analytes, n_steps) in mol/m^3;
     ``temperature`` (K) and ``viscosity`` (Pa s) have shape (n_samples,), ``gain``
     shape (n_samples, n_sensors). Returns ``(y, theta)`` of shapes
-    (n_samples, n_sensors, n_steps) and (n_samples, n_sensors, n_analytes, n_steps).
+    (n_samples, n_sensors, n_steps) and (n_samples, n_sensors, n_analytes, n_steps) (``theta``
+    is ``None`` unless ``return_coverage``).
     """
     s, a, t_steps = conc.shape
     temperature = np.broadcast_to(np.asarray(temperature, float), (s,))
@@ -404,13 +405,18 @@ def simulate_batch(array: SensorArray, conc: np.ndarray, *, dt: float, temperatu
     k_off = physics.arrhenius(array._k_off[None], array._ea[None, None, :], temperature[:, None, None])
     c_s = np.zeros((s, a))
     theta = np.zeros((s, array.n_sensors, a))
-    theta_all = np.empty((s, array.n_sensors, a, t_steps))
+    conc_t = np.ascontiguousarray(np.moveaxis(conc, -1, 0))                       # (t, s, a)
+    y_t = np.empty((t_steps, s, array.n_sensors))
+    theta_t = np.empty((t_steps, s, array.n_sensors, a)) if return_coverage else None
     for k in range(t_steps):
-        c_s = physics.transport_step(c_s, conc[:, :, k], keep)
+        c_s = physics.transport_step(c_s, conc_t[k], keep)
         theta = physics.langmuir_step(theta, c_s[:, None, :], k_on, k_off, dt)
-        theta_all[..., k] = theta
-    y = np.einsum("sna,snak->snk", np.broadcast_to(array.sensitivity, theta.shape), theta_all)
-    return y * np.asarray(gain, float).reshape(-1, array.n_sensors)[..., None], theta_all
+        np.einsum("sna,na->sn", theta, array.sensitivity, out=y_t[k])
+        if return_coverage:
+            theta_t[k] = theta
+    y = np.moveaxis(y_t, 0, -1)
+    theta_all = None if theta_t is None else np.moveaxis(theta_t, 0, -1)
+    return np.ascontiguousarray(y * np.asarray(gain, float).reshape(-1, array.n_sensors)[..., None]), theta_all
 
 
 def batch_noise(array: SensorArray, shape, *, dt: float, temperature, flicker_rms, drift_slope, drift_walk,
