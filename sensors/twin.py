@@ -336,6 +336,9 @@ class SensorArray:
                  random_state=None, return_coverage: bool = False):
         """Signals ``dG/G0`` of every sensor, shape (n_sensors, n_steps).
 
+        ``y[:, k]`` is the state at the end of step ``k`` (concentration
+        ``c[:, k]`` applied during step ``k``, held constant within it).
+
         Parameters
         ----------
         concentration : list of Step/Pulse/Ramp, or Quantity of shape (n_analytes, n_steps)

@@ -227,3 +227,17 @@ def test_encoder_errors():
         DeltaEncoder(threshold=1.0, dt=1.0).fit(x).transform(x)
     with pytest.raises(ValueError, match="codegen_target should be"):
         DeltaEncoder(threshold=1.0).fit(x).transform_brian(x, codegen_target="cuda")
+
+
+def test_recorded_csv_data_goes_through_the_same_encoders(tmp_path):
+    from sensors import RandomizationSpec, load_csv, make_dataset
+    spec = RandomizationSpec(n_sensors=3, duration=0.3 * second, onset=0.05 * second, exposure=0.2 * second,
+                             feature_window=0.05 * second)
+    ds = make_dataset(spec, 4, random_state=0)
+    ds.to_csv(tmp_path / "ts.csv", kind="timeseries")
+    ds.to_csv(tmp_path / "f.csv")
+    rec_ts, rec_f = load_csv(tmp_path / "ts.csv"), load_csv(tmp_path / "f.csv")
+    enc = DeltaEncoder(threshold=1e-3, dt=rec_ts.dt).fit(rec_ts.signals)
+    assert enc.transform(rec_ts.signals) == enc.transform(ds.signals)
+    pop = PopulationEncoder(n_fields=4).fit(rec_f.features)
+    assert pop.transform(rec_f.features) == pop.transform(ds.features)
