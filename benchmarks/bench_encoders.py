@@ -14,7 +14,6 @@ Run: ``python benchmarks/bench_encoders.py [--sensors 1000] [--seconds 10] [--re
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys

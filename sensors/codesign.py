@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from brian2 import Hz, Quantity, joule, mmolar, ms, second
+from brian2 import Hz, Quantity, joule, mmolar, ms
 
 from neurochip._validation import check_float, check_int, check_quantity, describe
 from sensors.dataset import make_dataset

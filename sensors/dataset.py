@@ -10,10 +10,9 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
-from brian2 import Quantity, mmolar, ms, second
+from brian2 import Quantity, mmolar, second
 
 from neurochip._validation import check_int, check_quantity, describe
 from neurochip.io import atomic_write_text
@@ -207,7 +206,7 @@ def make_dataset(spec: RandomizationSpec, n_samples: int, *, random_state=None, 
     n_cls = len(spec.classes)
     labels = rng.permutation(np.arange(n_samples) % n_cls)
     p = spec.sample(n_samples, rng, shifted=shifted)
-    for rate in ("stuck_rate", "dead_rate", "burst_rate"):
+    for rate in ("stuck_rate", "dead_rate", "burst_rate", "drift_fault_rate"):
         if np.any((p[rate] < 0) | (p[rate] > 1)):
             raise ValueError(f"{owner}: {rate} should be a probability in [0, 1]")
     w = spec.window_steps()
@@ -232,15 +231,16 @@ def make_dataset(spec: RandomizationSpec, n_samples: int, *, random_state=None, 
     end = np.zeros(shape, dtype=np.int64)
     if faults:
         u = rng.random(shape)
-        cum = np.cumsum([p["stuck_rate"], p["dead_rate"], p["burst_rate"]], axis=0)  # (3, n_samples)
-        code = np.where(u < cum[0][:, None], 1, np.where(u < cum[1][:, None], 2,
-                                                         np.where(u < cum[2][:, None], 3, 0)))
+        cum = np.cumsum([p["stuck_rate"], p["dead_rate"], p["burst_rate"], p["drift_fault_rate"]], axis=0)
+        if np.any(cum[-1] > 1 + 1e-12):
+            raise ValueError(f"{owner}: the fault rates of a sample should sum to <= 1, got up to {cum[-1].max():g}")
+        code = np.select([u < cum[k][:, None] for k in range(4)], [1, 2, 3, 4], default=0)
         onset = rng.integers(1, t_steps, size=shape)
         burst = int(round(float(spec.burst_duration / spec.dt)))
         end = np.where(code == 3, np.minimum(onset + burst, t_steps), t_steps)
         if code.any():
             y = _twin.apply_fault_arrays(y, code, onset, end, np.broadcast_to(p["burst_rms"][:, None], shape),
-                                         np.zeros(shape), dt_s, rng)
+                                         np.broadcast_to(p["fault_slope"][:, None], shape), dt_s, rng)
     feats = steady_state_features(y, onset=w["onset"], offset=w["offset"], window=w["window"])
     meta = {"source": "sensors.make_dataset", "spec": spec.to_dict(), "shifted": bool(shifted),
             "random_state": random_state if isinstance(random_state, (int, type(None))) else "Generator",

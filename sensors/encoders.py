@@ -28,7 +28,6 @@ shape). They are compiled without ``-ffast-math`` and with
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import brian2 as b2

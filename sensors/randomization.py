@@ -23,6 +23,8 @@ stuck_rate          1              sample      probability that a sensor gets st
 dead_rate           1              sample      probability that a sensor dies (dG/G0 = -1)
 burst_rate          1              sample      probability of a noise burst on a sensor
 burst_rms           1              sample      noise of a burst
+drift_fault_rate    1              sample      probability of a drift-ramp fault on a sensor
+fault_slope         1/second       sample      slope of a drift-ramp fault (dG/G0 per s)
 ==================  =============  ==========  ===============================================
 
 Fault onsets are uniform over the recording; bursts last ``burst_duration``.
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-from brian2 import Quantity, get_dimensions, kelvin, mmolar, ms, pascal, second
+from brian2 import Quantity, kelvin, mmolar, ms, pascal, second
 
 from neurochip._validation import check_float, check_int, check_quantity, describe
 from sensors.twin import PER_SECOND, PER_SQRT_SECOND, SensorArray, si_array
@@ -53,6 +55,8 @@ PARAMETERS = {
     "dead_rate": (1, False),
     "burst_rate": (1, False),
     "burst_rms": (1, False),
+    "drift_fault_rate": (1, False),
+    "fault_slope": (PER_SECOND, False),
 }
 
 
@@ -170,6 +174,8 @@ def default_train() -> dict:
         "dead_rate": Constant(0.0),
         "burst_rate": Constant(0.0),
         "burst_rms": Constant(3e-3),
+        "drift_fault_rate": Constant(0.0),
+        "fault_slope": Constant(2e-2 / second),
     }
 
 
@@ -187,6 +193,7 @@ def default_shifted() -> dict:
         "stuck_rate": Constant(0.02),
         "dead_rate": Constant(0.01),
         "burst_rate": Constant(0.05),
+        "drift_fault_rate": Constant(0.02),
     }
 
 

@@ -38,8 +38,7 @@ flicker_rms            3e-4                        1/f noise, relative (Hooge no
 """
 from __future__ import annotations
 
-import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np

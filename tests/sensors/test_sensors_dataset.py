@@ -79,6 +79,24 @@ def test_faults_sampled_by_rate_and_recorded():
             assert ds.signals[s, n, f["onset"][s, n] - 1] != -1.0
 
 
+def test_drift_faults_sampled_with_slope_and_rates_checked():
+    spec = RandomizationSpec(n_sensors=3, duration=0.5 * second, onset=0.1 * second, exposure=0.3 * second,
+                             train={"drift_fault_rate": Constant(1.0), "fault_slope": Constant(0.5 / second)})
+    clean = make_dataset(spec, 4, random_state=0, faults=False)
+    ds = make_dataset(spec, 4, random_state=0)
+    f = ds.meta["faults"]
+    assert (f["kind"] == 4).all()
+    # same seed: the fault draws come after the signal draws, so the difference is the ramp alone
+    for s in range(4):
+        for n in range(3):
+            on = f["onset"][s, n]
+            diff = ds.signals[s, n] - clean.signals[s, n]
+            assert np.all(diff[:on] == 0)
+            assert np.allclose(diff[on:], 0.5 * 1e-3 * np.arange(500 - on))
+    with pytest.raises(ValueError, match="fault rates of a sample should sum to <= 1"):
+        make_dataset(RandomizationSpec(train={"dead_rate": Constant(0.7), "stuck_rate": Constant(0.7)}), 2)
+
+
 def test_generation_is_fast_enough_for_task_sampling():
     spec = RandomizationSpec(n_sensors=8, duration=1 * second, onset=0.1 * second, exposure=0.7 * second)
     make_dataset(spec, 10, random_state=0)
