@@ -88,12 +88,14 @@ def simulate(net: Network, cfg: Config):
     if cfg.backend == "reference":
         from neurochip.reference import simulate as run
         return run(net, cfg.steps, probes)
-    raise ValueError(f"backend should be 'brian2' or 'reference', got {cfg.backend!r}")
+    raise ValueError(f"backend should be 'brian2' or 'reference', got {cfg.backend!r}")  # pragma: no cover
 
 
 def main(cfg: Config) -> Path:
     from neurochip import plotting
 
+    if cfg.backend not in ("brian2", "reference"):
+        raise ValueError(f"backend should be 'brian2' or 'reference', got {cfg.backend!r}")
     start = time.perf_counter()
     run_dir = new_run_dir(cfg.name, cfg.results_root)
     write_json(run_dir / "config.json", config_dict(cfg))
