@@ -72,9 +72,9 @@ def _as_batch(owner: str, X, ndim: int = 2) -> tuple[np.ndarray, bool]:
     elif arr.ndim == ndim + 1:
         batched = True
     else:
-        shape = "(n_channels, n_steps)" if ndim == 2 else "(n_features,)"
-        raise ValueError(f"{owner}: X should have shape {shape} or (n_samples, *{shape[1:-1]}...), "
-                         f"got shape {arr.shape}")
+        one, batch = (("(n_channels, n_steps)", "(n_samples, n_channels, n_steps)") if ndim == 2 else
+                      ("(n_features,)", "(n_samples, n_features)"))
+        raise ValueError(f"{owner}: X should have shape {one} or {batch}, got shape {arr.shape}")
     if arr.size == 0 or arr.shape[-1] == 0:
         raise ValueError(f"{owner}: X should not be empty, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):

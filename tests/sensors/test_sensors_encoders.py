@@ -219,6 +219,8 @@ def test_encoder_errors():
         RateEncoder(max_rate=200).fit(x)
     with pytest.raises(ValueError, match="t_min should be >= dt"):
         LatencyEncoder(t_min=0.5 * ms).fit(x)
+    with pytest.raises(ValueError, match=r"X should have shape \(n_features,\) or \(n_samples, n_features\)"):
+        PopulationEncoder().fit(np.zeros((2, 2, 2)))
     with pytest.raises(ValueError, match="n_fields should be >= 2"):
         PopulationEncoder(n_fields=1).fit(np.zeros((3, 2)))
     with pytest.raises(ValueError, match="quantiles should be"):
