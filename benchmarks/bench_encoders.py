@@ -6,7 +6,8 @@ and ``--sensors`` steady-state features with the population encoder (8 fields,
 100 ms window), each with the numpy reference and the Brian2 model (Cython
 target, warm cache: one untimed warm-up run first). Prints the median wall time
 of ``--repeats`` runs, throughput in input samples per second and the real-time
-factor (simulated seconds per wall second), checks that both give the same
+factor (simulated seconds per wall second; for the population encoder, inputs
+are features and the simulated time is its 100 ms window), checks that both give the same
 spikes, and writes ``benchmarks/out/bench_encoders.json``.
 
 Run: ``python benchmarks/bench_encoders.py [--sensors 1000] [--seconds 10] [--repeats 3]``.
@@ -70,7 +71,7 @@ def main(argv=None):
         "population": (PopulationEncoder(n_fields=8, window=100 * ms, dt=dt).fit(features[None]), features),
     }
     rows = {}
-    print(f"{'encoder':<11}{'backend':<9}{'median s':>10}{'Msamples/s':>12}{'x realtime':>12}{'spikes':>11}")
+    print(f"{'encoder':<11}{'backend':<9}{'median s':>10}{'inputs/s':>12}{'x realtime':>12}{'spikes':>11}")
     for name, (enc, data) in encoders.items():
         inputs = data.size
         sim_seconds = args.seconds if name != "population" else 0.1
@@ -83,7 +84,7 @@ def main(argv=None):
             res[backend] = {"median_s": med, "times_s": times, "spikes": int(out.steps.size),
                             "input_samples_per_s": inputs / med, "realtime_factor": sim_seconds / med}
             res[backend]["_out"] = out
-            print(f"{name:<11}{backend:<9}{med:>10.3f}{inputs / med / 1e6:>12.2f}{sim_seconds / med:>12.1f}"
+            print(f"{name:<11}{backend:<9}{med:>10.3f}{inputs / med:>12.3g}{sim_seconds / med:>12.1f}"
                   f"{out.steps.size:>11}")
         same = res["numpy"].pop("_out") == res["brian2"].pop("_out")
         res["identical_spikes"] = bool(same)
