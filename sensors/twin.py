@@ -35,6 +35,18 @@ bandwidth              1 / (2 dt)                  readout bandwidth (Nyquist of
 flicker_rms            3e-4                        1/f noise, relative (Hooge noise of nanoscale
                                                    channels, alpha_H / N ~ 1e-7 .. 1e-6)
 =====================  ==========================  ===========================================
+
+The rate constants are chosen for second-scale responses (the time scale of the
+networks downstream), not fitted to a particular device; replace them with a
+device's measured values through the constructor.
+
+Sources: Langmuir, J. Am. Chem. Soc. 40, 1361 (1918) (binding); Einstein, Ann. Phys.
+17, 549 (1905) (Stokes-Einstein diffusion); Squires, Messinger & Manalis, Nat.
+Biotechnol. 26, 417 (2008) (transport to surface sensors, unstirred layers);
+Johnson, Phys. Rev. 32, 97 (1928) and Nyquist, Phys. Rev. 32, 110 (1928)
+(thermal noise); Hooge, Phys. Lett. A 29, 139 (1969) and Balandin, Nat.
+Nanotechnol. 8, 549 (2013) (1/f noise of nanoscale channels); CRC Handbook of
+Chemistry and Physics (viscosity of water).
 """
 from __future__ import annotations
 
