@@ -11,7 +11,7 @@ from sensors.dataset import CSVFormatError, Dataset, load_csv, make_dataset, ste
 from sensors.encoders import (DeltaEncoder, EncodingReport, LatencyEncoder, PopulationEncoder, RateEncoder,
                               delta_encode, hold, resample)
 from sensors.randomization import (Constant, LogNormal, LogUniform, Normal, RandomizationSpec, Uniform,
-                                   default_shifted, default_train)
+                                   default_shifted, default_train, sample_task)
 from sensors.twin import (FAULT_KINDS, Conditions, Fault, Pulse, Ramp, SensorArray, Step, fault_mask,
                           inject_faults, render_profiles)
 
@@ -20,7 +20,7 @@ __all__ = [
     "DeltaEncoder", "EncodingReport", "LatencyEncoder", "PopulationEncoder", "RateEncoder", "delta_encode",
     "hold", "resample",
     "Constant", "LogNormal", "LogUniform", "Normal", "RandomizationSpec", "Uniform", "default_shifted",
-    "default_train",
+    "default_train", "sample_task",
     "FAULT_KINDS", "Conditions", "Fault", "Pulse", "Ramp", "SensorArray", "Step", "fault_mask", "inject_faults",
     "render_profiles",
 ]

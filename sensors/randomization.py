@@ -325,3 +325,24 @@ class RandomizationSpec:
                 "feature_window": str(self.feature_window),
                 "train": {k: v.describe() for k, v in self.train.items()},
                 "shifted": {k: v.describe() for k, v in self.shifted.items()}}
+
+
+def sample_task(spec: RandomizationSpec, *, n_classes: int | None = None, new_array: bool = True,
+                random_state=None) -> RandomizationSpec:
+    """A random task for meta-learning: a subset of the analytes as classes and a new device array.
+
+    Draws ``n_classes`` of ``spec.analytes`` (default: as many as ``spec.classes``)
+    in the analytes' order and, if ``new_array``, a new ``array_seed`` (another
+    random cross-sensitivity matrix: device variability across tasks). Condition
+    ranges (concentration, temperature, drift, ...) stay those of ``spec``;
+    change them with :meth:`RandomizationSpec.with_changes`.
+    """
+    rng = np.random.default_rng(random_state)
+    k = len(spec.classes) if n_classes is None else check_int("sample_task", "n_classes", n_classes, minimum=1)
+    if k > len(spec.analytes):
+        raise ValueError(f"sample_task: n_classes should be <= the number of analytes ({len(spec.analytes)}), got {k}")
+    pick = np.sort(rng.choice(len(spec.analytes), size=k, replace=False))
+    changes = {"classes": tuple(spec.analytes[i] for i in pick)}
+    if new_array:
+        changes.update(array_seed=int(rng.integers(2 ** 31)), n_sensors=spec.n_sensors, analytes=spec.analytes)
+    return spec.with_changes(**changes)

@@ -113,6 +113,25 @@ def test_task_sampling_changes_array_and_classes(spec):
     assert set(ds.labels.tolist()) == {0, 1} and ds.class_names == ("A", "C")
 
 
+def test_sample_task_is_seeded_and_varies():
+    from sensors import sample_task
+    spec = RandomizationSpec(analytes=("A", "B", "C", "D", "E"), n_sensors=4, duration=0.3 * second,
+                             onset=0.05 * second, exposure=0.2 * second, feature_window=0.05 * second)
+    t1 = sample_task(spec, n_classes=2, random_state=0)
+    t2 = sample_task(spec, n_classes=2, random_state=0)
+    assert t1.classes == t2.classes and np.array_equal(t1.array.sensitivity, t2.array.sensitivity)
+    assert len(t1.classes) == 2 and set(t1.classes) <= set(spec.analytes) and t1.analytes == spec.analytes
+    tasks = [sample_task(spec, n_classes=2, random_state=s) for s in range(6)]
+    assert len({t.classes for t in tasks}) > 1
+    assert len({t.array_seed for t in tasks}) == 6
+    same = sample_task(spec, n_classes=3, new_array=False, random_state=1)
+    assert np.array_equal(same.array.sensitivity, spec.array.sensitivity)
+    ds = make_dataset(t1, 6, random_state=0)
+    assert ds.class_names == t1.classes
+    with pytest.raises(ValueError, match="n_classes should be <= the number of analytes"):
+        sample_task(spec, n_classes=9)
+
+
 def test_split_and_subset(spec):
     ds = make_dataset(spec, 40, random_state=3)
     train, test = ds.split(0.25, random_state=0)
