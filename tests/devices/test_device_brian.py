@@ -1,0 +1,88 @@
+"""Brian2 differential-pair synapses against the pure numpy functions."""
+import brian2 as b2
+import numpy as np
+import pytest
+
+from neurochip import Network, Population, Projection, SpikeSource, simulate
+from neurochip.devices import functional as F
+from neurochip.devices import presets
+from neurochip.devices.brian import (SYNAPSE_MODEL, device_conductances, dw_step, dw_update_code,
+                                     set_device_variables)
+
+
+def _weights(rng, n_post, n_pre):
+    return rng.uniform(-1.0, 1.0, (n_post, n_pre))
+
+
+def test_backend_reads_snapshot_weights_on_each_spike():
+    """u of the post neuron jumps by the device weights (no read noise, du = 1 so u = a_in)."""
+    rng = np.random.default_rng(1)
+    n_pre, n_post = 4, 3
+    W = _weights(rng, n_post, n_pre)
+    device = presets.ag_a_si(sigma_g_max=0.1, stuck_at_min=0.1, seed=5)
+    # one spike per pre neuron, at different steps
+    src = SpikeSource("in", n_pre, indices=np.arange(n_pre), steps=np.arange(n_pre) * 2)
+    pop = Population("out", n_post, du=1.0, dv=0.0, vth=1e9)
+    net = Network(sources=[src], populations=[pop],
+                  projections=[Projection("in_out", "in", "out", W, device=device)])
+    res = simulate(net, 2 * n_pre + 1, probes={"out": ["u"]})
+    expected = device.snapshot_weights(W)
+    assert not np.allclose(expected, W, atol=1e-3)  # the devices do change the weights
+    u = res.traces["out"]["u"]
+    for i in range(n_pre):
+        np.testing.assert_allclose(u[2 * i + 1], expected[:, i], rtol=1e-12, atol=1e-12)
+
+
+def test_backend_read_noise_is_seeded_and_has_configured_spread():
+    n_pre = 400
+    W = np.full((1, n_pre), 0.5)
+    device = presets.ideal(read_sigma=0.1, seed=3)
+    src = SpikeSource("in", n_pre, indices=np.arange(n_pre), steps=np.zeros(n_pre, int))
+    pop = Population("out", 1, du=1.0, dv=0.0, vth=1e9)
+
+    def run():
+        net = Network(sources=[src], populations=[pop], projections=[Projection("p", "in", "out", W, device=device)])
+        return simulate(net, 2, probes={"out": ["u"]}).traces["out"]["u"][1, 0]
+
+    a, b = run(), run()
+    assert a == b  # seeded with the device's seed
+    # noise-free: every synapse is G+ = g_max, G- = g_min, k (G+ - G-) = 0.5 exactly (ideal device)
+    np.testing.assert_allclose(device.snapshot_weights(W), W, rtol=1e-12)
+    # each read adds k (G+ s z1 - G- s z2): the sum over n_pre reads has this standard deviation
+    k = 0.5 / (device.g_max_s - device.g_min_s)
+    sd = 0.1 * k * np.sqrt(n_pre * (device.g_max_s ** 2 + device.g_min_s ** 2))
+    assert a != n_pre * 0.5
+    assert abs(a - n_pre * 0.5) < 4 * sd
+
+
+@pytest.mark.parametrize("scheme", ["pair", "set_only"])
+def test_dw_update_code_matches_numpy(scheme):
+    """Scripted weight changes through Brian2 code == functional.apply_dw (no c2c noise)."""
+    n_syn, steps = 12, 25
+    rng = np.random.default_rng(7)
+    device = presets.ag_a_si(sigma_g_min=0.1, sigma_g_max=0.1, sigma_nonlinearity=0.5, stuck_at_max=0.1,
+                             c2c_sigma=0.0, update_scheme=scheme, seed=11)
+    mapping = device.map_weights(rng.uniform(-1, 1, n_syn))
+    step = dw_step(device, mapping.k)
+    dws = rng.integers(-12, 13, (steps, n_syn)) * step * rng.uniform(0.8, 1.2, (steps, n_syn))
+    # numpy
+    sp, sm = mapping.state_plus, mapping.state_minus
+    for s in range(steps):
+        sp, sm = F.apply_dw(sp, sm, dws[s], mapping.arrays_plus, mapping.arrays_minus, device.pulse_params,
+                            step, scheme)
+    # brian2: one pre neuron per synapse spiking every step; dw from a 2-D TimedArray
+    dt = 1 * b2.ms
+    table = b2.TimedArray(dws, dt=dt, name="neurochip_devtest_dw")
+    pre = b2.SpikeGeneratorGroup(n_syn, np.repeat(np.arange(n_syn)[None], steps, 0).ravel(),
+                                 np.repeat(np.arange(steps), n_syn) * dt, dt=dt, name="neurochip_devtest_src")
+    post = b2.NeuronGroup(n_syn, "a_in : 1", dt=dt, name="neurochip_devtest_pop")
+    syn = b2.Synapses(pre, post, SYNAPSE_MODEL, dt=dt, name="neurochip_devtest_syn",
+                      on_pre="dw = neurochip_devtest_dw(t, i)\n" + dw_update_code("dw", scheme),
+                      namespace={"neurochip_devtest_dw": table})
+    syn.connect(j="i")
+    set_device_variables(syn, device, mapping)
+    b2.Network(pre, post, syn).run(steps * dt, namespace={})
+    gp, gm = device_conductances(syn)
+    np.testing.assert_allclose(gp, sp.g, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(gm, sm.g, rtol=1e-9, atol=0)
+    assert np.any(gp != mapping.state_plus.g) and np.any(gm != mapping.state_minus.g)
