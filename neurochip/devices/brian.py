@@ -9,7 +9,7 @@ own drawn parameters (``gmin_p``, ``gmax_p``, ``ap_p``, ``ad_p``, ``nu_p``,
 
 Read (every pre-synaptic spike, :data:`READ_CODE`)::
 
-    a_in_post += k (Gp_read - Gm_read),
+    dev_read = k (Gp_read - Gm_read);  a_in_post += dev_read
     G_read = G * clip((t - tprog)/t0, 1, inf)^(-nu) * (1 + read_sigma * randn())
 
 ``w = k_dev*(gp - gm)`` is a (noise-free, drift-free) subexpression that
@@ -26,6 +26,8 @@ with :func:`build_device_synapses` and pass the rule's model / code through
 ``extra_model``, ``on_pre_extra`` and ``on_post``.
 """
 from __future__ import annotations
+
+import logging
 
 import brian2 as b2
 import numpy as np
@@ -60,9 +62,38 @@ w = k_dev*(gp - gm) : 1
 """
 
 READ_CODE = (
-    "a_in_post += k_dev*(gp*clip((t - tprog_p)/t0_dev, 1, inf)**(-nu_p)*(1 + read_dev*randn())"
-    " - gm*clip((t - tprog_m)/t0_dev, 1, inf)**(-nu_m)*(1 + read_dev*randn()))"
+    "dev_read = k_dev*(gp*clip((t - tprog_p)/t0_dev, 1, inf)**(-nu_p)*(1 + read_dev*randn())"
+    " - gm*clip((t - tprog_m)/t0_dev, 1, inf)**(-nu_m)*(1 + read_dev*randn()))\n"
+    "a_in_post += dev_read"
 )
+
+#: The read without read noise (used when ``read_sigma == 0``: no random numbers drawn).
+READ_CODE_NOISELESS = (
+    "dev_read = k_dev*(gp*clip((t - tprog_p)/t0_dev, 1, inf)**(-nu_p)"
+    " - gm*clip((t - tprog_m)/t0_dev, 1, inf)**(-nu_m))\n"
+    "a_in_post += dev_read"
+)
+
+
+def read_code(noise: bool = True) -> str:
+    """The statements of a device read on a pre-synaptic spike (``dev_read``, added to ``a_in_post``)."""
+    return READ_CODE if noise else READ_CODE_NOISELESS
+
+
+class _DeviceReadOrderFilter(logging.Filter):
+    """Drop Brian2's order-dependence warning for the device read only.
+
+    Brian2 warns about any random number drawn in a block that adds into a
+    post-synaptic variable; the reads of different synapses are independent
+    draws summed into ``a_in_post``, so their order does not matter.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not ("may not be well-defined" in msg and "dev_read" in msg)
+
+
+logging.getLogger("brian2.codegen.generators.base").addFilter(_DeviceReadOrderFilter())
 
 
 def pulse_code(side: str, n: str) -> str:
@@ -167,7 +198,7 @@ def build_device_synapses(proj, source, target, *, dt, name: str, extra_model: s
     device = proj.device
     pre_idx, post_idx, w = proj.synapses()
     mapping = device.map_weights(w)
-    on_pre = READ_CODE + ("\n" + on_pre_extra if on_pre_extra else "")
+    on_pre = read_code(device.read_sigma > 0) + ("\n" + on_pre_extra if on_pre_extra else "")
     pathways = {"on_pre": on_pre}
     if on_post:
         pathways["on_post"] = on_post

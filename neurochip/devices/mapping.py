@@ -7,9 +7,11 @@ A signed weight is stored as ``w = k (G+ - G-)``. With the nominal range
 * the target conductance is quantized to the nearest level of the nominal
   potentiation curve (devices are written from reset by ``n`` potentiation pulses);
 * :func:`map_weights` then writes real devices drawn from the model (their own
-  bounds and curves, stuck-at faults, cycle-to-cycle and write noise), open loop
-  (the nominal ``n``) or with write-verify (each device's own nearest level), and
-  reads them back (optional drift and read noise).
+  bounds and curves, stuck-at faults), either open loop (``n`` pulses from reset,
+  with the cycle-to-cycle noise of ``n`` pulses, ``c2c_sigma (g_max - g_min)
+  sqrt(n)``) or with write-verify (each device ends on its own level nearest
+  the target; the verify loop removes cycle-to-cycle noise), adds the write
+  noise ``write_sigma g_max`` and reads them back (optional drift and read noise).
 
 The mapping error is reported as max and RMS of ``w_realized - w_target``.
 """
@@ -176,7 +178,11 @@ def map_weights(model, weights, *, k: float | None = None, random_state=None, t:
     pulses = np.concatenate([n_plus, n_minus])
     if model.write_verify:
         pulses = np.where(pulses > 0, _verify_pulses(model, arrays, np.concatenate([g_plus_q, g_minus_q])), 0)
-    state = F.program_levels(arrays, pulses, model.pulse_params, rng if model.c2c_sigma > 0 else None)
+    if model.write_verify:
+        # the verify loop lands each device on its level: no accumulated cycle-to-cycle noise
+        state = F.program_levels(arrays, pulses, model.pulse_params._replace(c2c_sigma=0.0))
+    else:
+        state = F.program_levels(arrays, pulses, model.pulse_params, rng if model.c2c_sigma > 0 else None)
     if model.write_sigma > 0:
         noisy = np.clip(state.g + model.write_sigma * model.g_max_s * rng.standard_normal(2 * n),
                         arrays.g_min, arrays.g_max)

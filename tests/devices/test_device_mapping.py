@@ -91,3 +91,18 @@ def test_bad_weights():
         map_weights(presets.ideal(), np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="k should be > 0"):
         weights_to_conductances(presets.ideal(), np.ones(2), k=-1.0)
+
+
+def test_open_loop_writes_accumulate_cycle_to_cycle_noise_write_verify_does_not():
+    w = np.random.default_rng(5).uniform(0, 1, 4000)
+    dev = presets.ag_a_si()  # c2c 3.5 % of the range per pulse
+    open_loop = map_weights(dev, w)
+    verified = map_weights(dev.replace(write_verify=True), w)
+    # open loop: sd of G+ around its level = 0.035 * range * sqrt(pulses)
+    span = dev.g_max_s - dev.g_min_s
+    n = open_loop.pulses_plus
+    mid = (n > 20) & (n < 60)  # away from the clipping bounds
+    resid = (open_loop.g_plus - F.levels(dev.g_min_s, dev.g_max_s, dev.a_p, 97)[n])[mid] / (span * np.sqrt(n[mid]))
+    assert np.std(resid) == pytest.approx(0.035, rel=0.1)
+    assert verified.error["rms"] < open_loop.error["rms"] / 5
+    np.testing.assert_allclose(verified.weights_realized, verified.weights_quantized, atol=1e-12)
