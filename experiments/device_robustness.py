@@ -9,6 +9,9 @@ grows at a time from the base preset:
 * number of levels (``n_levels = n_levels_d``),
 * stuck-at fraction (half at ``g_min``, half at ``g_max``).
 
+Weights are written open loop (``n`` pulses from reset, accumulating the
+cycle-to-cycle noise of ``n`` pulses) or with write-verify (``write_verify``).
+
 The metric is the output-rate error ``sum_j |r_j - r_j^ideal| / sum_j r_j^ideal``
 over output neurons (0: identical rates), averaged over ``repeats`` device
 seeds; the weight mapping error (RMS, relative to ``max|w|``) is reported too.
@@ -43,12 +46,13 @@ class Config:
     results_root: str = "results"
     seed: int = 0
     preset: str = "ag_a_si"
+    write_verify: str = "preset"  # "preset" (the preset's choice), "on" or "off"
     steps: int = 1000
     n_input: int = 200
     n_output: int = 100
     input_rate_hz: float = 20.0
-    w_mean: float = 0.05
-    w_spread: float = 0.1
+    w_mean: float = 0.003
+    w_spread: float = 0.008
     tau_u_ms: float = 5.0
     tau_v_ms: float = 20.0
     vth: float = 1.0
@@ -59,8 +63,8 @@ class Config:
 
 
 #: Overrides that make the experiment run in a few seconds (CI).
-TINY = {"steps": 200, "n_input": 40, "n_output": 20, "sigmas": [0.0, 0.3], "levels": [4, 64],
-        "stuck_fractions": [0.0, 0.1], "repeats": 2}
+TINY = {"steps": 200, "n_input": 40, "n_output": 20, "w_mean": 0.015, "w_spread": 0.04, "sigmas": [0.0, 0.3],
+        "levels": [4, 64], "stuck_fractions": [0.0, 0.1], "repeats": 2}
 
 
 def build_network(cfg: Config, weights: np.ndarray | None = None) -> tuple[Network, np.ndarray]:
@@ -121,7 +125,11 @@ def main(cfg: Config) -> Path:
     from neurochip import plotting
 
     start = time.perf_counter()
+    if cfg.write_verify not in ("preset", "on", "off"):
+        raise ValueError(f"write_verify should be 'preset', 'on' or 'off', got {cfg.write_verify!r}")
     base = presets.get(cfg.preset)
+    if cfg.write_verify != "preset":
+        base = base.replace(write_verify=cfg.write_verify == "on")
     run_dir = new_run_dir(cfg.name, cfg.results_root)
     write_json(run_dir / "config.json", config_dict(cfg))
     net, w_ideal = build_network(cfg)
@@ -141,7 +149,8 @@ def main(cfg: Config) -> Path:
         [cfg.sigmas, cfg.levels, cfg.stuck_fractions],
         [np.array(sweeps[k]["rate_error"]) for k in ("sigma", "levels", "stuck")],
         xlabels=["device-to-device sigma of g_min, g_max", "levels", "stuck-at fraction"],
-        log_x=[False, True, False], title=f"{cfg.preset}: output-rate error vs device non-ideality"),
+        log_x=[False, True, False], title=f"{cfg.preset} ({'write-verify' if base.write_verify else 'open-loop writes'}): "
+              "output-rate error vs device non-ideality"),
         run_dir / "robustness.png")
     data = plots.pulse_response_data(base.replace(sigma_g_min=0.1, sigma_g_max=0.1), n_devices=200,
                                      random_state=cfg.seed)
@@ -157,6 +166,7 @@ def main(cfg: Config) -> Path:
                             title="pcm preset: drift of mid-range devices"), run_dir / "drift.png")
     metrics = {
         "preset": cfg.preset,
+        "write_verify": base.write_verify,
         "ideal_output_spikes": int(ideal_counts.sum()),
         "ideal_output_rate_hz": float(ideal_counts.mean() / (cfg.steps * 1e-3)),
         "preset_rate_error": rate_error(preset_counts, ideal_counts),
