@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from brian2 import Quantity, second, siemens
 
 from neurochip._validation import check_float, check_int, check_quantity, describe
@@ -273,23 +274,31 @@ class DeviceModel(_Serializable):
 
         Parameters
         ----------
-        weights : array of shape (n_post, n_pre)
-            Target weights (Lava ``Dense`` / NIR convention).
+        weights : array of shape (n_post, n_pre), or a scipy.sparse matrix
+            Target weights (Lava ``Dense`` / NIR convention). For a sparse matrix
+            only the stored entries have devices, and a sparse matrix is returned.
         random_state : int or Generator, optional
             Default: the model's :attr:`seed` (so the result is reproducible and
             equals the Brian2 backend's initial weights for a dense projection).
         t : Quantity (second), optional
-            Read time after programming (drift); ``None`` for no drift.
+            Read time after programming (drift), a Brian2 quantity such as
+            ``3600 * second``; ``None`` for no drift.
         read_noise : bool
             Add one read's noise.
 
         Returns
         -------
-        ndarray of shape (n_post, n_pre)
+        ndarray of shape (n_post, n_pre) (CSR matrix for sparse input)
             ``k (G+ - G-)``: quantized to the levels, with device-to-device
             variability, stuck-at faults, write and cycle-to-cycle noise, drift.
             Devices are drawn in (pre, post) order, as the Brian2 backend does.
         """
+        if sp.issparse(weights):
+            coo = sp.coo_matrix(weights, dtype=float)
+            coo.sum_duplicates()
+            order = np.lexsort((coo.row, coo.col))  # (pre, post) order, as Projection.synapses()
+            m = self.map_weights(coo.data[order], random_state=random_state, t=t, read_noise=read_noise)
+            return sp.csr_matrix((m.weights_realized, (coo.row[order], coo.col[order])), shape=coo.shape)
         w = np.asarray(weights, dtype=float)
         if w.ndim != 2:
             raise ValueError(f"{type(self).__name__}.snapshot_weights: weights should be 2-D (n_post, n_pre), "

@@ -2,6 +2,7 @@
 import brian2 as b2
 import numpy as np
 import pytest
+import scipy.sparse
 
 from neurochip import Network, Population, Projection, SpikeSource, simulate
 from neurochip.devices import functional as F
@@ -14,11 +15,15 @@ def _weights(rng, n_post, n_pre):
     return rng.uniform(-1.0, 1.0, (n_post, n_pre))
 
 
-def test_backend_reads_snapshot_weights_on_each_spike():
+@pytest.mark.parametrize("sparse", [False, True])
+def test_backend_reads_snapshot_weights_on_each_spike(sparse):
     """u of the post neuron jumps by the device weights (no read noise, du = 1 so u = a_in)."""
     rng = np.random.default_rng(1)
     n_pre, n_post = 4, 3
     W = _weights(rng, n_post, n_pre)
+    if sparse:
+        W[0, 1] = W[2, 3] = 0.0
+        W = scipy.sparse.csr_matrix(W)
     device = presets.ag_a_si(sigma_g_max=0.1, stuck_at_min=0.1, seed=5)
     # one spike per pre neuron, at different steps
     src = SpikeSource("in", n_pre, indices=np.arange(n_pre), steps=np.arange(n_pre) * 2)
@@ -27,6 +32,9 @@ def test_backend_reads_snapshot_weights_on_each_spike():
                   projections=[Projection("in_out", "in", "out", W, device=device)])
     res = simulate(net, 2 * n_pre + 1, probes={"out": ["u"]})
     expected = device.snapshot_weights(W)
+    if sparse:
+        assert scipy.sparse.issparse(expected) and expected.nnz == W.nnz
+        expected, W = expected.toarray(), W.toarray()
     assert not np.allclose(expected, W, atol=1e-3)  # the devices do change the weights
     u = res.traces["out"]["u"]
     for i in range(n_pre):

@@ -106,3 +106,9 @@ def test_open_loop_writes_accumulate_cycle_to_cycle_noise_write_verify_does_not(
     assert np.std(resid) == pytest.approx(0.035, rel=0.1)
     assert verified.error["rms"] < open_loop.error["rms"] / 5
     np.testing.assert_allclose(verified.weights_realized, verified.weights_quantized, atol=1e-12)
+
+
+def test_snapshot_time_needs_units():
+    from brian2 import DimensionMismatchError
+    with pytest.raises(DimensionMismatchError, match="t should have units"):
+        presets.pcm().snapshot_weights(np.ones((2, 2)), t=100.0)
