@@ -244,7 +244,9 @@ class DeviceModel(_Serializable):
 
     def initial_state(self, arrays: F.DeviceArrays, g=None) -> F.DeviceState:
         """All free devices at ``g`` (default their ``g_min``), stuck devices at their stuck value."""
-        return F.initial_state(arrays, None if g is None else np.asarray(g / siemens if isinstance(g, Quantity) else g))
+        if g is not None:
+            g = np.asarray(check_quantity_array(type(self).__name__, "g", g, siemens))
+        return F.initial_state(arrays, g)
 
     def program(self, state: F.DeviceState, pulses, arrays: F.DeviceArrays, *, rng=None,
                 t: Quantity = 0 * second) -> F.DeviceState:
@@ -365,6 +367,15 @@ class PCMDevice(DeviceModel):
     def _check_family(self, owner: str) -> None:
         if self.drift_nu <= 0:
             raise ValueError(f"{owner}: a PCM device drifts: drift_nu should be > 0, got {self.drift_nu}")
+
+
+def check_quantity_array(owner: str, field: str, value, unit) -> np.ndarray:
+    """Values of a Brian2 quantity (scalar or array) with the dimensions of ``unit``, as floats in that unit."""
+    if not isinstance(value, Quantity) or not value.has_same_dimensions(unit):
+        from brian2 import DimensionMismatchError
+
+        raise DimensionMismatchError(f"{owner}: {field} should have units {unit!r}, got {describe(value)}")
+    return np.asarray(value / unit, dtype=float)
 
 
 class DeviceArray:

@@ -125,3 +125,21 @@ def test_build_device_synapses_with_a_rule_hook_matches_numpy():
     np.testing.assert_allclose(gm, sm.g, rtol=1e-9)
     np.testing.assert_allclose(device_weights(syn), mapping.k * (sp.g - sm.g), rtol=1e-9, atol=1e-12)
     assert device_weights(syn)[0] > mapping.weights_realized[0]  # pre 0 potentiated
+
+
+def test_backend_read_drifts_with_the_power_law():
+    """PCM device with t0 = 1 ms: a spike delivered at step k reads G0 (k dt / t0)^-nu."""
+    from brian2 import ms
+
+    device = presets.pcm(drift_t0=1 * ms, drift_nu=0.5, drift_nu_sigma=0.0, read_sigma=0.0, write_sigma=0.0)
+    W = np.array([[0.8]])
+    steps = [0, 3, 15]  # delivered (added to a_in) at steps 0, 3, 15, read in u one step later
+    src = SpikeSource("in", 1, indices=[0, 0, 0], steps=steps)
+    pop = Population("out", 1, du=1.0, dv=0.0, vth=1e9)
+    net = Network(sources=[src], populations=[pop], projections=[Projection("p", "in", "out", W, device=device)])
+    u = simulate(net, 17, probes={"out": ["u"]}).traces["out"]["u"][:, 0]
+    w0 = device.snapshot_weights(W)[0, 0]
+    for s in steps:
+        expected = w0 * max(s, 1) ** -0.5
+        assert u[s + 1] == pytest.approx(expected, rel=1e-12)
+        np.testing.assert_allclose(device.snapshot_weights(W, t=s * ms)[0, 0], expected, rtol=1e-12)

@@ -143,3 +143,14 @@ def test_stuck_at_fractions_within_binomial_tolerance(f_min, f_max):
         count = np.sum(arr.stuck == code)
         assert abs(count - N * f) <= 4 * np.sqrt(N * f * (1 - f)) + 1e-9
     assert np.all(arr.nu[arr.stuck != F.FREE] == 0)
+
+
+def test_initial_state_takes_conductances_with_units():
+    dev = base(stuck_at_max=0.5, seed=1)
+    arr = dev.sample(50)
+    state = dev.initial_state(arr, 5 * nS)
+    free = arr.stuck == F.FREE
+    np.testing.assert_allclose(state.g[free], 5e-9)
+    np.testing.assert_allclose(state.g[~free], arr.g_max[~free])
+    with pytest.raises(DimensionMismatchError, match="g should have units"):
+        dev.initial_state(arr, 5e-9)
