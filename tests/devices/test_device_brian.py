@@ -143,3 +143,26 @@ def test_backend_read_drifts_with_the_power_law():
         expected = w0 * max(s, 1) ** -0.5
         assert u[s + 1] == pytest.approx(expected, rel=1e-12)
         np.testing.assert_allclose(device.snapshot_weights(W, t=s * ms)[0, 0], expected, rtol=1e-12)
+
+
+def test_dw_update_code_cycle_to_cycle_noise_has_configured_spread():
+    """Brian2's pulses carry c2c_sigma (g_max - g_min) sqrt(n) noise, like functional.program (statistically)."""
+    n_syn = 3000
+    device = presets.ideal(c2c_sigma=0.02, seed=4)
+    mapping = device.map_weights(np.zeros(n_syn))  # every device at g_min
+    step = dw_step(device, mapping.k)
+    dt = 1 * b2.ms
+    b2.seed(4)
+    pre = b2.SpikeGeneratorGroup(n_syn, np.arange(n_syn), np.zeros(n_syn) * dt, dt=dt, name="neurochip_devtest_src")
+    post = b2.NeuronGroup(n_syn, "a_in : 1", dt=dt, name="neurochip_devtest_pop")
+    syn = b2.Synapses(pre, post, SYNAPSE_MODEL, dt=dt, name="neurochip_devtest_syn",
+                      on_pre="dw = 16*dw_step_dev\n" + dw_update_code("dw", "pair"))
+    syn.connect(j="i")
+    set_device_variables(syn, device, mapping)
+    b2.Network(pre, post, syn).run(2 * dt, namespace={})
+    gp, gm = device_conductances(syn)
+    span = device.g_max_s - device.g_min_s
+    level = device.g_min_s + 16 / 63 * span
+    assert np.std(gp) / span == pytest.approx(0.02 * 4, rel=0.08)
+    assert np.mean(gp) == pytest.approx(level, abs=4 * 0.08 * span / np.sqrt(n_syn))
+    np.testing.assert_array_equal(gm, device.g_min_s)  # G- untouched
