@@ -290,6 +290,8 @@ def dw_to_pulses(dw, g_plus, g_minus, arrays_plus: DeviceArrays, arrays_minus: D
         ``n > 0``: depress ``G-`` by ``n`` pulses if it is above its ``G_min``, else potentiate
         ``G+``; ``n < 0``: depress ``G+`` if above its ``G_min``, else potentiate ``G-``. One
         device of a pair stays at (or returns to) ``G_min``, as the weight mapping leaves it.
+        All ``n`` pulses go to one device: pulses past its ``G_min`` are lost (a weight
+        crosses zero over two updates, not one).
     ``"set_only"``
         ``n > 0`` potentiates ``G+``, ``n < 0`` potentiates ``G-`` (SET pulses only, as for PCM
         whose RESET is abrupt; Burr et al. 2015). Pairs saturate and need a refresh.
