@@ -17,7 +17,11 @@ ag_a_si
     NeuroSim uses for it (Chen, Peng & Yu 2018, device table; MLP+NeuroSim V3.0
     manual): ``g_max = 38.46 nS`` (26 MOhm), ``g_min = 3.08 nS`` (325 MOhm),
     97 potentiation / 100 depression levels, nonlinearity 2.4 / -4.88,
-    cycle-to-cycle noise 3.5 % of the conductance range.
+    cycle-to-cycle noise 3.5 % of the conductance range per pulse (growing as
+    ``sqrt(n)`` for ``n`` pulses, as NeuroSim's ``RealDevice::Write``). Note:
+    NeuroSim's ``maxNumLevelLTP = 97`` counts the *pulses* from ``g_min`` to
+    ``g_max`` (98 states); here ``n_levels`` counts the *states* (96 pulses), so
+    the curve has the same shape with one pulse fewer.
 pcm
     Phase-change memory as in IBM aihwkit's ``PCMLikeNoiseModel``
     (``aihwkit/inference/noise/pcm.py``), fitted on the devices of Nandakumar et
