@@ -23,7 +23,8 @@ through the device model, with cycle-to-cycle noise and bounds). The numpy
 twin is :func:`neurochip.devices.functional.apply_dw`; both round
 ``dw / dw_step`` half up and use the same pair scheme. Build such synapses
 with :func:`build_device_synapses` and pass the rule's model / code through
-``extra_model``, ``on_pre_extra`` and ``on_post``.
+``extra_model``, ``on_pre_extra`` and ``on_post``. Temporaries named ``dev_*``
+and the variables above are reserved for the device code.
 """
 from __future__ import annotations
 
