@@ -1,9 +1,10 @@
 """Meta-regulator on a sensor array with injected faults: detection delay and false alarms.
 
 Signal chain: nanosensor array (``sensors.twin`` digital twin: Langmuir binding,
-Johnson + 1/f noise) with analyte pulses -> one send-on-delta encoder per sensor
-(threshold ``delta_factor`` x the array's noise floor; an UP and a DOWN spike
-source per sensor, one neuron per magnitude level in ``levels``) -> ``hidden`` LIF population -> ``out`` LIF population,
+Johnson + 1/f noise) with analyte pulses -> send-on-delta encoding
+(``sensors.encoders.delta_encode``, threshold ``delta_factor`` x the array's noise
+floor, plus a coarse level at ``levels[1]`` x that; an UP and a DOWN spike source
+per sensor, one neuron per level) -> ``hidden`` LIF population -> ``out`` LIF population,
 run in Brian2 with the meta-regulator attached (:func:`neurochip.regulator.run_regulated`),
 monitoring every sensor's encoder and both populations.
 
@@ -22,10 +23,6 @@ monitoring every sensor's encoder and both populations.
 Also checked on every run: the Brian2 component's events equal the numpy
 reference's on the same spikes. Energy (Loihi 1 profile) of the network and the
 regulator's own cost are reported.
-
-If ``sensors.twin`` is not importable (the sensors package not merged yet), a
-clearly labeled STAND-IN signal generator is used (white noise + random walk +
-slow pulses, same fault semantics) and ``metrics.json`` says so.
 
 Run: ``python experiments/regulator_faults.py [--tiny] [--set normal_s=60]``.
 Writes ``results/regulator_faults/<timestamp>/``: ``config.json``,
@@ -48,6 +45,8 @@ from neurochip.energy import LOIHI1, estimate_energy, plot_energy, report_bars
 from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure
 from neurochip.io import write_json
 from neurochip.regulator import MetaRegulator, regulator_cost, run_regulated
+from sensors import twin
+from sensors.encoders import delta_encode
 
 FAULT_KINDS = ("stuck", "drift", "burst")
 
@@ -93,55 +92,30 @@ TINY = {"n_sensors": 3, "n_hidden": 10, "n_out": 2, "calibration_s": 3.0, "test_
 
 
 # ---------------------------------------------------------------- signals
-def _twin():
-    try:
-        from sensors import twin  # noqa: F401
-        return twin
-    except ImportError:
-        return None
-
-
 def sensor_signals(cfg: Config, duration_s: float, fault: dict | None, seed: int):
     """``(signals (n_sensors, steps), noise_floor, source label)`` of normal operation plus a fault.
 
     ``fault`` is ``None`` or ``{"kind": "stuck" | "drift" | "burst", "onset_step": int,
     "slope": drift in dG/G0 per s}``, on sensor ``cfg.faulty_sensor``.
     """
+    from brian2 import mmolar
+
     dt = cfg.dt_ms * ms
     rng = np.random.default_rng(seed)
     n_steps = int(round(duration_s * 1e3 / cfg.dt_ms))
-    twin = _twin()
-    if twin is not None:
-        from brian2 import mmolar
-        arr = twin.SensorArray.random(cfg.n_sensors, ("A", "B"), random_state=cfg.seed)
-        floor = arr.noise_floor(dt=dt)
-        pulses, t = [], 0.5
-        while t < duration_s:        # analyte pulses: the normal, varying input
-            pulses.append(twin.Pulse(str(rng.choice(["A", "B"])), float(rng.uniform(0.05, 0.3)) * mmolar,
-                                     onset=t * second, duration=float(rng.uniform(0.5, 2.0)) * second))
-            t += float(rng.uniform(1.0, 4.0))
-        faults = [] if fault is None else [_twin_fault(twin, cfg, fault, floor)]
-        y = arr.simulate(pulses, duration=n_steps * dt, dt=dt, faults=faults, random_state=rng)
-        return y, floor, "sensors.twin digital twin"
-    # STAND-IN (sensors package not available): white noise of std 1 (the noise floor) plus
-    # a slow random walk, with the same fault semantics as sensors.twin.Fault.
-    floor = 1.0
-    y = rng.standard_normal((cfg.n_sensors, n_steps)) + np.cumsum(
-        rng.standard_normal((cfg.n_sensors, n_steps)) * 0.01, axis=1)
-    if fault is not None:
-        on = fault["onset_step"]
-        s = cfg.faulty_sensor
-        if fault["kind"] == "stuck":
-            y[s, on:] = y[s, on - 1]
-        elif fault["kind"] == "burst":
-            y[s, on:] += rng.standard_normal(n_steps - on) * cfg.burst_rms_factor * floor
-        elif fault["kind"] == "drift":
-            # slope given in dG/G0 per s; the twin's noise floor is ~4e-4 dG/G0, the stand-in's is 1
-            y[s, on:] += fault["slope"] / 4e-4 * np.arange(n_steps - on) * cfg.dt_ms * 1e-3
-    return y, floor, "STAND-IN signal generator (sensors package not available)"
+    arr = twin.SensorArray.random(cfg.n_sensors, ("A", "B"), random_state=cfg.seed)
+    floor = arr.noise_floor(dt=dt)
+    pulses, t = [], 0.5
+    while t < duration_s:        # analyte pulses: the normal, varying input
+        pulses.append(twin.Pulse(str(rng.choice(["A", "B"])), float(rng.uniform(0.05, 0.3)) * mmolar,
+                                 onset=t * second, duration=float(rng.uniform(0.5, 2.0)) * second))
+        t += float(rng.uniform(1.0, 4.0))
+    faults = [] if fault is None else [_twin_fault(cfg, fault, floor)]
+    y = arr.simulate(pulses, duration=n_steps * dt, dt=dt, faults=faults, random_state=rng)
+    return y, floor, "sensors.twin digital twin"
 
 
-def _twin_fault(twin, cfg: Config, fault: dict, floor: float):
+def _twin_fault(cfg: Config, fault: dict, floor: float):
     onset = fault["onset_step"] * cfg.dt_ms * ms
     kind = fault["kind"]
     if kind == "stuck":
@@ -153,28 +127,21 @@ def _twin_fault(twin, cfg: Config, fault: dict, floor: float):
     raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
 
 
-def send_on_delta(y: np.ndarray, delta: float, levels=(1, 4)) -> list[dict]:
-    """Minimal send-on-delta encoder with UP / DOWN outputs and magnitude levels, per sensor.
+def encode(y: np.ndarray, floor: float, cfg: Config) -> list[dict]:
+    """Send-on-delta encoding of every sensor (``sensors.encoders.delta_encode``), one encoder per level.
 
-    At each step ``n = trunc((y - ref) / delta)`` levels have been crossed since the
-    reference ``ref``; UP neuron ``l`` spikes if ``n >= levels[l]``, DOWN neuron ``l``
-    if ``n <= -levels[l]``; then ``ref += n * delta``. Returns, per sensor,
-    ``{"up": (indices, steps), "down": (indices, steps)}``. (A stand-in written for this
-    experiment; the sensors package's encoders were not on main when it was written.)
+    Level ``l`` has threshold ``levels[l] * delta_factor * floor``; per sensor the UP outputs of all
+    levels form source ``s<k>_up`` (neuron ``l`` = level ``l``), the DOWN outputs ``s<k>_down``.
+    A coarse level (4 x the fine threshold) sees large jumps (noise bursts) that the
+    fine level, limited to one event per step, cannot count.
     """
-    levels = np.asarray(levels)
-    ref = y[:, 0].copy()
-    n_all = np.zeros(y.shape, dtype=np.int64)
-    for t in range(1, y.shape[1]):
-        n = np.trunc((y[:, t] - ref) / delta)
-        n_all[:, t] = n
-        ref += n * delta
+    per_level = [delta_encode(y, lev * cfg.delta_factor * floor)[:2] for lev in cfg.levels]
     out = []
     for s in range(y.shape[0]):
         enc = {}
-        for name, sign in (("up", 1), ("down", -1)):
-            hit = (sign * n_all[s])[None, :] >= levels[:, None]          # (levels, steps)
-            idx, st = np.nonzero(hit)
+        for name, which in (("up", 0), ("down", 1)):
+            raster = np.stack([lv[which][s] for lv in per_level])        # (levels, steps)
+            idx, st = np.nonzero(raster)
             enc[name] = (idx.astype(np.int64), st.astype(np.int64))
         out.append(enc)
     return out
@@ -204,7 +171,7 @@ def build_network(cfg: Config, encoded) -> Network:
 
 def regulated_run(cfg: Config, regulator, duration_s: float, fault: dict | None, seed: int):
     y, floor, label = sensor_signals(cfg, duration_s, fault, seed)
-    net = build_network(cfg, send_on_delta(y, cfg.delta_factor * floor, cfg.levels))
+    net = build_network(cfg, encode(y, floor, cfg))
     steps = y.shape[1]
     if regulator is None:
         from neurochip.brian_backend import simulate

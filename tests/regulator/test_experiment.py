@@ -31,15 +31,18 @@ def test_regulator_faults_tiny(tmp_path):
         assert m2[key] == m[key], key
 
 
-def test_send_on_delta_levels():
+def test_encode_levels():
+    """Fine and coarse send-on-delta levels, UP and DOWN sources (sensors.encoders.delta_encode)."""
     import numpy as np
 
     exp = find_experiment("regulator_faults", ROOT / "experiments")
+    cfg = exp.Config(delta_factor=1.0, levels=(1, 4))
     y = np.array([[0.0, 0.5, 1.2, 5.3, 5.3, 1.0]])
-    enc = exp.send_on_delta(y, 1.0, levels=(1, 4))[0]
-    # steps: n = 0, 1 (ref 1), 4 (ref 5), 0, -4 (ref 1)
-    assert sorted(zip(enc["up"][1].tolist(), enc["up"][0].tolist())) == [(2, 0), (3, 0), (3, 1)]
-    assert sorted(zip(enc["down"][1].tolist(), enc["down"][0].tolist())) == [(5, 0), (5, 1)]
+    enc = exp.encode(y, 1.0, cfg)[0]
+    # fine (1): r 0 -> up@2 (r 1) -> up@3 (r 2, slew limit) -> up@4 (r 3) -> down@5 (r 2)
+    # coarse (4): e = 5.3 at step 3 -> up@3 (r 4); e = -3 at step 5 -> nothing
+    assert sorted(zip(enc["up"][1].tolist(), enc["up"][0].tolist())) == [(2, 0), (3, 0), (3, 1), (4, 0)]
+    assert sorted(zip(enc["down"][1].tolist(), enc["down"][0].tolist())) == [(5, 0)]
 
 
 def test_invalid_experiment_config(tmp_path):
