@@ -148,3 +148,11 @@ def test_lava_safe_out_flags_follow_the_log(fitted, brian_run, tag):
         mask = log.safe_mode_mask(p)
         assert mask.any()
         assert np.array_equal(flags[k, :-1] != 0, mask[1:])
+
+
+def test_brian2_component_numpy_codegen(fitted, brian_run):
+    """The abstract-code window update gives the same events with Brian2's numpy target."""
+    result, log = brian_run
+    res_np, log_np = run_regulated(network(fault_source(1, True)), fitted, T, codegen_target="numpy")
+    assert res_np.backend == "brian2-numpy"
+    assert np.array_equal(log_np.rows(), log.rows())
