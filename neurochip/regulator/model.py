@@ -185,6 +185,9 @@ class MetaRegulator:
         if not isinstance(self.profile, EnergyProfile):
             raise ValueError(f"{owner}: profile should be an EnergyProfile, got {describe(self.profile)}")
         nodes = net.nodes
+        if isinstance(self.populations, str):
+            raise ValueError(f"{owner}: populations should be a sequence of names, got the string "
+                             f"{self.populations!r} (use [{self.populations!r}])")
         pops = list(self.populations) if self.populations is not None else [*net.population_names,
                                                                              *[s.name for s in net.sources]]
         if not pops:

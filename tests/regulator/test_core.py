@@ -134,6 +134,8 @@ def test_invalid_configurations():
         MetaRegulator(policy="panic").fit(NET, calib)
     with pytest.raises(ValueError, match="population 'zz' is not in network"):
         MetaRegulator(populations=["zz"]).fit(NET, calib)
+    with pytest.raises(ValueError, match=r"populations should be a sequence of names, got the string 'a'"):
+        MetaRegulator(populations="a").fit(NET, calib)
     with pytest.raises(ValueError, match="window should be >= 1, got 0"):
         MetaRegulator(window=0).fit(NET, calib)
     with pytest.raises(ValueError, match="not fitted"):
