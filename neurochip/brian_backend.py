@@ -58,6 +58,7 @@ class BrianModel:
     synapses: dict = field(default_factory=dict)
     spike_monitors: dict = field(default_factory=dict)
     state_monitors: dict = field(default_factory=dict)
+    others: list = field(default_factory=list)
 
 
 def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> BrianModel:
@@ -81,9 +82,14 @@ def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> Br
                                    name=f"neurochip_src{k}")
         model.groups[src.name] = g
     for k, proj in enumerate(net.projections):
-        if proj.device is not None or proj.plasticity is not None:
-            raise ValueError(f"Projection '{proj.name}': device models and plasticity are not supported "
+        if proj.device is not None:
+            raise ValueError(f"Projection '{proj.name}': device models are not supported "
                              f"by this Brian2 backend yet")
+        if proj.plasticity is not None:
+            from neurochip.plasticity.brian import build_plastic_projection
+            model.synapses[proj.name], extra = build_plastic_projection(proj, k, model.groups, dt)
+            model.others += extra
+            continue
         pre_idx, post_idx, w = proj.synapses()
         syn = b2.Synapses(model.groups[proj.pre], model.groups[proj.post], "w : 1 (constant)",
                           on_pre="a_in_post += w", delay=(proj.delay - 1) * dt, dt=dt,
@@ -99,7 +105,7 @@ def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> Br
                 model.groups[pop], probes[pop], record=True, when="end", dt=dt,
                 name=f"neurochip_statemon{k}")
     model.brian.add(*model.groups.values(), *model.synapses.values(),
-                    *model.spike_monitors.values(), *model.state_monitors.values())
+                    *model.spike_monitors.values(), *model.state_monitors.values(), *model.others)
     return model
 
 
@@ -160,6 +166,12 @@ def collect(model: BrianModel, steps: int, wall_time: float) -> SimulationResult
                        for var in mon.record_variables}
         trace_indices[pop] = np.asarray(mon.record)
     sizes = {n.name: n.size for n in [*net.populations, *net.sources]}
+    info = {}
+    plastic = [p for p in net.projections if p.plasticity is not None]
+    if plastic:
+        from neurochip.plasticity.brian import final_weights
+        # Learned weights, dense (n_post, n_pre), as lists so that info stays JSON.
+        info["weights"] = {p.name: final_weights(p, model.synapses[p.name]).tolist() for p in plastic}
     return SimulationResult(steps=steps, dt=net.dt, sizes=sizes, populations=net.population_names,
                             spikes=spikes, traces=traces, trace_indices=trace_indices,
-                            backend="brian2", wall_time=wall_time)
+                            backend="brian2", wall_time=wall_time, info=info)

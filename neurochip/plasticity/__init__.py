@@ -1,0 +1,13 @@
+"""Plasticity in Loihi learning-engine form, a few-shot spiking classifier, meta-learning.
+
+- :mod:`~neurochip.plasticity.rules`: :class:`LearningRule` (trace-product rule
+  family, Lava rule string), named instances :func:`pair_stdp`, :func:`reward_stdp`.
+- :mod:`~neurochip.plasticity.functional`: pure numpy trace equations (batchable).
+- :mod:`~neurochip.plasticity.brian`: Brian2 plastic synapses (used by the backend).
+"""
+from neurochip.plasticity.rules import (TERM_NAMES, TERMS, LearningRule, pair_stdp,
+                                        quantize_coefficient, reward_stdp)
+from neurochip.plasticity.functional import rule_params, run_rule, stdp_window
+
+__all__ = ["TERMS", "TERM_NAMES", "LearningRule", "pair_stdp", "reward_stdp", "quantize_coefficient",
+           "rule_params", "run_rule", "stdp_window"]

@@ -1,0 +1,106 @@
+"""Brian2 plastic synapses running a :class:`~neurochip.plasticity.rules.LearningRule`.
+
+Called by :mod:`neurochip.brian_backend` for projections with ``plasticity``.
+Within step ``k`` the order reproduces :mod:`neurochip.plasticity.functional`:
+
+1. ``before_synapses``: traces decay (``x1 *= exp(-1/x1_tau)`` ...), ``x0 = y0 = 0``.
+2. ``synapses``: pre spikes of step ``k`` (pathway ``learn``, no delay) set ``x0 = 1``
+   and add the x impulses; post spikes set ``y0 = 1`` and add the y impulses;
+   third-factor events add ``y3_impulse`` to ``y3`` (post spikes when the rule has
+   no ``third_factor``). Transmission (pathway ``pre``) keeps the projection's delay.
+3. ``after_synapses``: ``w = clip(w + dw, w_min, w_max)`` with ``dw`` from all terms
+   at once (old ``w``).
+
+Traces are kept per synapse (equal to the per-neuron trace of its pre / post
+neuron, computed with the same operations). Coefficients, decays and impulses
+are shared constants, so the generated code, hence Brian2's compiled cache, is
+the same for every rule.
+"""
+from __future__ import annotations
+
+import brian2 as b2
+import numpy as np
+
+from neurochip.plasticity.rules import TERMS, TRACE_NAMES, LearningRule
+
+
+def _dw_expression() -> str:
+    parts = []
+    for k, (_, dep, factors) in enumerate(TERMS):
+        parts.append("*".join([f"c{k}", *( [] if dep == "u0" else [dep]), *factors]))
+    return " + ".join(parts)
+
+
+def synapse_model(linked_y3: bool) -> str:
+    lines = ["w : 1", "x0 : 1", "y0 : 1", "x1 : 1", "x2 : 1", "y1 : 1", "y2 : 1",
+             *(["y3 : 1 (linked)", "third_index : integer (constant)"] if linked_y3 else ["y3 : 1"]),
+             "w_min : 1 (shared, constant)", "w_max : 1 (shared, constant)"]
+    lines += [f"c{k} : 1 (shared, constant)" for k in range(len(TERMS))]
+    for tr in TRACE_NAMES:
+        lines += [f"d_{tr} : 1 (shared, constant)", f"i_{tr} : 1 (shared, constant)"]
+    return "\n".join(lines)
+
+
+def build_plastic_projection(proj, index: int, groups: dict, dt) -> tuple[b2.Synapses, list]:
+    """Brian2 objects of a plastic projection: ``(synapses, other objects to add)``."""
+    rule: LearningRule = proj.plasticity
+    if not isinstance(rule, LearningRule):
+        raise ValueError(f"Projection '{proj.name}': plasticity should be a LearningRule, "
+                         f"got {type(rule).__name__}")
+    name = f"neurochip_proj{index}"
+    third = rule.third_factor
+    others = []
+    third_group = None
+    if third is not None:
+        if third not in groups:
+            raise ValueError(f"Projection '{proj.name}': plasticity third_factor {third!r} is not a node "
+                             f"of the network (known: {', '.join(sorted(groups))})")
+        n_post = len(groups[proj.post])
+        if len(groups[third]) != n_post:
+            raise ValueError(f"Projection '{proj.name}': third_factor node {third!r} should have the post "
+                             f"size {n_post}, got {len(groups[third])}")
+        third_group = b2.NeuronGroup(n_post, "y3 : 1\nd_y3 : 1 (shared, constant)\ni_y3 : 1 (shared, constant)",
+                                     dt=dt, name=f"{name}_third")
+        third_group.d_y3 = rule.decays()["y3"]
+        third_group.i_y3 = rule.y3_impulse
+        third_group.run_regularly("y3 = y3 * d_y3", dt=dt, when="before_synapses",
+                                  name=f"{name}_third_decay")
+        feed = b2.Synapses(groups[third], third_group, on_pre="y3_post += i_y3_post", dt=dt,
+                           name=f"{name}_third_in")
+        feed.connect(j="i")
+        others += [third_group, feed]
+    pre_idx, post_idx, w = proj.synapses()
+    on_post = "y0 = 1\ny1 += i_y1\ny2 += i_y2" + ("" if third is not None else "\ny3 += i_y3")
+    syn = b2.Synapses(groups[proj.pre], groups[proj.post], synapse_model(third is not None),
+                      on_pre={"pre": "a_in_post += w", "learn": "x0 = 1\nx1 += i_x1\nx2 += i_x2"},
+                      on_post=on_post, dt=dt, name=name)
+    syn.connect(i=pre_idx, j=post_idx)
+    syn.pre.delay = (proj.delay - 1) * dt
+    syn.learn.delay = 0 * dt
+    syn.w = w
+    for k in range(len(TERMS)):
+        setattr(syn, f"c{k}", rule.coefficient_array()[k])
+    decays, impulses = rule.decays(), rule.impulses()
+    for tr in TRACE_NAMES:
+        setattr(syn, f"d_{tr}", decays[tr])
+        setattr(syn, f"i_{tr}", impulses[tr])
+    syn.w_min = rule.w_min
+    syn.w_max = rule.w_max
+    if third_group is not None:
+        syn.third_index = post_idx
+        syn.y3 = b2.linked_var(third_group, "y3", index="third_index")
+        decay = "x1 = x1 * d_x1\nx2 = x2 * d_x2\ny1 = y1 * d_y1\ny2 = y2 * d_y2\nx0 = 0\ny0 = 0"
+    else:
+        decay = ("x1 = x1 * d_x1\nx2 = x2 * d_x2\ny1 = y1 * d_y1\ny2 = y2 * d_y2\ny3 = y3 * d_y3\n"
+                 "x0 = 0\ny0 = 0")
+    syn.run_regularly(decay, dt=dt, when="before_synapses", name=f"{name}_tracedecay")
+    syn.run_regularly(f"w = clip(w + ({_dw_expression()}), w_min, w_max)", dt=dt,
+                      when="after_synapses", name=f"{name}_wupdate")
+    return syn, others
+
+
+def final_weights(proj, syn: b2.Synapses) -> np.ndarray:
+    """Dense ``(n_post, n_pre)`` weights of a run plastic projection (absent synapses: 0)."""
+    out = np.zeros(proj.shape)
+    out[np.asarray(syn.j[:]), np.asarray(syn.i[:])] = np.asarray(syn.w[:])
+    return out
