@@ -11,3 +11,13 @@ from neurochip.plasticity.functional import rule_params, run_rule, stdp_window
 
 __all__ = ["TERMS", "TERM_NAMES", "LearningRule", "pair_stdp", "reward_stdp", "quantize_coefficient",
            "rule_params", "run_rule", "stdp_window"]
+from neurochip.plasticity.fewshot import (FewShotSpikingClassifier, LatencyPopulationEncoder, load_csv,
+                                          supervised_hebbian)
+from neurochip.plasticity.tasks import SensorTaskSampler, Task
+
+__all__ += ["FewShotSpikingClassifier", "LatencyPopulationEncoder", "load_csv", "supervised_hebbian",
+            "SensorTaskSampler", "Task"]
+from neurochip.plasticity.metalearn import (InnerLoop, MetaLearner, MetaSpace, evaluate_rules, load_rule,
+                                            open_executor)
+
+__all__ += ["InnerLoop", "MetaLearner", "MetaSpace", "evaluate_rules", "load_rule", "open_executor"]
