@@ -389,15 +389,18 @@ def load_csv(path, *, label_column: str = "label") -> tuple[np.ndarray, np.ndarr
     return np.array(X, dtype=float), y
 
 
-def supervised_hebbian(*, eta: float = 0.25, anti: float = 0.25, decay: float = 0.0,
-                       tau: float = 8.0, w_min: float = -1.0, w_max: float = 1.0,
-                       name: str = "supervised_hebbian") -> LearningRule:
-    """Label-gated Hebbian rule with an anti-Hebbian term on the neuron that fired.
+def supervised_hebbian(*, eta: float = 0.05, decay: float = 0.05, anti: float = 0.0, tau: float = 8.0,
+                       w_min: float = -1.0, w_max: float = 1.0, name: str = "supervised_hebbian") -> LearningRule:
+    """Label-gated Hebbian rule with decay on the labelled neuron (a prototype learner).
 
-    ``dw = eta * u0 * x1 * y3 - anti * y0 * x1 - decay * u0 * w`` (third factor:
-    the label, delivered as ``y3`` events by the classifier). A hand-written
-    starting point for meta-learning, expressible on Loihi.
+    ``dw = u0 * y3 * (eta * x1 - decay * w) - anti * y0 * x1``: while the label
+    (third factor ``y3``) is on, the weights of the label neuron relax toward
+    ``(eta / decay) * x1``, the pre-trace pattern of its class; ``anti``
+    depresses inputs of neurons that fire. A hand-written rule, expressible on
+    Loihi (coefficients are exact on Lava's grid for the defaults).
     """
-    return LearningRule(coefficients={"u0*x1*y3": eta / tau, "y0*x1": -anti, "u0*w": -decay},
-                        x1_impulse=1.0, x1_tau=tau, y3_impulse=1.0, y3_tau=1.0,
+    coeffs = {"u0*x1*y3": eta, "u0*y3*w": -decay}
+    if anti:
+        coeffs["y0*x1"] = -anti
+    return LearningRule(coefficients=coeffs, x1_impulse=1.0, x1_tau=tau, y3_impulse=1.0, y3_tau=1.0,
                         w_min=w_min, w_max=w_max, name=name)
