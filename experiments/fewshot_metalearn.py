@@ -2,7 +2,7 @@
 
 1. Hand-tune pair STDP: grid search (a_plus, a_minus / a_plus, tau) on
    meta-training tasks at ``meta_k_shot`` shots; the best grid point is the
-   "hand-tuned STDP" baseline.
+   "hand-tuned STDP" baseline (tuned at the 5 shots of the target).
 2. Meta-learn the rule with CMA-ES (:class:`neurochip.plasticity.MetaLearner`),
    checkpointing every generation into the run folder (``--set resume_from=...``
    continues a killed run from its checkpoint).
@@ -49,6 +49,7 @@ class Config:
     drift: float = 0.1
     # meta-learning
     meta_k_shot: int = 5
+    meta_k_shots: list = field(default_factory=lambda: [1, 5, 10])  # [] trains at meta_k_shot only
     generations: int = 20
     popsize: int = 10
     tasks_per_eval: int = 6
@@ -124,14 +125,14 @@ def main(cfg: Config) -> Path:
     start = time.perf_counter()
     run_dir = new_run_dir(cfg.name, cfg.results_root)
     write_json(run_dir / "config.json", config_dict(cfg))
-    inner = InnerLoop(k_shot=cfg.meta_k_shot, n_query=cfg.n_query, n_way=cfg.n_way, noise=cfg.noise,
+    inner = InnerLoop(k_shot=cfg.meta_k_shot, k_shots=tuple(int(k) for k in cfg.meta_k_shots), n_query=cfg.n_query, n_way=cfg.n_way, noise=cfg.noise,
                       drift=cfg.drift, library_seed=cfg.seed)
     rng = np.random.default_rng(cfg.seed)
 
     # 1. hand-tuned STDP (grid on meta-training tasks)
     grid = stdp_grid(cfg)
     tune_seeds = np.random.SeedSequence([cfg.seed, 10]).generate_state(cfg.stdp_tune_tasks)
-    tune_acc, _ = evaluate_rules(grid, tune_seeds, inner, split="train")
+    tune_acc, _ = evaluate_rules(grid, tune_seeds, inner, split="train", k_shot=cfg.meta_k_shot)
     best = int(np.argmax(tune_acc.mean(axis=1)))
     stdp = grid[best]
     stdp.name = "hand_tuned_stdp"

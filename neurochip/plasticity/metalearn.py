@@ -23,6 +23,7 @@ import concurrent.futures
 import contextlib
 import io
 import math
+import multiprocessing
 import pickle
 import sys
 import time
@@ -94,9 +95,14 @@ class MetaSpace:
 # --------------------------------------------------------------------------- inner loop
 @dataclass(frozen=True)
 class InnerLoop:
-    """How one candidate rule is scored on one task (picklable, sent to workers)."""
+    """How one candidate rule is scored on one task (picklable, sent to workers).
+
+    ``k_shot`` shots per class, or, when ``k_shots`` is not empty, task ``t`` of
+    an evaluation uses ``k_shots[t % len(k_shots)]`` (meta-training over several k).
+    """
 
     k_shot: int = 5
+    k_shots: tuple = ()
     n_query: int = 10
     n_way: int = 3
     n_channels: int = 8
@@ -139,14 +145,15 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
     accuracy, synops : arrays of shape (n_rules, n_tasks)
     """
     sampler = inner.sampler()
-    k_shot = inner.k_shot if k_shot is None else k_shot
     out = OutputParams(inner.du, inner.dv, inner.vth, inner.w_inh, inner.teacher, inner.extra_steps)
     plastic = [n for n, r in enumerate(rules) if r is not None]
     params = rule_params([rules[n] for n in plastic]) if plastic else None
     acc = np.zeros((len(rules), len(task_seeds)))
     ops = np.zeros_like(acc)
     for t, seed in enumerate(task_seeds):
-        task = sampler.sample(k_shot=k_shot, n_query=inner.n_query, split=split, random_state=int(seed))
+        k = k_shot if k_shot is not None else (inner.k_shots[t % len(inner.k_shots)] if inner.k_shots
+                                               else inner.k_shot)
+        task = sampler.sample(k_shot=k, n_query=inner.n_query, split=split, random_state=int(seed))
         enc = LatencyPopulationEncoder(n_centers=inner.n_centers, steps=inner.steps,
                                        feature_range=inner.feature_range).fit(task.X_support)
         rng = np.random.default_rng(int(seed))
@@ -206,7 +213,9 @@ def open_executor(address: str | None = None, *, workers: int = 2):
         yield SerialExecutor()
     elif address is None:
         workers = check_int("open_executor", "workers", workers, minimum=1)
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as ex:
+        # An explicit context leaves the process-wide default start method unset (Lava sets it later).
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
             yield ex
     else:
         if not isinstance(address, str):
