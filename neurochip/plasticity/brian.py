@@ -11,6 +11,13 @@ Within step ``k`` the order reproduces :mod:`neurochip.plasticity.functional`:
 3. ``after_synapses``: ``w = clip(w + dw, w_min, w_max)`` with ``dw`` from all terms
    at once (old ``w``).
 
+With a device model on the projection (``Projection(device=...)``), the weight
+is ``w = k (G+ - G-)`` of a differential pair and step 3 turns the rule's ``dw``
+into programming pulses (``neurochip.devices.brian.dw_update_code``, the
+device's update scheme); the rule's ``w_min`` / ``w_max`` are then replaced by
+the device's conductance bounds. The numpy twin is
+:func:`neurochip.plasticity.functional.run_rule_device`.
+
 Traces are kept per synapse (equal to the per-neuron trace of its pre / post
 neuron, computed with the same operations). Coefficients, decays and impulses
 are shared constants, so the generated code, hence Brian2's compiled cache, is
@@ -31,10 +38,10 @@ def _dw_expression() -> str:
     return " + ".join(parts)
 
 
-def synapse_model(linked_y3: bool) -> str:
-    lines = ["w : 1", "x0 : 1", "y0 : 1", "x1 : 1", "x2 : 1", "y1 : 1", "y2 : 1",
-             *(["y3 : 1 (linked)", "third_index : integer (constant)"] if linked_y3 else ["y3 : 1"]),
-             "w_min : 1 (shared, constant)", "w_max : 1 (shared, constant)"]
+def synapse_model(linked_y3: bool, device: bool = False) -> str:
+    lines = [] if device else ["w : 1", "w_min : 1 (shared, constant)", "w_max : 1 (shared, constant)"]
+    lines += ["x0 : 1", "y0 : 1", "x1 : 1", "x2 : 1", "y1 : 1", "y2 : 1",
+             *(["y3 : 1 (linked)", "third_index : integer (constant)"] if linked_y3 else ["y3 : 1"])]
     lines += [f"c{k} : 1 (shared, constant)" for k in range(len(TERMS))]
     for tr in TRACE_NAMES:
         lines += [f"d_{tr} : 1 (shared, constant)", f"i_{tr} : 1 (shared, constant)"]
@@ -71,21 +78,37 @@ def build_plastic_projection(proj, index: int, groups: dict, dt) -> tuple[b2.Syn
         others += [third_group, feed]
     pre_idx, post_idx, w = proj.synapses()
     on_post = "y0 = 1\ny1 += i_y1\ny2 += i_y2" + ("" if third is not None else "\ny3 += i_y3")
-    syn = b2.Synapses(groups[proj.pre], groups[proj.post], synapse_model(third is not None),
-                      on_pre={"pre": "a_in_post += w", "learn": "x0 = 1\nx1 += i_x1\nx2 += i_x2"},
-                      on_post=on_post, dt=dt, name=name)
-    syn.connect(i=pre_idx, j=post_idx)
-    syn.pre.delay = (proj.delay - 1) * dt
-    syn.learn.delay = 0 * dt
-    syn.w = w
+    learn_pre = "x0 = 1\nx1 += i_x1\nx2 += i_x2"
+    if proj.device is not None:
+        # Through the memristive device: w = k (G+ - G-) is read on each pre spike; the
+        # rule's dw becomes programming pulses (neurochip.devices.brian.dw_update_code).
+        if proj.delay != 1:
+            raise ValueError(f"Projection '{proj.name}': plasticity through a device needs delay 1 "
+                             f"(the rule sees the pre spike in the step it is read), got {proj.delay}")
+        from neurochip.devices.brian import build_device_synapses, dw_update_code
+
+        syn = build_device_synapses(proj, groups[proj.pre], groups[proj.post], dt=dt, name=name,
+                                    extra_model="\n" + synapse_model(third is not None, device=True) + "\n",
+                                    on_pre_extra=learn_pre, on_post=on_post)
+        update = (f"dw_rule = {_dw_expression()}\n"
+                  + dw_update_code("dw_rule", scheme=proj.device.update_scheme))
+    else:
+        syn = b2.Synapses(groups[proj.pre], groups[proj.post], synapse_model(third is not None),
+                          on_pre={"pre": "a_in_post += w", "learn": learn_pre},
+                          on_post=on_post, dt=dt, name=name)
+        syn.connect(i=pre_idx, j=post_idx)
+        syn.pre.delay = (proj.delay - 1) * dt
+        syn.learn.delay = 0 * dt
+        syn.w = w
+        syn.w_min = rule.w_min
+        syn.w_max = rule.w_max
+        update = f"w = clip(w + ({_dw_expression()}), w_min, w_max)"
     for k in range(len(TERMS)):
         setattr(syn, f"c{k}", rule.coefficient_array()[k])
     decays, impulses = rule.decays(), rule.impulses()
     for tr in TRACE_NAMES:
         setattr(syn, f"d_{tr}", decays[tr])
         setattr(syn, f"i_{tr}", impulses[tr])
-    syn.w_min = rule.w_min
-    syn.w_max = rule.w_max
     if third_group is not None:
         syn.third_index = post_idx
         syn.y3 = b2.linked_var(third_group, "y3", index="third_index")
@@ -94,8 +117,7 @@ def build_plastic_projection(proj, index: int, groups: dict, dt) -> tuple[b2.Syn
         decay = ("x1 = x1 * d_x1\nx2 = x2 * d_x2\ny1 = y1 * d_y1\ny2 = y2 * d_y2\ny3 = y3 * d_y3\n"
                  "x0 = 0\ny0 = 0")
     syn.run_regularly(decay, dt=dt, when="before_synapses", name=f"{name}_tracedecay")
-    syn.run_regularly(f"w = clip(w + ({_dw_expression()}), w_min, w_max)", dt=dt,
-                      when="after_synapses", name=f"{name}_wupdate")
+    syn.run_regularly(update, dt=dt, when="after_synapses", name=f"{name}_wupdate")
     return syn, others
 
 

@@ -157,3 +157,42 @@ def stdp_window(rule: LearningRule, delays) -> np.ndarray:
         w, _ = run_rule(rule, pre, post, np.zeros((1, 1)))
         out.ravel()[n] = w[0, 0]
     return out
+
+
+def run_rule_device(rule: LearningRule, pre, post, device, w0, third=None):
+    """:func:`run_rule` through a memristive device model (numpy twin of the Brian2 code).
+
+    The weights live on differential pairs written with ``device.map_weights(w0)``
+    (the device's seed, one pair per synapse in (pre, post) order, as in the
+    Brian2 backend); every step the rule's ``dw`` is applied as programming
+    pulses with :func:`neurochip.devices.functional.apply_dw` and the weight is
+    read back as ``k (G+ - G-)``. Exact against Brian2 for devices without
+    cycle-to-cycle noise. Returns ``(w, (state_plus, state_minus))``.
+    """
+    from neurochip.devices import functional as DF
+    from neurochip.devices.brian import dw_step
+
+    pre = np.asarray(pre, dtype=float)
+    post = np.asarray(post, dtype=float)
+    w0 = np.asarray(w0, dtype=float)
+    n_post, n_pre = w0.shape
+    pi, qi = np.meshgrid(np.arange(n_pre), np.arange(n_post), indexing="ij")
+    pi, qi = pi.ravel(), qi.ravel()
+    mapping = device.map_weights(w0.T.ravel())
+    sp, sm = mapping.state_plus, mapping.state_minus
+    ap, am = mapping.arrays_plus, mapping.arrays_minus
+    k = mapping.k
+    step = dw_step(device, k)
+    params = rule_params(rule)
+    state = init_state(n_pre, n_post)
+    third = post if third is None else np.asarray(third, dtype=float)
+    rng = np.random.default_rng(device.seed)
+    w = np.zeros((n_post, n_pre))
+    for t in range(pre.shape[0]):
+        w[qi, pi] = k * (sp.g - sm.g)
+        state = trace_step(state, pre[t], post[t], third[t], params)
+        dw = delta_w(w, state, pre[t], post[t], params)
+        sp, sm = DF.apply_dw(sp, sm, dw[qi, pi], ap, am, device.pulse_params, step,
+                             device.update_scheme, rng, t=float(t))
+    w[qi, pi] = k * (sp.g - sm.g)
+    return w, (sp, sm)

@@ -224,3 +224,31 @@ def test_batched_rules_equal_single_rules():
             singles[c] = (wc, sc)
     for c in range(3):
         np.testing.assert_allclose(w[c], singles[c][0], rtol=1e-13, atol=1e-14)
+
+
+def test_brian_plasticity_through_device_matches_numpy_twin():
+    from neurochip.devices import presets
+    from neurochip.plasticity.functional import run_rule_device
+
+    rng = np.random.default_rng(4)
+    device = presets.ag_a_si(c2c_sigma=0.0, sigma_g_min=0.1, sigma_g_max=0.1)  # soft-bounded, d2d spread
+    rule = pair_stdp(a_plus=0.3, a_minus=0.25, tau_plus=5.0, tau_minus=5.0)
+    n_pre, n_post, steps = 4, 2, 100
+    pre = SpikeSource.poisson("pre", n_pre, rate=150 * 1e-3 / ms, steps=steps, random_state=rng)
+    drive = SpikeSource.poisson("drive", n_post, rate=120 * 1e-3 / ms, steps=steps, random_state=rng)
+    w0 = rng.uniform(-0.5, 0.5, (n_post, n_pre))
+    net = Network(sources=[pre, drive], populations=[Population("post", n_post, du=1.0, dv=1.0, vth=0.5)],
+                  projections=[Projection("drive_post", "drive", "post", np.eye(n_post)),
+                               Projection("pre_post", "pre", "post", w0, device=device, plasticity=rule)])
+    from neurochip.brian_backend import simulate
+    res = simulate(net, steps)
+    w_brian = np.array(res.info["weights"]["pre_post"])
+    w_np, _ = run_rule_device(rule, res.raster("pre"), res.raster("post"), device, w0)
+    w_start, _ = run_rule_device(rule, np.zeros((1, n_pre)), np.zeros((1, n_post)), device, w0)
+    assert np.abs(w_np - w_start).max() > 0.05  # the rule moved the device weights
+    np.testing.assert_allclose(w_brian, w_np, rtol=1e-9, atol=1e-12)
+    net2 = Network(sources=[pre], populations=[Population("post", n_post, du=1.0, dv=1.0, vth=0.5)],
+                   projections=[Projection("pre_post", "pre", "post", w0, device=device, plasticity=rule,
+                                           delay=2)])
+    with pytest.raises(ValueError, match="plasticity through a device needs delay 1"):
+        simulate(net2, 3)
