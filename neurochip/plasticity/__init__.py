@@ -13,10 +13,10 @@ __all__ = ["TERMS", "TERM_NAMES", "LearningRule", "pair_stdp", "reward_stdp", "q
            "rule_params", "run_rule", "stdp_window"]
 from neurochip.plasticity.fewshot import (FewShotSpikingClassifier, LatencyPopulationEncoder, load_csv,
                                           supervised_hebbian)
-from neurochip.plasticity.tasks import SensorTaskSampler, Task
+from neurochip.plasticity.tasks import SensorTaskSampler, Task, TwinTaskSampler
 
 __all__ += ["FewShotSpikingClassifier", "LatencyPopulationEncoder", "load_csv", "supervised_hebbian",
-            "SensorTaskSampler", "Task"]
+            "SensorTaskSampler", "Task", "TwinTaskSampler"]
 from neurochip.plasticity.metalearn import (InnerLoop, MetaLearner, MetaSpace, evaluate_rules, load_rule,
                                             open_executor)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import io
 import math
 import multiprocessing
@@ -38,7 +39,7 @@ from neurochip.io import atomic_write_bytes, write_json
 from neurochip.plasticity.fewshot import OutputParams, LatencyPopulationEncoder, decide, simulate_outputs
 from neurochip.plasticity.functional import rule_params
 from neurochip.plasticity.rules import TERM_NAMES, TRACE_NAMES, LearningRule
-from neurochip.plasticity.tasks import SensorTaskSampler
+from neurochip.plasticity.tasks import SensorTaskSampler, TwinTaskSampler
 
 CHECKPOINT_FORMAT = "neurochip.metalearn.checkpoint/1"
 
@@ -110,6 +111,9 @@ class InnerLoop:
     drift: float = 0.1
     sensitivity_spread: float = 0.3
     library_seed: int = 0
+    twin: bool = False
+    n_analytes: int = 16
+    n_train_analytes: int = 10
     n_centers: int = 6
     steps: int = 16
     feature_range: tuple = (-0.2, 1.0)
@@ -121,8 +125,13 @@ class InnerLoop:
     w_init: float = 0.05
     extra_steps: int = 4
 
-    def sampler(self) -> SensorTaskSampler:
-        return SensorTaskSampler(n_channels=self.n_channels, n_way=self.n_way, noise=self.noise,
+    def sampler(self):
+        """:class:`SensorTaskSampler`, or with ``twin`` the sensors digital twin (:class:`TwinTaskSampler`)."""
+        if self.twin:
+            return TwinTaskSampler(n_analytes=self.n_analytes, n_train_analytes=self.n_train_analytes,
+                                   n_way=self.n_way, n_sensors=self.n_channels, random_state=self.library_seed)
+        return SensorTaskSampler(n_channels=self.n_channels, n_analytes=self.n_analytes,
+                                 n_train_analytes=self.n_train_analytes, n_way=self.n_way, noise=self.noise,
                                  drift=self.drift, sensitivity_spread=self.sensitivity_spread,
                                  random_state=self.library_seed)
 
@@ -153,7 +162,8 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
     for t, seed in enumerate(task_seeds):
         k = k_shot if k_shot is not None else (inner.k_shots[t % len(inner.k_shots)] if inner.k_shots
                                                else inner.k_shot)
-        task = sampler.sample(k_shot=k, n_query=inner.n_query, split=split, random_state=int(seed))
+        task = _task(inner, k, split, int(seed)) if inner.twin else sampler.sample(
+            k_shot=k, n_query=inner.n_query, split=split, random_state=int(seed))
         enc = LatencyPopulationEncoder(n_centers=inner.n_centers, steps=inner.steps,
                                        feature_range=inner.feature_range).fit(task.X_support)
         rng = np.random.default_rng(int(seed))
@@ -171,6 +181,12 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
         acc[:, t] = np.mean(pred == task.y_query[None, :], axis=1)
         ops[:, t] = synops / task.y_query.size
     return acc, ops
+
+
+@functools.lru_cache(maxsize=64)
+def _task(inner: InnerLoop, k: int, split: str, seed: int):
+    """Digital-twin tasks are simulated recordings: cache them per process (all candidates share tasks)."""
+    return inner.sampler().sample(k_shot=k, n_query=inner.n_query, split=split, random_state=seed)
 
 
 def _evaluate_job(job):

@@ -14,6 +14,11 @@ sensitivity spread, drift offsets, noise level, concentration range); samples
 draw a concentration log-uniformly in the task's range. Train and held-out
 tasks use disjoint analyte pools (``split="train"`` / ``"test"``), so held-out
 tasks contain analytes never seen in meta-training.
+
+:class:`TwinTaskSampler` draws the same kind of tasks from the sensors digital
+twin (:mod:`sensors`: diffusion, Langmuir binding, Johnson and 1/f noise, drift,
+faults, domain randomization of temperature, viscosity, gains, background
+analytes), with a new device array per task.
 """
 from __future__ import annotations
 
@@ -101,3 +106,74 @@ class SensorTaskSampler:
         Xs, ys = self._samples(rng, analytes, k_shot, cond)
         Xq, yq = self._samples(rng, analytes, n_query, cond)
         return Task(Xs, ys, Xq, yq, analytes)
+
+
+class TwinTaskSampler:
+    """Few-shot tasks from the sensors digital twin (``sensors.make_dataset``).
+
+    A task draws ``n_way`` analytes (from the first ``n_train_analytes`` for
+    ``split="train"``, from the others for ``"test"``) and a new device array
+    (``array_seed``: device variability across tasks); samples are simulated
+    recordings with the twin's domain randomization (concentration, background
+    mixture, temperature, viscosity, gains, noise, drift, faults). Features are
+    the twin's steady-state responses divided by their largest magnitude per
+    sample (a concentration-normalized pattern).
+
+    Parameters
+    ----------
+    n_analytes, n_train_analytes, n_way, n_sensors : int
+    duration_ms, dt_ms : float
+        Length and step of each simulated recording (short: fast tasks).
+    shifted_test : bool
+        Held-out tasks draw conditions from the twin's shifted (out-of-training) ranges.
+    """
+
+    def __init__(self, *, n_analytes: int = 10, n_train_analytes: int = 6, n_way: int = 3,
+                 n_sensors: int = 8, duration_ms: float = 600.0, dt_ms: float = 2.0,
+                 shifted_test: bool = False, random_state: int = 0):
+        owner = "TwinTaskSampler"
+        self.n_analytes = check_int(owner, "n_analytes", n_analytes, minimum=2)
+        self.n_train_analytes = check_int(owner, "n_train_analytes", n_train_analytes, minimum=1)
+        self.n_way = check_int(owner, "n_way", n_way, minimum=2)
+        if not self.n_way <= min(self.n_train_analytes, self.n_analytes - self.n_train_analytes):
+            raise ValueError(f"{owner}: n_way should be <= the train pool ({self.n_train_analytes}) and the "
+                             f"test pool ({self.n_analytes - self.n_train_analytes}), got {self.n_way}")
+        self.n_sensors = check_int(owner, "n_sensors", n_sensors, minimum=1)
+        self.duration_ms = check_float(owner, "duration_ms", duration_ms, low=0.0, low_open=True)
+        self.dt_ms = check_float(owner, "dt_ms", dt_ms, low=0.0, low_open=True)
+        self.shifted_test = bool(shifted_test)
+        self.random_state = random_state
+
+    def _spec(self):
+        from brian2 import ms
+        from sensors import RandomizationSpec
+
+        names = tuple(f"analyte{a}" for a in range(self.n_analytes))
+        d = self.duration_ms
+        return RandomizationSpec(analytes=names, n_sensors=self.n_sensors, array_seed=self.random_state,
+                                 duration=d * ms, dt=self.dt_ms * ms, onset=0.15 * d * ms,
+                                 exposure=0.7 * d * ms, feature_window=0.2 * d * ms)
+
+    def sample(self, *, k_shot: int, n_query: int = 10, split: str = "train", random_state=None) -> Task:
+        """A task with ``k_shot`` support and ``n_query`` query samples per class."""
+        from sensors import make_dataset
+
+        k_shot = check_int("TwinTaskSampler.sample", "k_shot", k_shot, minimum=1)
+        n_query = check_int("TwinTaskSampler.sample", "n_query", n_query, minimum=1)
+        if split not in ("train", "test"):
+            raise ValueError(f"TwinTaskSampler.sample: split should be 'train' or 'test', got {split!r}")
+        rng = np.random.default_rng(random_state)
+        pool = (np.arange(self.n_train_analytes) if split == "train"
+                else np.arange(self.n_train_analytes, self.n_analytes))
+        analytes = np.sort(rng.choice(pool, self.n_way, replace=False))
+        base = self._spec()
+        spec = base.with_changes(classes=tuple(base.analytes[a] for a in analytes),
+                                 array_seed=int(rng.integers(2 ** 31)), n_sensors=base.n_sensors,
+                                 analytes=base.analytes)
+        data = make_dataset(spec, self.n_way * (k_shot + n_query), random_state=rng,
+                            shifted=self.shifted_test and split == "test")
+        X = data.features / np.maximum(np.abs(data.features).max(axis=1, keepdims=True), 1e-12)
+        y = np.asarray(data.labels)
+        support = np.concatenate([np.nonzero(y == c)[0][:k_shot] for c in range(self.n_way)])
+        query = np.setdiff1d(np.arange(y.size), support)
+        return Task(X[support], y[support], X[query], y[query], analytes)
