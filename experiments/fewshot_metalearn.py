@@ -42,11 +42,14 @@ class Config:
     name: str = "fewshot_metalearn"
     results_root: str = "results"
     seed: int = 0
-    # task distribution and classifier
+    # task distribution: the sensors digital twin (twin=True) or the small Langmuir array model
+    twin: bool = True
+    n_analytes: int = 10
+    n_train_analytes: int = 6
     n_way: int = 3
     n_query: int = 10
-    noise: float = 0.06
-    drift: float = 0.1
+    noise: float = 0.06        # small model only (the twin has its own randomization)
+    drift: float = 0.1         # small model only
     # meta-learning
     meta_k_shot: int = 5
     meta_k_shots: list = field(default_factory=lambda: [1, 5, 10])  # [] trains at meta_k_shot only
@@ -125,8 +128,10 @@ def main(cfg: Config) -> Path:
     start = time.perf_counter()
     run_dir = new_run_dir(cfg.name, cfg.results_root)
     write_json(run_dir / "config.json", config_dict(cfg))
-    inner = InnerLoop(k_shot=cfg.meta_k_shot, k_shots=tuple(int(k) for k in cfg.meta_k_shots), n_query=cfg.n_query, n_way=cfg.n_way, noise=cfg.noise,
-                      drift=cfg.drift, library_seed=cfg.seed)
+    inner = InnerLoop(k_shot=cfg.meta_k_shot, k_shots=tuple(int(k) for k in cfg.meta_k_shots),
+                      n_query=cfg.n_query, n_way=cfg.n_way, noise=cfg.noise, drift=cfg.drift,
+                      library_seed=cfg.seed, twin=cfg.twin, n_analytes=cfg.n_analytes,
+                      n_train_analytes=cfg.n_train_analytes)
     rng = np.random.default_rng(cfg.seed)
 
     # 1. hand-tuned STDP (grid on meta-training tasks)

@@ -112,6 +112,7 @@ class InnerLoop:
     sensitivity_spread: float = 0.3
     library_seed: int = 0
     twin: bool = False
+    shifted_test: bool = False
     n_analytes: int = 16
     n_train_analytes: int = 10
     n_centers: int = 6
@@ -129,7 +130,8 @@ class InnerLoop:
         """:class:`SensorTaskSampler`, or with ``twin`` the sensors digital twin (:class:`TwinTaskSampler`)."""
         if self.twin:
             return TwinTaskSampler(n_analytes=self.n_analytes, n_train_analytes=self.n_train_analytes,
-                                   n_way=self.n_way, n_sensors=self.n_channels, random_state=self.library_seed)
+                                   n_way=self.n_way, n_sensors=self.n_channels, shifted_test=self.shifted_test,
+                                   random_state=self.library_seed)
         return SensorTaskSampler(n_channels=self.n_channels, n_analytes=self.n_analytes,
                                  n_train_analytes=self.n_train_analytes, n_way=self.n_way, noise=self.noise,
                                  drift=self.drift, sensitivity_spread=self.sensitivity_spread,
