@@ -5,7 +5,10 @@ candidate rules:
 
 - Brian2 (the backend's plastic synapses): one ``simulate`` per candidate, vs
   one run holding C output populations, each with its own plastic projection
-  (separate synapse groups) fed by the same input and label sources.
+  (separate synapse groups) fed by the same input and label sources, vs one run
+  with all candidates in ONE synapse group (rule parameters per synapse,
+  :func:`neurochip.plasticity.brian.run_batched_learning`). The learned weights
+  of the three are compared.
 - numpy (:func:`neurochip.plasticity.evaluate_rules`, learning + scoring): one
   call per candidate vs one call with the C rules batched on a leading axis.
 
@@ -32,8 +35,8 @@ def candidates(n: int, seed: int) -> list:
     return [space.to_rule(rng.normal(0, 1, space.dim), name=f"cand{c}") for c in range(n)]
 
 
-def learning_network(rules: list, inner: InnerLoop, seed: int) -> tuple[Network, int]:
-    """Support set of one task as spikes; one output population + plastic projection per rule."""
+def support_spikes(inner: InnerLoop, seed: int):
+    """Input and label spikes of one task's support set, and the number of steps."""
     task = inner.sampler().sample(k_shot=inner.k_shot, n_query=1, random_state=seed)
     enc = LatencyPopulationEncoder(n_centers=inner.n_centers, steps=inner.steps,
                                    feature_range=inner.feature_range).fit(task.X_support)
@@ -49,17 +52,42 @@ def learning_network(rules: list, inner: InnerLoop, seed: int) -> tuple[Network,
     n_in, n_out = rasters.shape[2], inner.n_way
     sources = [SpikeSource("input", n_in, indices=np.concatenate(idx), steps=np.concatenate(steps)),
                SpikeSource("label", n_out, indices=np.concatenate(lab_idx), steps=np.concatenate(lab_steps))]
-    rng = np.random.default_rng(seed)
+    return sources, period * rasters.shape[0]
+
+
+def learning_network(rules: list, W0, inner: InnerLoop, seed: int) -> tuple[Network, int]:
+    """One output population + plastic projection (own synapse group) per rule."""
+    sources, steps = support_spikes(inner, seed)
+    n_in, n_out = sources[0].size, sources[1].size
     pops, projs = [], []
     for c, rule in enumerate(rules):
         rule = rule.quantized()
         rule.third_factor = "label"
         pops.append(Population(f"out{c}", n_out, du=inner.du, dv=inner.dv, vth=inner.vth))
-        projs += [Projection(f"plastic{c}", "input", f"out{c}", rng.uniform(0, inner.w_init, (n_out, n_in)),
-                             plasticity=rule),
+        projs += [Projection(f"plastic{c}", "input", f"out{c}", W0[c], plasticity=rule),
                   Projection(f"teacher{c}", "label", f"out{c}", inner.teacher * np.eye(n_out)),
                   Projection(f"wta{c}", f"out{c}", f"out{c}", -inner.w_inh * (1 - np.eye(n_out)))]
-    return Network(name="bench", sources=sources, populations=pops, projections=projs), period * rasters.shape[0]
+    return Network(name="bench", sources=sources, populations=pops, projections=projs), steps
+
+
+def learned(result, n: int) -> np.ndarray:
+    return np.array([result.info["weights"][f"plastic{c}"] for c in range(n)])
+
+
+def one_group(rules, W0, inner: InnerLoop, seed: int) -> np.ndarray:
+    """All candidates in one synapse group, rule parameters per synapse."""
+    from neurochip.plasticity.brian import run_batched_learning
+
+    (inp, lab), steps = support_spikes(inner, seed)
+    quantized = []
+    for r in rules:
+        q = r.quantized()
+        q.third_factor = "label"
+        quantized.append(q)
+    return run_batched_learning(quantized, pre_steps=inp.steps, pre_indices=inp.indices, n_pre=inp.size,
+                                label_steps=lab.steps, label_indices=lab.indices, n_out=lab.size, w0=W0,
+                                steps=steps, du=inner.du, dv=inner.dv, vth=inner.vth, teacher=inner.teacher,
+                                w_inh=inner.w_inh)
 
 
 def timed(fn, repeats: int) -> float:
@@ -84,16 +112,29 @@ def main(argv=None) -> dict:
     rules = candidates(args.candidates, 0)
     seed = 1
 
-    # Brian2: warm the compiled-code cache for both network shapes first.
-    net1, steps = learning_network(rules[:1], inner, seed)
-    netC, _ = learning_network(rules, inner, seed)
-    simulate(net1, steps)
-    simulate(netC, steps)
-    one = timed(lambda: [simulate(learning_network([r], inner, seed)[0], steps) for r in rules], args.repeats)
-    batched = timed(lambda: simulate(learning_network(rules, inner, seed)[0], steps), args.repeats)
-    brian = {"seconds_one_run_per_candidate": one, "seconds_batched": batched,
-             "candidates_per_s_one_run_each": len(rules) / one, "candidates_per_s_batched": len(rules) / batched,
-             "ratio_batched_over_one_each": one / batched, "steps": steps}
+    rng = np.random.default_rng(seed)
+    n_in = support_spikes(inner, seed)[0][0].size
+    W0 = rng.uniform(0, inner.w_init, (len(rules), inner.n_way, n_in))
+    # Brian2: warm the compiled-code caches first (and check that the three ways learn the same weights).
+    _, steps = learning_network(rules[:1], W0, inner, seed)
+    w_each = np.array([learned(simulate(learning_network([r], W0[c:c + 1], inner, seed)[0], steps), 1)[0]
+                       for c, r in enumerate(rules)])
+    w_groups = learned(simulate(learning_network(rules, W0, inner, seed)[0], steps), len(rules))
+    w_one = one_group(rules, W0, inner, seed)
+    agree = {"max_abs_diff_groups_vs_each": float(np.abs(w_groups - w_each).max()),
+             "max_abs_diff_one_group_vs_each": float(np.abs(w_one - w_each).max()),
+             "max_abs_weight_change": float(np.abs(w_each - W0).max())}
+    one = timed(lambda: [simulate(learning_network([r], W0[c:c + 1], inner, seed)[0], steps)
+                         for c, r in enumerate(rules)], args.repeats)
+    groups = timed(lambda: simulate(learning_network(rules, W0, inner, seed)[0], steps), args.repeats)
+    single = timed(lambda: one_group(rules, W0, inner, seed), args.repeats)
+    brian = {"seconds_one_run_per_candidate": one, "seconds_separate_groups": groups,
+             "seconds_one_group": single,
+             "candidates_per_s_one_run_each": len(rules) / one,
+             "candidates_per_s_separate_groups": len(rules) / groups,
+             "candidates_per_s_one_group": len(rules) / single,
+             "ratio_separate_groups_over_one_each": one / groups,
+             "ratio_one_group_over_one_each": one / single, "steps": steps, **agree}
 
     # numpy: full evaluation (learning on the support set + scoring on the query set).
     seeds = list(range(args.tasks))
@@ -108,7 +149,12 @@ def main(argv=None) -> dict:
            "numpy_full_evaluation": numpy_}
     print(f"Brian2 learning phase ({steps} steps, {len(rules)} candidates): "
           f"{brian['candidates_per_s_one_run_each']:.2f} cand/s one run each, "
-          f"{brian['candidates_per_s_batched']:.2f} cand/s batched -> ratio {brian['ratio_batched_over_one_each']:.1f}x")
+          f"{brian['candidates_per_s_separate_groups']:.2f} cand/s separate synapse groups in one run "
+          f"({brian['ratio_separate_groups_over_one_each']:.1f}x), "
+          f"{brian['candidates_per_s_one_group']:.2f} cand/s one synapse group "
+          f"({brian['ratio_one_group_over_one_each']:.1f}x); max weight difference vs one run each: "
+          f"{brian['max_abs_diff_groups_vs_each']:.2g} / {brian['max_abs_diff_one_group_vs_each']:.2g} "
+          f"(weights moved up to {brian['max_abs_weight_change']:.2g})")
     print(f"numpy full evaluation ({len(seeds)} tasks): {numpy_['evaluations_per_s_one_call_each']:.1f} eval/s "
           f"one call each, {numpy_['evaluations_per_s_batched']:.1f} eval/s batched -> ratio "
           f"{numpy_['ratio_batched_over_one_each']:.1f}x")

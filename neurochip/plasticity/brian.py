@@ -126,3 +126,88 @@ def final_weights(proj, syn: b2.Synapses) -> np.ndarray:
     out = np.zeros(proj.shape)
     out[np.asarray(syn.j[:]), np.asarray(syn.i[:])] = np.asarray(syn.w[:])
     return out
+
+
+def _per_synapse_model() -> str:
+    """Synapse model with every rule parameter per synapse (candidates batched in one group)."""
+    lines = ["w : 1", "w_min : 1 (constant)", "w_max : 1 (constant)", "x0 : 1", "y0 : 1", "x1 : 1", "x2 : 1",
+             "y1 : 1", "y2 : 1", "y3 : 1 (linked)", "third_index : integer (constant)"]
+    lines += [f"c{k} : 1 (constant)" for k in range(len(TERMS))]
+    for tr in TRACE_NAMES:
+        lines += [f"d_{tr} : 1 (constant)", f"i_{tr} : 1 (constant)"]
+    return "\n".join(lines)
+
+
+def run_batched_learning(rules: list, *, pre_steps, pre_indices, n_pre: int, label_steps, label_indices,
+                         n_out: int, w0, steps: int, du: float, dv: float, vth: float, teacher: float,
+                         w_inh: float, dt=None) -> np.ndarray:
+    """Learn with several candidate rules in ONE Brian2 run, one synapse group for all of them.
+
+    Every candidate ``c`` gets its own ``n_out`` output neurons (indices
+    ``c * n_out ...``) in one ``NeuronGroup``; one ``Synapses`` object holds the
+    plastic synapses of all candidates with the rule parameters stored per
+    synapse (the same equations as :func:`build_plastic_projection`, with the
+    label spikes as third factor, teacher current and lateral inhibition inside
+    each candidate's block). Returns the learned weights, shape
+    ``(n_candidates, n_out, n_pre)``; equal to separate runs per candidate.
+    """
+    from neurochip.brian_backend import LIF_MODEL, LIF_UPDATE
+
+    dt = b2.ms if dt is None else dt
+    C = len(rules)
+    n = C * n_out
+    src = b2.SpikeGeneratorGroup(n_pre, np.asarray(pre_indices), np.asarray(pre_steps) * dt, dt=dt,
+                                 name="neurochip_batch_src")
+    lab = b2.SpikeGeneratorGroup(n_out, np.asarray(label_indices), np.asarray(label_steps) * dt, dt=dt,
+                                 name="neurochip_batch_label")
+    out = b2.NeuronGroup(n, LIF_MODEL, threshold="v > vth", reset="v = 0", dt=dt, name="neurochip_batch_out")
+    out.du, out.dv, out.vth = du, dv, vth
+    out.run_regularly(LIF_UPDATE, dt=dt, when="start", name="neurochip_batch_out_update")
+    third = b2.NeuronGroup(n, "y3 : 1\nd_y3 : 1 (constant)\ni_y3 : 1 (constant)", dt=dt,
+                           name="neurochip_batch_third")
+    third.d_y3 = np.repeat([r.decays()["y3"] for r in rules], n_out)
+    third.i_y3 = np.repeat([r.y3_impulse for r in rules], n_out)
+    third.run_regularly("y3 = y3 * d_y3", dt=dt, when="before_synapses", name="neurochip_batch_third_decay")
+    lab_i = np.tile(np.arange(n_out), C)
+    lab_j = np.arange(n)
+    feed = b2.Synapses(lab, third, on_pre="y3_post += i_y3_post", dt=dt, name="neurochip_batch_third_in")
+    feed.connect(i=lab_i, j=lab_j)
+    teach = b2.Synapses(lab, out, "tw : 1 (constant)", on_pre="a_in_post += tw", dt=dt,
+                        name="neurochip_batch_teacher")
+    teach.connect(i=lab_i, j=lab_j)
+    teach.tw = teacher
+    blk = np.arange(n) // n_out
+    ii, jj = np.nonzero((blk[:, None] == blk[None, :]) & ~np.eye(n, dtype=bool))
+    wta = b2.Synapses(out, out, "wi : 1 (constant)", on_pre="a_in_post += wi", dt=dt, name="neurochip_batch_wta")
+    wta.connect(i=ii, j=jj)
+    wta.wi = -w_inh
+    pre_i, post_j = np.meshgrid(np.arange(n_pre), np.arange(n), indexing="ij")
+    pre_i, post_j = pre_i.ravel(), post_j.ravel()
+    cand = post_j // n_out
+    syn = b2.Synapses(src, out, _per_synapse_model(),
+                      on_pre={"pre": "a_in_post += w", "learn": "x0 = 1\nx1 += i_x1\nx2 += i_x2"},
+                      on_post="y0 = 1\ny1 += i_y1\ny2 += i_y2", dt=dt, name="neurochip_batch_plastic")
+    syn.connect(i=pre_i, j=post_j)
+    syn.pre.delay = 0 * dt
+    syn.learn.delay = 0 * dt
+    w0 = np.asarray(w0, dtype=float)
+    syn.w = w0[cand, post_j % n_out, pre_i]
+    coef = np.array([r.coefficient_array() for r in rules])
+    for k in range(len(TERMS)):
+        setattr(syn, f"c{k}", coef[cand, k])
+    for tr in TRACE_NAMES:
+        setattr(syn, f"d_{tr}", np.array([r.decays()[tr] for r in rules])[cand])
+        setattr(syn, f"i_{tr}", np.array([r.impulses()[tr] for r in rules])[cand])
+    syn.w_min = np.array([r.w_min for r in rules])[cand]
+    syn.w_max = np.array([r.w_max for r in rules])[cand]
+    syn.third_index = post_j
+    syn.y3 = b2.linked_var(third, "y3", index="third_index")
+    syn.run_regularly("x1 = x1 * d_x1\nx2 = x2 * d_x2\ny1 = y1 * d_y1\ny2 = y2 * d_y2\nx0 = 0\ny0 = 0",
+                      dt=dt, when="before_synapses", name="neurochip_batch_plastic_tracedecay")
+    syn.run_regularly(f"w = clip(w + ({_dw_expression()}), w_min, w_max)", dt=dt, when="after_synapses",
+                      name="neurochip_batch_plastic_wupdate")
+    net = b2.Network(src, lab, out, third, feed, teach, wta, syn, name="neurochip_batch_network")
+    net.run(steps * dt, namespace={})
+    W = np.zeros((C, n_out, n_pre))
+    W[cand, post_j % n_out, pre_i] = np.asarray(syn.w[:])
+    return W

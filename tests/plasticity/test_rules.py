@@ -252,3 +252,33 @@ def test_brian_plasticity_through_device_matches_numpy_twin():
                                            delay=2)])
     with pytest.raises(ValueError, match="plasticity through a device needs delay 1"):
         simulate(net2, 3)
+
+
+def test_batched_one_group_equals_backend_runs():
+    """Candidates in one Brian2 synapse group learn exactly what separate backend runs learn."""
+    from neurochip.brian_backend import simulate
+    from neurochip.plasticity.brian import run_batched_learning
+
+    rng = np.random.default_rng(8)
+    n_pre, n_out, steps = 4, 2, 60
+    pre = SpikeSource.poisson("input", n_pre, rate=200 * 1e-3 / ms, steps=steps, random_state=rng)
+    label = SpikeSource.poisson("label", n_out, rate=300 * 1e-3 / ms, steps=steps, random_state=rng)
+    rules = [random_rule(rng, third_factor="label") for _ in range(2)]
+    W0 = rng.uniform(0, 0.5, (2, n_out, n_pre))
+    kw = dict(du=0.5, dv=0.3, vth=0.4, teacher=0.3, w_inh=0.5)
+    each = []
+    for c, rule in enumerate(rules):
+        net = Network(sources=[pre, label], populations=[Population("out", n_out, du=kw["du"], dv=kw["dv"],
+                                                                    vth=kw["vth"])],
+                      projections=[Projection("plastic", "input", "out", W0[c], plasticity=rule),
+                                   Projection("teacher", "label", "out", kw["teacher"] * np.eye(n_out)),
+                                   Projection("wta", "out", "out", -kw["w_inh"] * (1 - np.eye(n_out)))])
+        res = simulate(net, steps)
+        assert res.spike_counts()["out"] > 5
+        each.append(res.info["weights"]["plastic"])
+    each = np.array(each)
+    batched = run_batched_learning(rules, pre_steps=pre.steps, pre_indices=pre.indices, n_pre=n_pre,
+                                   label_steps=label.steps, label_indices=label.indices, n_out=n_out, w0=W0,
+                                   steps=steps, **kw)
+    assert np.abs(each - W0).max() > 0.1
+    np.testing.assert_allclose(batched, each, rtol=1e-12, atol=1e-12)
