@@ -50,6 +50,13 @@ def _check_X(owner: str, X, n_features: int | None = None) -> np.ndarray:
     return X
 
 
+def _unpack(X, y=None):
+    """Feature matrix (and labels) from an array or a ``sensors.Dataset`` (simulated or CSV-recorded)."""
+    if hasattr(X, "features") and hasattr(X, "labels"):
+        return np.asarray(X.features, dtype=float), (np.asarray(X.labels) if y is None else y)
+    return X, y
+
+
 class LatencyPopulationEncoder:
     """Gaussian receptive fields per feature, then a latency code (time to first spike).
 
@@ -316,8 +323,13 @@ class FewShotSpikingClassifier:
                                                 labels=labels[order])
 
     # -------------------------------------------------------------- public API
-    def fit(self, X, y) -> "FewShotSpikingClassifier":
-        """Fresh network: fit the encoder on ``X``, then learn ``(X, y)`` with the rule."""
+    def fit(self, X, y=None) -> "FewShotSpikingClassifier":
+        """Fresh network: fit the encoder on ``X``, then learn ``(X, y)`` with the rule.
+
+        ``X`` is a feature matrix (n_samples, n_features) or a ``sensors.Dataset``
+        (its ``features`` and, when ``y`` is None, its ``labels``).
+        """
+        X, y = _unpack(X, y)
         self._check_params()
         X = _check_X("FewShotSpikingClassifier", X)
         self._rng = np.random.default_rng(self.random_state)
@@ -329,12 +341,13 @@ class FewShotSpikingClassifier:
         self._learn(X, y)
         return self
 
-    def adapt(self, X_few, y_few) -> "FewShotSpikingClassifier":
+    def adapt(self, X_few, y_few=None) -> "FewShotSpikingClassifier":
         """Learn a few labeled shots with the plastic rule only (encoder and weights kept).
 
         Unseen labels add output neurons (new task); known labels continue learning
         (drifted task).
         """
+        X_few, y_few = _unpack(X_few, y_few)
         if not hasattr(self, "W_"):
             raise ValueError("FewShotSpikingClassifier: call fit before adapt")
         X_few = _check_X("FewShotSpikingClassifier", X_few, self.encoder_.n_features_in_)
@@ -342,6 +355,7 @@ class FewShotSpikingClassifier:
         return self
 
     def predict(self, X) -> np.ndarray:
+        X, _ = _unpack(X)
         if not hasattr(self, "W_"):
             raise ValueError("FewShotSpikingClassifier: call fit before predict")
         rasters = self.encoder_.transform(X)
@@ -349,8 +363,9 @@ class FewShotSpikingClassifier:
         self.synops_ = float(synops)
         return self.classes_[decide(counts, drive)]
 
-    def score(self, X, y) -> float:
+    def score(self, X, y=None) -> float:
         """Accuracy."""
+        X, y = _unpack(X, y)
         y = np.asarray(y)
         return float(np.mean(self.predict(X) == y))
 

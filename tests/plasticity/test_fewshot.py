@@ -141,3 +141,20 @@ def test_load_csv(tmp_path):
     p.write_text("ch0,label\n1\n")
     with pytest.raises(ValueError, match="line 2 has 1 fields, expected 2"):
         load_csv(p)
+
+
+def test_classifier_on_sensors_datasets_and_their_csv(tmp_path):
+    """Simulated twin data and a CSV recording (sensors formats) go straight into the classifier."""
+    from sensors import RandomizationSpec, load_csv as sensors_csv, make_dataset
+    from brian2 import ms
+
+    spec = RandomizationSpec(analytes=("A", "B", "C"), n_sensors=6, duration=400 * ms, dt=2 * ms,
+                             onset=60 * ms, exposure=280 * ms, feature_window=80 * ms)
+    train, test = make_dataset(spec, 30, random_state=0), make_dataset(spec, 30, random_state=1)
+    clf = FewShotSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(train)
+    acc = clf.score(test)
+    assert acc > 0.6  # chance is 1/3
+    path = train.to_csv(tmp_path / "rec.csv")
+    recorded = sensors_csv(path)
+    np.testing.assert_allclose(recorded.features, train.features, rtol=1e-9)
+    assert FewShotSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(recorded).score(test) == acc
