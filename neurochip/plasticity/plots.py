@@ -43,6 +43,6 @@ def kshot_accuracy(ks, mean: Mapping[str, np.ndarray], low: Mapping[str, np.ndar
     ax.set_xticks(ks)
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
