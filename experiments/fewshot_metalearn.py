@@ -47,6 +47,7 @@ class Config:
     n_analytes: int = 10
     n_train_analytes: int = 6
     shifted_test: bool = False  # twin only: held-out tasks in the twin's shifted (out-of-training) conditions
+    shifted_train: bool = False  # twin only: meta-training (and STDP tuning) tasks in the shifted conditions too
     n_way: int = 3
     n_query: int = 10
     noise: float = 0.06        # small model only (the twin has its own randomization)
@@ -132,7 +133,8 @@ def main(cfg: Config) -> Path:
     inner = InnerLoop(k_shot=cfg.meta_k_shot, k_shots=tuple(int(k) for k in cfg.meta_k_shots),
                       n_query=cfg.n_query, n_way=cfg.n_way, noise=cfg.noise, drift=cfg.drift,
                       library_seed=cfg.seed, twin=cfg.twin, n_analytes=cfg.n_analytes,
-                      n_train_analytes=cfg.n_train_analytes, shifted_test=cfg.shifted_test)
+                      n_train_analytes=cfg.n_train_analytes, shifted_test=cfg.shifted_test,
+                      shifted_train=cfg.shifted_train)
     rng = np.random.default_rng(cfg.seed)
 
     # 1. hand-tuned STDP (grid on meta-training tasks)

@@ -113,6 +113,7 @@ class InnerLoop:
     library_seed: int = 0
     twin: bool = False
     shifted_test: bool = False
+    shifted_train: bool = False
     n_analytes: int = 16
     n_train_analytes: int = 10
     n_centers: int = 6
@@ -131,6 +132,7 @@ class InnerLoop:
         if self.twin:
             return TwinTaskSampler(n_analytes=self.n_analytes, n_train_analytes=self.n_train_analytes,
                                    n_way=self.n_way, n_sensors=self.n_channels, shifted_test=self.shifted_test,
+                                   shifted_train=self.shifted_train,
                                    random_state=self.library_seed)
         return SensorTaskSampler(n_channels=self.n_channels, n_analytes=self.n_analytes,
                                  n_train_analytes=self.n_train_analytes, n_way=self.n_way, noise=self.noise,

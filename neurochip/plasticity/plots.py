@@ -16,6 +16,9 @@ def learning_curve(best, mean, best_so_far=None, *, title: str = "Meta-learning 
     ax.plot(g, best, "s-", label="generation best")
     if best_so_far is not None:
         ax.plot(g, best_so_far, "k--", label="best so far")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("generation")
     ax.set_ylabel("fitness (accuracy - synops cost)")
     ax.set_title(title)

@@ -126,11 +126,13 @@ class TwinTaskSampler:
         Length and step of each simulated recording (short: fast tasks).
     shifted_test : bool
         Held-out tasks draw conditions from the twin's shifted (out-of-training) ranges.
+    shifted_train : bool
+        Meta-training tasks draw them from the shifted ranges too (a harder task distribution).
     """
 
     def __init__(self, *, n_analytes: int = 10, n_train_analytes: int = 6, n_way: int = 3,
                  n_sensors: int = 8, duration_ms: float = 600.0, dt_ms: float = 2.0,
-                 shifted_test: bool = False, random_state: int = 0):
+                 shifted_test: bool = False, shifted_train: bool = False, random_state: int = 0):
         owner = "TwinTaskSampler"
         self.n_analytes = check_int(owner, "n_analytes", n_analytes, minimum=2)
         self.n_train_analytes = check_int(owner, "n_train_analytes", n_train_analytes, minimum=1)
@@ -142,6 +144,7 @@ class TwinTaskSampler:
         self.duration_ms = check_float(owner, "duration_ms", duration_ms, low=0.0, low_open=True)
         self.dt_ms = check_float(owner, "dt_ms", dt_ms, low=0.0, low_open=True)
         self.shifted_test = bool(shifted_test)
+        self.shifted_train = bool(shifted_train)
         self.random_state = random_state
 
     def _spec(self):
@@ -171,7 +174,7 @@ class TwinTaskSampler:
                                  array_seed=int(rng.integers(2 ** 31)), n_sensors=base.n_sensors,
                                  analytes=base.analytes)
         data = make_dataset(spec, self.n_way * (k_shot + n_query), random_state=rng,
-                            shifted=self.shifted_test and split == "test")
+                            shifted=self.shifted_test if split == "test" else self.shifted_train)
         X = data.features / np.maximum(np.abs(data.features).max(axis=1, keepdims=True), 1e-12)
         y = np.asarray(data.labels)
         support = np.concatenate([np.nonzero(y == c)[0][:k_shot] for c in range(self.n_way)])
