@@ -56,6 +56,8 @@ class Config:
     meta_k_shot: int = 5
     meta_k_shots: list = field(default_factory=lambda: [1, 5, 10])  # [] trains at meta_k_shot only
     generations: int = 20
+    start_from: str = "zeros"  # CMA-ES initial mean: "zeros" (no plasticity) or "stdp" (the hand-tuned STDP)
+    sigma0: float = 0.5
     popsize: int = 10
     tasks_per_eval: int = 6
     validation_tasks: int = 16
@@ -151,7 +153,10 @@ def main(cfg: Config) -> Path:
     ckpt = run_dir / "checkpoint.pkl"
     if cfg.resume_from:
         shutil.copyfile(cfg.resume_from, ckpt)
-    ml = MetaLearner(inner=inner, generations=cfg.generations, popsize=cfg.popsize,
+    if cfg.start_from not in ("zeros", "stdp"):
+        raise ValueError(f"start_from should be 'zeros' or 'stdp', got {cfg.start_from!r}")
+    ml = MetaLearner(inner=inner, generations=cfg.generations, popsize=cfg.popsize, sigma0=cfg.sigma0,
+                     x0=stdp if cfg.start_from == "stdp" else None,
                      tasks_per_eval=cfg.tasks_per_eval, validation_tasks=cfg.validation_tasks,
                      synops_cost=cfg.synops_cost, candidates_per_job=cfg.candidates_per_job,
                      address=cfg.address or None, workers=cfg.workers, checkpoint=ckpt,
