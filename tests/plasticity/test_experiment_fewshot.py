@@ -35,3 +35,14 @@ def test_bootstrap_ci_brackets_the_mean():
     np.testing.assert_allclose(m, values.mean(axis=1))
     # 95 % interval of a mean of 400 normal(0.1) samples: about +-1.96 * 0.1 / 20.
     np.testing.assert_allclose(hi - lo, 2 * 1.96 * values.std(axis=1) / 20, rtol=0.2)
+
+
+def test_start_from_stdp_and_bad_value(tmp_path):
+    import pytest
+
+    exp = find_experiment("fewshot_metalearn", ROOT / "experiments")
+    run = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "start_from": "stdp",
+                                                 "twin": False, "n_analytes": 16, "n_train_analytes": 10}))
+    assert (run / "rule.json").exists()
+    with pytest.raises(ValueError, match="start_from should be 'zeros' or 'stdp'"):
+        exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "start_from": "best"}))
