@@ -26,7 +26,6 @@ synapses, so many candidate rules run at once in meta-learning.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np

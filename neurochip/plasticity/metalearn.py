@@ -28,7 +28,7 @@ import multiprocessing
 import pickle
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
