@@ -44,5 +44,5 @@ def test_start_from_stdp_and_bad_value(tmp_path):
     run = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "start_from": "stdp",
                                                  "twin": False, "n_analytes": 16, "n_train_analytes": 10}))
     assert (run / "rule.json").exists()
-    with pytest.raises(ValueError, match="start_from should be 'zeros' or 'stdp'"):
+    with pytest.raises(ValueError, match="start_from should be 'zeros', 'stdp' or 'hebbian'"):
         exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "start_from": "best"}))
