@@ -66,6 +66,7 @@ class Config:
     sigma0: float = 0.5
     meta_score: str = "accuracy"  # what meta-training maximizes: "accuracy" or "soft" (see InnerLoop)
     meta_terms: list = field(default_factory=list)  # rule terms searched ([]: all 15 of TERM_NAMES)
+    meta_dead_zone: float = 0.0   # MetaSpace.dead_zone: soft threshold of the coefficients (theta units)
     popsize: int = 12
     tasks_per_eval: int = 16
     validation_tasks: int = 32
@@ -175,7 +176,7 @@ def main(cfg: Config) -> Path:
     starts = {"zeros": None, "stdp": stdp, "hebbian": supervised_hebbian()}
     if cfg.start_from not in starts:
         raise ValueError(f"start_from should be 'zeros', 'stdp' or 'hebbian', got {cfg.start_from!r}")
-    ml = MetaLearner(space=MetaSpace(terms=tuple(cfg.meta_terms)), inner=inner, generations=cfg.generations, popsize=cfg.popsize, sigma0=cfg.sigma0,
+    ml = MetaLearner(space=MetaSpace(terms=tuple(cfg.meta_terms), dead_zone=cfg.meta_dead_zone), inner=inner, generations=cfg.generations, popsize=cfg.popsize, sigma0=cfg.sigma0,
                      x0=starts[cfg.start_from],
                      tasks_per_eval=cfg.tasks_per_eval, validation_tasks=cfg.validation_tasks,
                      synops_cost=cfg.synops_cost, candidates_per_job=cfg.candidates_per_job,

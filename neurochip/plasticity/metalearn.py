@@ -60,6 +60,13 @@ class MetaSpace:
     A smaller family (``terms``) is a smaller CMA-ES search: with noisy
     few-shot fitness, 20 dimensions and 10-12 candidates per generation the
     search wanders; 5-8 terms it can resolve.
+
+    ``dead_zone`` (in ``theta`` units) soft-thresholds the coefficients,
+    ``c = coef_scale * sign(theta) * max(|theta| - dead_zone, 0)``, so that a
+    term being absent is a region of ``theta``, not a point: without it every
+    sampled rule has all terms on (Lava's smallest nonzero coefficient is
+    ``2**-7``, and a per-step ``u0*w`` term of that size already scales the
+    weights by ``(1 + 2**-7)**300`` over 15 shots of 20 steps).
     """
 
     coef_scale: float = 0.05
@@ -69,8 +76,10 @@ class MetaSpace:
     w_max: float = 1.0
     quantize: bool = True
     terms: tuple = ()
+    dead_zone: float = 0.0
 
     def __post_init__(self):
+        check_float("MetaSpace", "dead_zone", self.dead_zone, low=0.0)
         terms = tuple(self.terms)
         unknown = [t for t in terms if t not in TERM_NAMES]
         if unknown or len(set(terms)) != len(terms):
@@ -92,7 +101,8 @@ class MetaSpace:
         if theta.shape != (self.dim,):
             raise ValueError(f"MetaSpace: theta should have shape ({self.dim},), got {theta.shape}")
         k = len(self.searched_terms)
-        coeffs = {t: float(c) * self.coef_scale for t, c in zip(self.searched_terms, theta[:k])}
+        c = np.sign(theta[:k]) * np.maximum(np.abs(theta[:k]) - self.dead_zone, 0.0)
+        coeffs = {t: float(v) * self.coef_scale for t, v in zip(self.searched_terms, c) if v != 0.0}
         taus = self.tau_min + (self.tau_max - self.tau_min) / (1 + np.exp(-theta[k:]))
         kw = {}
         for tr, tau in zip(TRACE_NAMES, taus):
@@ -105,7 +115,8 @@ class MetaSpace:
         """``theta`` of a rule (taus clipped into the open range); impulses and unsearched terms are ignored."""
         k = len(self.searched_terms)
         theta = np.zeros(self.dim)
-        theta[:k] = [rule.coefficients.get(t, 0.0) / self.coef_scale for t in self.searched_terms]
+        c = np.array([rule.coefficients.get(t, 0.0) / self.coef_scale for t in self.searched_terms])
+        theta[:k] = np.where(c != 0, c + np.sign(c) * self.dead_zone, 0.0)
         for n, tr in enumerate(TRACE_NAMES):
             p = (getattr(rule, f"{tr}_tau") - self.tau_min) / (self.tau_max - self.tau_min)
             p = min(max(p, 1e-3), 1 - 1e-3)

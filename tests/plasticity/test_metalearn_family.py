@@ -67,3 +67,23 @@ def test_soft_fitness_meta_learning_validates_by_accuracy():
     seeds = np.random.SeedSequence([0, 2]).generate_state(3, dtype=np.uint32)
     acc, _ = evaluate_rules([ml.rule_], seeds, INNER)
     assert ml.validation_accuracy_ == pytest.approx(acc.mean(), rel=1e-12)
+
+
+def test_dead_zone_soft_thresholds_coefficients():
+    space = MetaSpace(terms=("u0*x1*y3", "u0*y3*w", "u0*w"), dead_zone=1.0, quantize=False)
+    theta = np.array([2.5, -0.9, -1.25, 0.0, 0.0, 0.0, 0.0, 0.0])
+    rule = space.to_rule(theta)
+    # |theta| <= dead_zone: the term is absent; beyond it: coef_scale * sign * (|theta| - dead_zone).
+    assert rule.coefficients == pytest.approx({"u0*x1*y3": 1.5 * space.coef_scale, "u0*w": -0.25 * space.coef_scale})
+    back = space.to_rule(space.from_rule(supervised_hebbian()))
+    assert back.coefficients == pytest.approx(supervised_hebbian().coefficients, rel=1e-12)
+    np.testing.assert_allclose(space.from_rule(supervised_hebbian())[:3], [2.0, -2.0, 0.0])
+    # Most rules sampled around zero have few terms: the search starts sparse.
+    rng = np.random.default_rng(0)
+    dense = MetaSpace(quantize=False)
+    sparse = MetaSpace(dead_zone=1.0, quantize=False)
+    draws = rng.normal(0, 0.5, (200, dense.dim))
+    assert np.mean([len(dense.to_rule(d).coefficients) for d in draws]) == len(TERM_NAMES)
+    assert np.mean([len(sparse.to_rule(d).coefficients) for d in draws]) < 1.0
+    with pytest.raises(ValueError, match="dead_zone should be >= 0"):
+        MetaSpace(dead_zone=-1.0)
