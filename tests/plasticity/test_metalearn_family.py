@@ -87,3 +87,25 @@ def test_dead_zone_soft_thresholds_coefficients():
     assert np.mean([len(sparse.to_rule(d).coefficients) for d in draws]) < 1.0
     with pytest.raises(ValueError, match="dead_zone should be >= 0"):
         MetaSpace(dead_zone=-1.0)
+
+
+def test_ceiling_benchmark_readouts_on_a_separable_task():
+    import importlib.util
+    from pathlib import Path
+
+    from neurochip.plasticity import Task
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "fewshot_ceiling.py"
+    spec = importlib.util.spec_from_file_location("fewshot_ceiling", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    Xs = np.array([[0.9, -0.8], [0.8, -0.9], [-0.8, 0.9], [-0.9, 0.8]])
+    task = Task(Xs, np.array([0, 0, 1, 1]), Xs[[1, 2]], np.array([0, 1]), np.array([0, 1]))
+    assert bench.readout_accuracies(task, (-1.0, 1.0)) == {"nearest_mean_raw": 1.0, "nearest_mean_code": 1.0,
+                                                           "dot_product_code": 1.0}
+    # Queries at and near the class-0 mean.
+    Xs = np.array([[0.0, 0.0], [0.0, 0.0], [0.5, 0.5], [0.5, 0.5]])
+    acc = [bench.readout_accuracies(Task(Xs, np.array([0, 0, 1, 1]), np.array([[q, q]]), np.array([0]),
+                                         np.array([0, 1])), (0.0, 1.0)) for q in (0.0, 0.1)]
+    assert acc[0] == {"nearest_mean_raw": 1.0, "nearest_mean_code": 1.0, "dot_product_code": 1.0}
+    assert acc[1]["nearest_mean_raw"] == 1.0
