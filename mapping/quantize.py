@@ -1,0 +1,349 @@
+"""Loihi fixed-point quantization of a network, with a report that checks itself.
+
+The fixed-point LIF of Loihi (Lava ``PyLifModelBitAcc``) updates integers::
+
+    u[t] = wrap24( trunc(u[t-1] * (4096 - (du_int + 1)) / 4096) + (a_in[t] << 6) )
+    v[t] = clip24( trunc(v[t-1] * (4096 - dv_int) / 4096) + u[t] + (bias_mant << bias_exp) )
+    spike if v[t] > (vth_mant << 6);  then v[t] = 0
+
+and a fixed-point Dense sends ``a_in = (sum of W over spiking pre) << weight_exp``
+(``>>`` for a negative exponent), with 8-bit weights ``W``: 0..255 (excitatory),
+-255..0 (inhibitory) or even numbers -256..254 (mixed sign, 8-bit mantissa).
+
+Quantization maps a population's float state to integers with one scale ``S``
+per population (``v_int = S * v_float``), so the float model is recovered as
+
+* ``vth = 64 * vth_mant / S`` (``S`` is chosen so that this is exact),
+* ``du = (du_int + 1) / 4096``, ``dv = dv_int / 4096`` (12 bits each),
+* ``bias = bias_mant * 2**bias_exp / S`` (13-bit signed mantissa, exponent 0..7),
+* ``w = W * 2**weight_exp * 64 / S_post`` (8-bit mantissa, one exponent -8..7 per projection).
+
+``S`` aims at an effective threshold of ``2**vth_bits`` (default ``2**20``) and is
+lowered as needed so that the bias and weights are representable (hard limits:
+otherwise :class:`QuantizationError`) and so that the worst-case input per step fits
+the 16-bit ``a_in`` and the worst-case current the 24-bit ``u`` (soft limits: if
+they cannot be met above ``2**min_vth_bits``, the report flags the risk).
+Every rounding is reported with its bound; :func:`dequantize` gives the float
+network that the fixed-point chip actually runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from neurochip.network import Network, Population, Projection
+
+DECAY_BITS = 12
+DECAY_UNITY = 2 ** DECAY_BITS
+VTH_SHIFT = 6  # threshold is MSB-aligned: effective vth = vth_mant << 6
+ACT_SHIFT = 6  # synaptic input is MSB-aligned: u += a_in << 6
+VTH_MANT_MAX = 2 ** 17 - 1
+UV_MAX = 2 ** 23 - 1
+BIAS_MANT_MIN, BIAS_MANT_MAX = -(2 ** 12), 2 ** 12 - 1
+BIAS_EXP_MAX = 7
+WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
+A_IN_MAX = 2 ** 15 - 1
+MAX_DELAY_FIXED = 64  # Loihi 2 DelayDense: 6-bit delays 0..63, i.e. our delay 1..64
+
+
+class QuantizationError(ValueError):
+    """A parameter cannot be represented in Loihi fixed point."""
+
+
+@dataclass
+class QuantizedPopulation:
+    """Integer LIF parameters of one population (Lava ``LIF`` fixed-point arguments)."""
+
+    name: str
+    scale: float
+    du: int
+    dv: int
+    vth: int
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    u_init: np.ndarray
+    v_init: np.ndarray
+
+    def dequantized(self) -> dict:
+        """The float parameters this integer population represents."""
+        bias = np.ldexp(self.bias_mant.astype(float), self.bias_exp) / self.scale
+        return {"du": (self.du + 1) / DECAY_UNITY, "dv": self.dv / DECAY_UNITY,
+                "vth": float(self.vth * 2 ** VTH_SHIFT) / self.scale, "bias": bias,
+                "u_init": self.u_init / self.scale, "v_init": self.v_init / self.scale}
+
+
+@dataclass
+class QuantizedProjection:
+    """8-bit weights, shared exponent and sign mode of one projection."""
+
+    name: str
+    weights: Any  # int64 ndarray (n_post, n_pre) or scipy.sparse csr
+    weight_exp: int
+    sign_mode: str  # "excitatory", "inhibitory", "mixed"
+    scale: float  # scale of the post population
+    num_weight_bits: int = 8
+
+    def effective_weights(self):
+        """Float weights the chip applies: ``W * 2**weight_exp * 64 / S_post``."""
+        factor = 2.0 ** self.weight_exp * 2 ** ACT_SHIFT / self.scale
+        if sp.issparse(self.weights):
+            out = self.weights.astype(float).tocsr()
+            out.data = out.data * factor
+            return out
+        return self.weights.astype(float) * factor
+
+
+@dataclass
+class QuantizedNetwork:
+    """Integer parameters of every population and projection, and the report."""
+
+    populations: dict
+    projections: dict
+    report: dict = field(default_factory=dict)
+
+
+def _in_bounds(net: Network, pop: Population, weights: Mapping[str, Any]):
+    """Worst-case |input| per step into any neuron of ``pop`` (all pre neurons spiking)."""
+    pos = np.zeros(pop.size)
+    neg = np.zeros(pop.size)
+    for proj in net.projections_into(pop.name):
+        w = weights[proj.name]
+        if sp.issparse(w):
+            pos += np.asarray(w.maximum(0).sum(axis=1)).ravel()
+            neg += np.asarray((-w).maximum(0).sum(axis=1)).ravel()
+        else:
+            pos += np.clip(w, 0, None).sum(axis=1)
+            neg += np.clip(-w, 0, None).sum(axis=1)
+    return float(max(pos.max(initial=0.0), neg.max(initial=0.0)))
+
+
+def _max_abs(w) -> tuple[float, float]:
+    values = w.data if sp.issparse(w) else np.asarray(w)
+    if values.size == 0:
+        return 0.0, 0.0
+    return float(max(values.max(), 0.0)), float(max(-values.min(), 0.0))
+
+
+def _weight_scale_limit(wpos: float, wneg: float) -> float:
+    """Largest S for which weights fit 8 bits with weight_exp <= 7 (inf if all zero)."""
+    top = 2 ** ACT_SHIFT * 2 ** WEIGHT_EXP_MAX
+    if wpos > 0 and wneg > 0:  # mixed: mantissa -128..127, times 2
+        return min(top * 2 * 127 / wpos, top * 2 * 128 / wneg)
+    if wpos > 0 or wneg > 0:
+        return top * 255 / max(wpos, wneg)
+    return np.inf
+
+
+def quantize_weights(name: str, w, scale: float) -> tuple[QuantizedProjection, dict]:
+    """Quantize one projection's float weights for a post population of scale ``scale``."""
+    wpos, wneg = _max_abs(w)
+    is_sparse = sp.issparse(w)
+    values = (w.data if is_sparse else np.asarray(w, dtype=float)) * scale / 2 ** ACT_SHIFT
+    if wpos > 0 and wneg > 0:
+        mode, step_bits = "mixed", 1
+        need = max(wpos * scale / 2 ** ACT_SHIFT / (2 * 127), wneg * scale / 2 ** ACT_SHIFT / (2 * 128))
+    elif wneg > 0:
+        mode, step_bits = "inhibitory", 0
+        need = wneg * scale / 2 ** ACT_SHIFT / 255
+    else:
+        mode, step_bits = "excitatory", 0
+        need = wpos * scale / 2 ** ACT_SHIFT / 255
+    if need > 0:
+        exp = int(np.ceil(np.log2(need) - 1e-12))
+    else:
+        exp = 0
+    exp = int(np.clip(exp, WEIGHT_EXP_MIN, WEIGHT_EXP_MAX))
+    if need > 2.0 ** exp * (1 + 1e-9):
+        raise QuantizationError(
+            f"Projection '{name}': weights up to {max(wpos, wneg):.4g} need weight_exp "
+            f"{int(np.ceil(np.log2(need)))} > {WEIGHT_EXP_MAX} at scale {scale:.4g}")
+    lsb = 2.0 ** (exp + step_bits)
+    mant = np.round(values / lsb)
+    if mode == "mixed":
+        mant = np.clip(mant, -128, 127)
+    elif mode == "inhibitory":
+        mant = np.clip(mant, -255, 0)
+    else:
+        mant = np.clip(mant, 0, 255)
+    ints = (mant * 2 ** step_bits).astype(np.int64)
+    if is_sparse:
+        qw = w.copy().tocsr()
+        qw.data = ints
+    else:
+        qw = ints
+    q = QuantizedProjection(name=name, weights=qw, weight_exp=exp, sign_mode=mode, scale=scale)
+    eff = q.effective_weights()
+    eff_values = eff.data if is_sparse else eff
+    orig = w.data if is_sparse else np.asarray(w, dtype=float)
+    err = np.abs(eff_values - orig)
+    bound = 0.5 * lsb * 2.0 ** ACT_SHIFT / scale  # half a mantissa step, in float units
+    nonzero = orig != 0
+    report = {
+        "sign_mode": mode, "weight_exp": exp, "num_weight_bits": 8,
+        "range": [float(orig.min()) if orig.size else 0.0, float(orig.max()) if orig.size else 0.0],
+        "mantissa_range": [int(ints.min()) if ints.size else 0, int(ints.max()) if ints.size else 0],
+        "lsb": float(lsb * 2.0 ** ACT_SHIFT / scale),
+        "max_abs_error": float(err.max()) if err.size else 0.0,
+        "rms_error": float(np.sqrt(np.mean(err ** 2))) if err.size else 0.0,
+        "error_bound": float(bound),
+        "zeroed": int(np.sum(nonzero & (eff_values == 0))),
+        "saturated": 0,
+    }
+    return q, report
+
+
+def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits: int = 20,
+             min_vth_bits: int = 12) -> QuantizedNetwork:
+    """Quantize ``net`` for Loihi fixed point (see the module docstring).
+
+    Parameters
+    ----------
+    net : Network
+    weights : dict of projection name to float weights, optional
+        Weights to use instead of ``proj.weights`` (e.g. memristive snapshots).
+    vth_bits : int
+        Target effective threshold ``2**vth_bits`` (<= 23).
+    min_vth_bits : int
+        Smallest effective threshold accepted before a soft limit is given up.
+
+    Returns
+    -------
+    QuantizedNetwork
+        Integer parameters and ``report``: per population and projection the value
+        ranges, the scale and what limited it, rounding errors with their bounds and
+        the overflow risks.
+
+    Raises
+    ------
+    QuantizationError
+        If a bias, weight, initial state or delay cannot be represented.
+    """
+    if not 1 <= vth_bits <= 23 or not 1 <= min_vth_bits <= vth_bits:
+        raise ValueError(f"quantize: need 1 <= min_vth_bits <= vth_bits <= 23, got "
+                         f"min_vth_bits={min_vth_bits}, vth_bits={vth_bits}")
+    weights = dict(weights or {})
+    for proj in net.projections:
+        weights.setdefault(proj.name, proj.weights)
+        if proj.delay > MAX_DELAY_FIXED:
+            raise QuantizationError(
+                f"Projection '{proj.name}': delay {proj.delay} exceeds the fixed-point maximum "
+                f"{MAX_DELAY_FIXED} steps (6-bit synaptic delay) by {proj.delay - MAX_DELAY_FIXED}")
+    qpops, qprojs = {}, {}
+    report = {"populations": {}, "projections": {}, "vth_bits": vth_bits}
+    for pop in net.populations:
+        owner = f"Population '{pop.name}'"
+        s_target = 2.0 ** vth_bits / pop.vth
+        s_min = 2.0 ** min_vth_bits / pop.vth
+        limits = {"threshold": s_target, "vth_mant": VTH_MANT_MAX * 2 ** VTH_SHIFT / pop.vth}
+        bias = np.broadcast_to(np.asarray(pop.bias, dtype=float), (pop.size,))
+        bmax = float(np.abs(bias).max())
+        if bmax > 0:
+            limits["bias"] = BIAS_MANT_MAX * 2 ** BIAS_EXP_MAX / bmax
+        init_max = float(max(np.abs(pop.u_init).max(), np.abs(pop.v_init).max()))
+        if init_max > 0:
+            limits["initial state"] = UV_MAX / init_max
+        for proj in net.projections_into(pop.name):
+            wpos, wneg = _max_abs(weights[proj.name])
+            limits[f"weights of '{proj.name}'"] = _weight_scale_limit(wpos, wneg)
+        hard_name = min(limits, key=limits.get)
+        scale = limits[hard_name]
+        if scale < s_min * (1 - 1e-12):
+            ratio = s_min / scale
+            raise QuantizationError(
+                f"{owner}: {hard_name} cannot be represented next to threshold {pop.vth:g}: "
+                f"it needs an effective threshold below 2**{min_vth_bits} (by a factor {ratio:.3g}); "
+                f"the range of 24-bit state, 13-bit bias mantissa and 8-bit weights is exceeded")
+        in_max = _in_bounds(net, pop, weights)
+        du_eff = (int(np.clip(round(pop.du * DECAY_UNITY) - 1, 0, DECAY_UNITY - 1)) + 1) / DECAY_UNITY
+        risks = []
+        soft = {}
+        if in_max > 0:
+            soft["16-bit input per step"] = A_IN_MAX * 2 ** ACT_SHIFT / in_max
+            soft["24-bit current u"] = UV_MAX * du_eff / in_max
+        limited_by = hard_name
+        for name, s in soft.items():
+            if s < scale:
+                if s >= s_min:
+                    scale, limited_by = s, name
+                else:
+                    scale, limited_by = max(s_min, min(scale, s)), f"{name} (floor 2**{min_vth_bits})"
+                    risks.append(
+                        f"{name}: overflows if more than {100 * s / scale:.1f} % of the worst-case "
+                        f"input arrives in one step / accumulates")
+        # Make the threshold exact: S = 64 * vth_mant / vth.
+        vth_mant = int(np.floor(scale * pop.vth / 2 ** VTH_SHIFT))
+        vth_mant = max(1, min(vth_mant, VTH_MANT_MAX))
+        scale = vth_mant * 2 ** VTH_SHIFT / pop.vth
+        # Bias: per-neuron exponent, smallest that fits the 13-bit mantissa.
+        b = bias * scale
+        bias_exp = np.zeros(pop.size, dtype=np.int64)
+        for e in range(BIAS_EXP_MAX + 1):
+            need = (np.round(b / 2.0 ** bias_exp) > BIAS_MANT_MAX) | (np.round(b / 2.0 ** bias_exp) < BIAS_MANT_MIN)
+            if not need.any():
+                break
+            bias_exp[need] = e + 1
+        if bias_exp.max() > BIAS_EXP_MAX:
+            raise QuantizationError(f"{owner}: bias up to {bmax:g} does not fit 13-bit mantissa "
+                                    f"with exponent <= {BIAS_EXP_MAX} at scale {scale:.4g}")
+        bias_mant = np.round(b / 2.0 ** bias_exp).astype(np.int64)
+        u0 = np.round(np.broadcast_to(np.asarray(pop.u_init, float), (pop.size,)) * scale).astype(np.int64)
+        v0 = np.round(np.broadcast_to(np.asarray(pop.v_init, float), (pop.size,)) * scale).astype(np.int64)
+        qp = QuantizedPopulation(
+            name=pop.name, scale=float(scale),
+            du=int(np.clip(round(pop.du * DECAY_UNITY) - 1, 0, DECAY_UNITY - 1)),
+            dv=int(np.clip(round(pop.dv * DECAY_UNITY), 0, DECAY_UNITY - 1)),
+            vth=vth_mant, bias_mant=bias_mant, bias_exp=bias_exp, u_init=u0, v_init=v0)
+        deq = qp.dequantized()
+        bias_err = np.abs(deq["bias"] - bias)
+        qpops[pop.name] = qp
+        report["populations"][pop.name] = {
+            "size": pop.size, "scale": float(scale), "scale_limited_by": limited_by,
+            "vth": {"float": pop.vth, "mantissa": vth_mant, "effective": deq["vth"],
+                    "abs_error": abs(deq["vth"] - pop.vth)},
+            "du": {"float": pop.du, "int": qp.du, "effective": deq["du"], "abs_error": abs(deq["du"] - pop.du),
+                   "error_bound": 1.0 / DECAY_UNITY if pop.du < 1 / DECAY_UNITY else 0.5 / DECAY_UNITY},
+            "dv": {"float": pop.dv, "int": qp.dv, "effective": deq["dv"], "abs_error": abs(deq["dv"] - pop.dv),
+                   "error_bound": 1.0 / DECAY_UNITY if pop.dv > 1 - 1 / DECAY_UNITY else 0.5 / DECAY_UNITY},
+            "bias": {"range": [float(bias.min()), float(bias.max())],
+                     "max_abs_error": float(bias_err.max()),
+                     "error_bound": float(np.max(2.0 ** bias_exp) * 0.5 / scale),
+                     "exp_range": [int(bias_exp.min()), int(bias_exp.max())]},
+            "state_lsb": 1.0 / scale,
+            "worst_case_input_per_step": in_max,
+            "worst_case_a_in": in_max * scale / 2 ** ACT_SHIFT, "a_in_limit": A_IN_MAX,
+            "worst_case_u": in_max / du_eff * scale, "uv_limit": UV_MAX,
+            "overflow_risk": bool(risks), "risks": risks,
+        }
+    for proj in net.projections:
+        qpost = qpops[proj.post]
+        q, rep = quantize_weights(proj.name, weights[proj.name], qpost.scale)
+        qprojs[proj.name] = q
+        report["projections"][proj.name] = rep
+    for name, prep in report["populations"].items():
+        # Bound on the input error in one step (every pre neuron spiking once).
+        err = 0.0
+        for proj in net.projections_into(name):
+            n_pre = proj.shape[1]
+            err += report["projections"][proj.name]["error_bound"] * n_pre
+        prep["input_error_bound_per_step"] = err
+    return QuantizedNetwork(populations=qpops, projections=qprojs, report=report)
+
+
+def dequantize(net: Network, qnet: QuantizedNetwork) -> Network:
+    """The float network the fixed-point parameters represent (same names and delays).
+
+    Running it in float isolates the parameter rounding from the integer
+    arithmetic (truncating decays, wrap/clip) of the chip.
+    """
+    pops = []
+    for pop in net.populations:
+        d = qnet.populations[pop.name].dequantized()
+        pops.append(Population(pop.name, pop.size, du=min(1.0, d["du"]), dv=d["dv"], vth=d["vth"],
+                               bias=d["bias"], u_init=d["u_init"], v_init=d["v_init"]))
+    projs = [Projection(p.name, p.pre, p.post, qnet.projections[p.name].effective_weights(), delay=p.delay)
+             for p in net.projections]
+    return Network(populations=pops, projections=projs, sources=list(net.sources), dt=net.dt,
+                   name=net.name)
