@@ -8,7 +8,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from brian2 import DimensionMismatchError, Quantity, get_dimensions
+from brian2 import DimensionMismatchError, Quantity
 from brian2.units.fundamentalunits import fail_for_dimension_mismatch
 
 
@@ -16,7 +16,7 @@ def describe(value) -> str:
     """Short description of a value for an error message (no whole arrays)."""
     if isinstance(value, Quantity):
         if value.ndim == 0:
-            return repr(value)
+            return str(value)
         return f"a Quantity array of shape {value.shape} ({value.dimensions})"
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
@@ -105,13 +105,13 @@ def check_quantity(owner: str, field: str, value, unit, *, positive: bool = Fals
     except DimensionMismatchError:
         got = describe(value) if isinstance(value, Quantity) else f"{value!r} (no units)"
         raise DimensionMismatchError(
-            f"{where(owner, field)} should have units {get_dimensions(unit)} (e.g. {unit!r}), got {got}"
+            f"{where(owner, field)} should have units {unit!r}, got {got}"
         ) from None
     q = Quantity(value)
     if q.ndim != 0:
         raise ValueError(f"{where(owner, field)} should be a scalar, got {describe(q)}")
     if not np.isfinite(float(q)):
-        raise ValueError(f"{where(owner, field)} should be finite, got {q!r}")
+        raise ValueError(f"{where(owner, field)} should be finite, got {q}")
     if positive and float(q) <= 0:
-        raise ValueError(f"{where(owner, field)} should be > 0, got {q!r}")
+        raise ValueError(f"{where(owner, field)} should be > 0, got {q}")
     return q

@@ -125,21 +125,34 @@ def simulate(net: Network, steps: int, probes: Mapping[str, Sequence[str]] | Non
     """
     start = time.perf_counter()
     steps = check_steps(steps)
+    if codegen_target not in (None, "cython", "numpy"):
+        raise ValueError(f"codegen_target should be 'cython' or 'numpy', got {codegen_target!r}")
+    if steps == 0:
+        # Nothing to run: an empty result (building Brian2 objects that never run only warns).
+        return empty_result(net, check_probes(net, probes))
     model = build(net, probes)
     old_target = b2.prefs.codegen.target
-    if codegen_target is not None:
-        if codegen_target not in ("cython", "numpy"):
-            raise ValueError(f"codegen_target should be 'cython' or 'numpy', got {codegen_target!r}")
-        b2.prefs.codegen.target = codegen_target
     try:
+        if codegen_target is not None:
+            b2.prefs.codegen.target = codegen_target
         target = b2.prefs.codegen.target
-        if steps:
-            model.brian.run(steps * net.dt, namespace={}, report=report)
+        model.brian.run(steps * net.dt, namespace={}, report=report)
     finally:
         b2.prefs.codegen.target = old_target
     result = collect(model, steps, time.perf_counter() - start)
     result.backend = f"brian2-{target}"
     return result
+
+
+def empty_result(net: Network, probes: dict) -> SimulationResult:
+    """The result of a zero-step run."""
+    empty = Spikes(np.zeros(0, np.int64), np.zeros(0, np.int64))
+    sizes = {n.name: n.size for n in [*net.populations, *net.sources]}
+    return SimulationResult(
+        steps=0, dt=net.dt, sizes=sizes, populations=net.population_names,
+        spikes={name: empty for name in sizes},
+        traces={pop: {var: np.zeros((0, sizes[pop])) for var in vs} for pop, vs in probes.items()},
+        trace_indices={pop: np.arange(sizes[pop]) for pop in probes}, backend="brian2")
 
 
 def collect(model: BrianModel, steps: int, wall_time: float) -> SimulationResult:
@@ -148,16 +161,11 @@ def collect(model: BrianModel, steps: int, wall_time: float) -> SimulationResult
     dt_s = float(net.dt / b2.second)
     spikes = {}
     for name, mon in model.spike_monitors.items():
-        if steps:
-            step = np.round(np.asarray(mon.t_) / dt_s).astype(np.int64)
-            spikes[name] = Spikes.sorted(np.asarray(mon.i, dtype=np.int64), step)
-        else:
-            spikes[name] = Spikes(np.zeros(0, np.int64), np.zeros(0, np.int64))
+        step = np.round(np.asarray(mon.t_) / dt_s).astype(np.int64)
+        spikes[name] = Spikes.sorted(np.asarray(mon.i, dtype=np.int64), step)
     traces, trace_indices = {}, {}
     for pop, mon in model.state_monitors.items():
-        traces[pop] = {var: (np.asarray(getattr(mon, var)).T.copy() if steps else
-                             np.zeros((0, len(mon.record))))
-                       for var in mon.record_variables}
+        traces[pop] = {var: np.asarray(getattr(mon, var)).T.copy() for var in mon.record_variables}
         trace_indices[pop] = np.asarray(mon.record)
     sizes = {n.name: n.size for n in [*net.populations, *net.sources]}
     return SimulationResult(steps=steps, dt=net.dt, sizes=sizes, populations=net.population_names,

@@ -144,8 +144,8 @@ class Population(_Serializable):
         for field_name, tau in (("tau_u", tau_u), ("tau_v", tau_v)):
             if float(tau) < float(dt) * (1 - 1e-12):
                 raise ValueError(
-                    f"{owner}: {field_name} should be >= dt ({dt!r}) for a stable forward-Euler "
-                    f"step, got {tau!r}; use a smaller dt or a longer time constant"
+                    f"{owner}: {field_name} should be >= dt ({dt}) for a stable forward-Euler "
+                    f"step, got {tau}; use a smaller dt or a longer time constant"
                 )
         return cls(name, size, du=min(1.0, float(dt / tau_u)), dv=min(1.0, float(dt / tau_v)),
                    vth=vth, bias=bias, u_init=u_init, v_init=v_init)
@@ -221,7 +221,7 @@ class SpikeSource(_Serializable):
         """Spikes at times with units, rounded to the nearest step of ``dt``."""
         owner = f"SpikeSource '{name}'"
         dt = check_quantity(owner, "dt", dt, second, positive=True)
-        if not isinstance(times, Quantity) or not times.have_same_dimensions(second):
+        if not isinstance(times, Quantity) or not times.has_same_dimensions(second):
             raise ValueError(f"{owner}: times should have units of time (e.g. ms), got {describe(times)}")
         steps = np.round(np.asarray(times / dt, dtype=float)).astype(np.int64)
         return cls(name, size, indices=indices, steps=steps)
