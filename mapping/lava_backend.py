@@ -58,6 +58,9 @@ class LavaUnavailableError(RuntimeError):
 
 HW_MODULE = "lava.magma.compiler.subcompilers.nc.ncproc_compiler"
 
+#: Names of the shared-memory segments of the most recent run (for leak checks).
+LAST_RUN_SEGMENTS: list = []
+
 
 def check_platform(target) -> None:
     """Raise :class:`LavaUnavailableError` if ``target`` needs software that is missing."""
@@ -279,7 +282,7 @@ def _wait_for(runtime, expected, deadline: float, what: str, timeout: float):
         if any(a.exitcode not in (None, 0) for a in _actors(runtime)):
             _raise_child_error(runtime, what)
         if time.monotonic() > deadline:
-            raise LavaTimeoutError(f"Lava {what} did not finish within the time bound of "
+            raise LavaTimeoutError(f"Lava: {what} did not finish within the time bound of "
                                    f"{timeout:g} s (target timeout); the run was stopped")
         if not progressed:
             time.sleep(0.0005)
@@ -351,6 +354,7 @@ def _release(runtime):
     if smm is not None:
         for handle in list(getattr(smm, "_shared_memory_handles", [])):
             names.append(handle.name)
+            LAST_RUN_SEGMENTS.append(handle.name)
             try:
                 handle.close()
             except Exception:  # pragma: no cover
@@ -402,6 +406,7 @@ def run(deployment, wired: Wired, steps: int, probes: dict) -> SimulationResult:
     runtime = None
     stopped = False
     os.makedirs(wired.record_dir, exist_ok=True)
+    LAST_RUN_SEGMENTS.clear()
     try:
         t0 = time.perf_counter()
         executable = wired.root.compile(_run_config(deployment))
@@ -420,6 +425,7 @@ def run(deployment, wired: Wired, steps: int, probes: dict) -> SimulationResult:
             with np.load(path) as data:
                 files[name] = {k: data[k] for k in data.files}
         info["lava_readout_seconds"] = time.perf_counter() - t0
+        info["shared_memory_segments"] = len(LAST_RUN_SEGMENTS)
     finally:
         if runtime is not None and not stopped:
             _release(runtime)
