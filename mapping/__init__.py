@@ -99,7 +99,8 @@ def snapshot_weights(net: Network, *, random_state=None) -> dict:
 
 
 def compile(network: Network, target: Target | str = "loihi2-sim-float", *, random_state=None,
-            vth_bits: int = 20, min_vth_bits: int = 12, wire: bool = True) -> Deployment:
+            vth_bits: int = 20, min_vth_bits: int = 12, weight_parts: int = 1,
+            wire: bool = True) -> Deployment:
     """Compile ``network`` for ``target``.
 
     Steps: device snapshots of memristive projections (seeded by
@@ -115,8 +116,10 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
         ``"loihi2-sim-float"``, ``"loihi2-sim-fixed"``, ``"loihi2-hw"`` or a :class:`Target`.
     random_state : int or numpy Generator, optional
         Seed of device snapshots.
-    vth_bits, min_vth_bits : int
-        Fixed-point scaling (see :func:`mapping.quantize.quantize`).
+    vth_bits, min_vth_bits, weight_parts : int
+        Fixed-point scaling and weight precision (see :func:`mapping.quantize.quantize`):
+        ``weight_parts=2`` deploys each projection as two 8-bit projections
+        (weight and rounding residual) for about 16-bit weights.
     wire : bool
         Build the backend processes now (else at the first :func:`run`).
 
@@ -157,7 +160,8 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
         report["placement"] = placement.report()
     quantized = None
     if target.precision == "fixed":
-        quantized = quantize(network, weights=weights, vth_bits=vth_bits, min_vth_bits=min_vth_bits)
+        quantized = quantize(network, weights=weights, vth_bits=vth_bits, min_vth_bits=min_vth_bits,
+                             weight_parts=weight_parts)
         report["quantization"] = quantized.report
     dep = Deployment(network=network, target=target, weights=weights, quantized=quantized,
                      placement=placement, report=report)

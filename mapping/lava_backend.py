@@ -144,35 +144,42 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
         data[src.indices[keep], src.steps[keep]] = 1
         sources[src.name] = RingBuffer(data=data)
     conns = {}
+    extras = []
     for k, proj in enumerate(net.projections):
         name = f"neurochip_{proj.name}"
         w = deployment.weights[proj.name]
+        pre = lifs[proj.pre] if proj.pre in lifs else sources[proj.pre]
         if fixed:
-            qw = q.projections[proj.name]
-            w = qw.weights
-            extra = dict(weight_exp=qw.weight_exp, num_weight_bits=qw.num_weight_bits,
-                         sign_mode=_lava_sign_mode(qw.sign_mode))
+            parts = [(part.weights, dict(weight_exp=part.weight_exp, num_weight_bits=part.num_weight_bits,
+                                         sign_mode=_lava_sign_mode(part.sign_mode)))
+                     for part in q.projections[proj.name].parts()]
         else:
-            extra = {}
-        if proj.plasticity is not None:
-            rule = Loihi2FLearningRule(**proj.plasticity.lava_rule_kwargs())
-            paths[proj.name] = str(record_dir / f"proj{k}.npz")
-            dense_w = w.toarray() if sp.issparse(w) else np.asarray(w)
-            conn = LearningDense(weights=dense_w.copy(), learning_rule=rule, name=name,
-                                 nc_record=paths[proj.name], nc_dump=("weights",), **extra)
-            lifs[proj.post].s_out.connect(conn.s_in_bap)
-        elif proj.delay > 1:
-            dense_w = w.toarray() if sp.issparse(w) else np.asarray(w)
-            conn = DelayDense(weights=dense_w.copy(), delays=np.full(dense_w.shape, proj.delay - 1, dtype=int),
-                              name=name, **extra)
-        elif sp.issparse(w):
-            conn = Sparse(weights=sp.csr_matrix(w).copy(), name=name, **extra)
-        else:
-            conn = Dense(weights=np.asarray(w).copy(), name=name, **extra)
-        pre = lifs.get(proj.pre) or sources[proj.pre]
-        pre.s_out.connect(conn.s_in)
-        conn.a_out.connect(lifs[proj.post].a_in)
-        conns[proj.name] = conn
+            parts = [(w, {})]
+        for j, (pw, extra) in enumerate(parts):
+            pname = name if j == 0 else f"{name}_part{j}"
+            if proj.plasticity is not None:
+                if j > 0:  # pragma: no cover - compile rejects fixed-point plasticity
+                    raise ValueError(f"Projection '{proj.name}': plastic projections have one weight part")
+                rule = Loihi2FLearningRule(**proj.plasticity.lava_rule_kwargs())
+                paths[proj.name] = str(record_dir / f"proj{k}.npz")
+                dense_w = pw.toarray() if sp.issparse(pw) else np.asarray(pw)
+                conn = LearningDense(weights=dense_w.copy(), learning_rule=rule, name=pname,
+                                     nc_record=paths[proj.name], nc_dump=("weights",), **extra)
+                lifs[proj.post].s_out.connect(conn.s_in_bap)
+            elif proj.delay > 1:
+                dense_w = pw.toarray() if sp.issparse(pw) else np.asarray(pw)
+                conn = DelayDense(weights=dense_w.copy(),
+                                  delays=np.full(dense_w.shape, proj.delay - 1, dtype=int), name=pname, **extra)
+            elif sp.issparse(pw):
+                conn = Sparse(weights=sp.csr_matrix(pw).copy(), name=pname, **extra)
+            else:
+                conn = Dense(weights=np.asarray(pw).copy(), name=pname, **extra)
+            pre.s_out.connect(conn.s_in)
+            conn.a_out.connect(lifs[proj.post].a_in)
+            if j == 0:
+                conns[proj.name] = conn
+            else:
+                extras.append(conn)
     # Lava compiles the processes connected to one root: join disconnected parts
     # with all-zero Dense links (they add exactly 0 to a_in).
     parent = {name: name for name in [*lifs, *sources]}
@@ -199,7 +206,7 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
         a.s_out.connect(link.s_in)
         link.a_out.connect(b.a_in)
         links.append(link)
-    return Wired(lifs=lifs, sources=sources, connections=conns, links=links, horizon=horizon,
+    return Wired(lifs=lifs, sources=sources, connections=conns, links=links + extras, horizon=horizon,
                  probes={k: tuple(v) for k, v in probes.items()}, record_dir=record_dir, paths=paths)
 
 

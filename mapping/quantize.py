@@ -85,15 +85,25 @@ class QuantizedProjection:
     sign_mode: str  # "excitatory", "inhibitory", "mixed"
     scale: float  # scale of the post population
     num_weight_bits: int = 8
+    residual: "QuantizedProjection | None" = None
+
+    def parts(self) -> list:
+        """This part and the residual parts (each one Loihi projection with its own exponent)."""
+        return [self] + (self.residual.parts() if self.residual is not None else [])
 
     def effective_weights(self):
-        """Float weights the chip applies: ``W * 2**weight_exp * 64 / S_post``."""
+        """Float weights the chip applies: ``sum over parts of W * 2**weight_exp * 64 / S_post``."""
         factor = 2.0 ** self.weight_exp * 2 ** ACT_SHIFT / self.scale
         if sp.issparse(self.weights):
             out = self.weights.astype(float).tocsr()
             out.data = out.data * factor
-            return out
-        return self.weights.astype(float) * factor
+        else:
+            out = self.weights.astype(float) * factor
+        if self.residual is not None:
+            out = out + self.residual.effective_weights()
+            if sp.issparse(out):
+                out = sp.csr_matrix(out)
+        return out
 
 
 @dataclass
@@ -137,8 +147,35 @@ def _weight_scale_limit(wpos: float, wneg: float) -> float:
     return np.inf
 
 
-def quantize_weights(name: str, w, scale: float) -> tuple[QuantizedProjection, dict]:
-    """Quantize one projection's float weights for a post population of scale ``scale``."""
+def _observed(calibration, pop: Population):
+    """Observed max |input per step|, |u| and |v| of ``pop`` in a float run with u, v traces."""
+    if calibration is None:
+        return None
+    traces = calibration.traces.get(pop.name, {})
+    if "u" not in traces or "v" not in traces:
+        raise ValueError(f"quantize: calibration should have 'u' and 'v' traces of population "
+                         f"'{pop.name}' (run with probes={{'{pop.name}': ['u', 'v']}})")
+    u = np.asarray(traces["u"], dtype=float)
+    v = np.asarray(traces["v"], dtype=float)
+    if u.shape[0] == 0:
+        return {"input": 0.0, "u": 0.0, "v": 0.0}
+    u0 = np.broadcast_to(np.asarray(pop.u_init, float), (pop.size,))
+    prev = np.vstack([u0[None, :], u[:-1]])
+    a_in = u - prev * (1 - pop.du)
+    # v before the reset is at most vth plus one step's increase; the trace is after the reset.
+    return {"input": float(np.abs(a_in).max()), "u": float(np.abs(u).max()),
+            "v": float(max(np.abs(v).max(), pop.vth))}
+
+
+def quantize_weights(name: str, w, scale: float, *, parts: int = 1,
+                     min_exp: int = WEIGHT_EXP_MIN) -> tuple[QuantizedProjection, dict]:
+    """Quantize one projection's float weights for a post population of scale ``scale``.
+
+    ``parts = 2`` adds a second projection carrying the rounding residual with
+    its own exponent (about 8 more bits of weight precision for twice the synapses).
+    """
+    if parts not in (1, 2):
+        raise ValueError(f"Projection '{name}': weight_parts should be 1 or 2, got {parts!r}")
     wpos, wneg = _max_abs(w)
     is_sparse = sp.issparse(w)
     values = (w.data if is_sparse else np.asarray(w, dtype=float)) * scale / 2 ** ACT_SHIFT
@@ -155,7 +192,7 @@ def quantize_weights(name: str, w, scale: float) -> tuple[QuantizedProjection, d
         exp = int(np.ceil(np.log2(need) - 1e-12))
     else:
         exp = 0
-    exp = int(np.clip(exp, WEIGHT_EXP_MIN, WEIGHT_EXP_MAX))
+    exp = int(np.clip(exp, min_exp, WEIGHT_EXP_MAX))
     if need > 2.0 ** exp * (1 + 1e-9):
         raise QuantizationError(
             f"Projection '{name}': weights up to {max(wpos, wneg):.4g} need weight_exp "
@@ -175,11 +212,25 @@ def quantize_weights(name: str, w, scale: float) -> tuple[QuantizedProjection, d
     else:
         qw = ints
     q = QuantizedProjection(name=name, weights=qw, weight_exp=exp, sign_mode=mode, scale=scale)
+    bound = 0.5 * lsb * 2.0 ** ACT_SHIFT / scale  # half a mantissa step, in float units
+    if parts == 2:
+        first = q.effective_weights()
+        if is_sparse:
+            rest = w.copy().tocsr().astype(float)
+            rest.data = w.data - first.data
+            has_rest = np.any(rest.data != 0)
+        else:
+            rest = np.asarray(w, dtype=float) - first
+            has_rest = np.any(rest != 0)
+        if has_rest:
+            q.residual, rrep = quantize_weights(name + "#residual", rest, scale, parts=1)
+            bound = rrep["error_bound"]
     eff = q.effective_weights()
     eff_values = eff.data if is_sparse else eff
     orig = w.data if is_sparse else np.asarray(w, dtype=float)
+    if is_sparse and eff_values.shape != orig.shape:  # pragma: no cover - structure is kept
+        eff_values = np.asarray(eff[w.nonzero()]).ravel()
     err = np.abs(eff_values - orig)
-    bound = 0.5 * lsb * 2.0 ** ACT_SHIFT / scale  # half a mantissa step, in float units
     nonzero = orig != 0
     report = {
         "sign_mode": mode, "weight_exp": exp, "num_weight_bits": 8,
@@ -191,12 +242,14 @@ def quantize_weights(name: str, w, scale: float) -> tuple[QuantizedProjection, d
         "error_bound": float(bound),
         "zeroed": int(np.sum(nonzero & (eff_values == 0))),
         "saturated": 0,
+        "parts": [{"weight_exp": p.weight_exp, "sign_mode": p.sign_mode} for p in q.parts()],
     }
     return q, report
 
 
 def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits: int = 20,
-             min_vth_bits: int = 12) -> QuantizedNetwork:
+             min_vth_bits: int = 12, weight_parts: int = 1, calibration=None,
+             margin: float = 2.0) -> QuantizedNetwork:
     """Quantize ``net`` for Loihi fixed point (see the module docstring).
 
     Parameters
@@ -208,6 +261,18 @@ def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits
         Target effective threshold ``2**vth_bits`` (<= 23).
     min_vth_bits : int
         Smallest effective threshold accepted before a soft limit is given up.
+    weight_parts : {1, 2}
+        1: one 8-bit projection per projection (plain Loihi). 2: add a residual
+        projection with its own exponent, for about 16-bit weights at twice the
+        synapses (see :func:`quantize_weights`).
+    calibration : SimulationResult, optional
+        A float run of ``net`` with ``u`` and ``v`` traces of every population
+        (e.g. :func:`neurochip.reference.simulate`). The 16-bit input and 24-bit
+        state limits then use the observed maxima times ``margin`` instead of the
+        worst case (every pre neuron spiking in one step), which is far larger in
+        big networks; the report says which bound was used.
+    margin : float
+        Safety factor on calibrated maxima (>= 1).
 
     Returns
     -------
@@ -260,9 +325,21 @@ def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits
         du_eff = (int(np.clip(round(pop.du * DECAY_UNITY) - 1, 0, DECAY_UNITY - 1)) + 1) / DECAY_UNITY
         risks = []
         soft = {}
-        if in_max > 0:
-            soft["16-bit input per step"] = A_IN_MAX * 2 ** ACT_SHIFT / in_max
-            soft["24-bit current u"] = UV_MAX * du_eff / in_max
+        observed = _observed(calibration, pop)
+        if observed is not None:
+            bounds = f"calibrated ({calibration.steps} steps, margin {margin:g})"
+            in_bound, u_bound, v_bound = (margin * observed[k] for k in ("input", "u", "v"))
+        else:
+            bounds = "worst case (every pre neuron spiking in one step)"
+            in_bound = in_max
+            u_bound = in_max / du_eff if in_max > 0 else 0.0
+            v_bound = 0.0
+        if in_bound > 0:
+            soft["16-bit input per step"] = A_IN_MAX * 2 ** ACT_SHIFT / in_bound
+        if u_bound > 0:
+            soft["24-bit current u"] = UV_MAX / u_bound
+        if v_bound > 0:
+            soft["24-bit voltage v"] = UV_MAX / v_bound
         limited_by = hard_name
         for name, s in soft.items():
             if s < scale:
@@ -312,23 +389,28 @@ def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits
                      "error_bound": float(np.max(2.0 ** bias_exp) * 0.5 / scale),
                      "exp_range": [int(bias_exp.min()), int(bias_exp.max())]},
             "state_lsb": 1.0 / scale,
+            "bounds": bounds,
             "worst_case_input_per_step": in_max,
-            "worst_case_a_in": in_max * scale / 2 ** ACT_SHIFT, "a_in_limit": A_IN_MAX,
-            "worst_case_u": in_max / du_eff * scale, "uv_limit": UV_MAX,
+            "input_bound": in_bound, "a_in_bound": in_bound * scale / 2 ** ACT_SHIFT, "a_in_limit": A_IN_MAX,
+            "u_bound": u_bound, "u_int_bound": u_bound * scale, "uv_limit": UV_MAX,
+            "observed": observed,
             "overflow_risk": bool(risks), "risks": risks,
         }
     for proj in net.projections:
         qpost = qpops[proj.post]
-        q, rep = quantize_weights(proj.name, weights[proj.name], qpost.scale)
+        q, rep = quantize_weights(proj.name, weights[proj.name], qpost.scale, parts=weight_parts)
         qprojs[proj.name] = q
         report["projections"][proj.name] = rep
     for name, prep in report["populations"].items():
         # Bound on the input error in one step (every pre neuron spiking once).
+        # A negative exponent floors the shifted sum: at most one a_in unit per part.
         err = 0.0
         for proj in net.projections_into(name):
             n_pre = proj.shape[1]
             err += report["projections"][proj.name]["error_bound"] * n_pre
+            err += sum(2.0 ** ACT_SHIFT / prep["scale"] for p in qprojs[proj.name].parts() if p.weight_exp < 0)
         prep["input_error_bound_per_step"] = err
+    report["weight_parts"] = weight_parts
     return QuantizedNetwork(populations=qpops, projections=qprojs, report=report)
 
 
