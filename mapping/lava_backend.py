@@ -314,6 +314,12 @@ def _guard_initialize(runtime, deadline: float, timeout: float):
     thread.start()
     try:
         runtime.initialize()
+    except LavaRunError:
+        raise
+    except Exception as exc:
+        tb = getattr(exc, "trace", "")
+        raise LavaRunError(f"a Lava process failed during initialization: {type(exc).__name__}: {exc}\n"
+                           f"--- child traceback ---\n{tb}", child_traceback=tb) from exc
     finally:
         done.set()
         thread.join()

@@ -196,8 +196,14 @@ def place(net: Network, model: ResourceModel | str = "loihi2") -> Placement:
                 return all(_fan_in(net, pop.name, a, b) <= model.fan_in_axons for a, b in zip(starts, stops))
             return True
 
-        while n > 1 and not fits(n):
-            n = max(1, min(n - 1, int(n * 0.9)))
+        if not fits(n):
+            lo, hi = 1, n  # largest slice that fits: binary search, then step down to be safe
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+            n = lo
+            while n > 1 and not fits(n):
+                n -= 1
         if n == 1 and not fits(1):
             worst_fan = max(_fan_in(net, pop.name, i, i + 1) for i in range(pop.size))
             raise PlacementError(

@@ -108,3 +108,16 @@ class NoisyDevice:
     @classmethod
     def from_dict(cls, d):
         return cls(d["sigma"])
+
+
+@pytest.fixture
+def assert_no_leaks():
+    """Check that the last Lava run left no shared-memory segment and no child process."""
+    def check():
+        from mapping import lava_backend
+
+        assert lava_backend.LAST_RUN_SEGMENTS, "the run should have used shared memory"
+        leaked = [name for name in lava_backend.LAST_RUN_SEGMENTS if shm_exists(name)]
+        assert leaked == [], f"{len(leaked)} shared-memory segments left"
+        assert lava_children() == [], lava_children()
+    return check

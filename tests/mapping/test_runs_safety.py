@@ -1,0 +1,128 @@
+"""Runs that never hang: child failures, time bounds, Ctrl-C, and no leaked shared memory.
+
+Faults are injected by swapping the LIF ProcessModel the backend selects
+(``mapping._lava_models.RecordingLifFloat``) for a subclass that raises or
+sleeps at Lava time step 3; Lava forks its children, so they run the swapped class.
+"""
+import _thread
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+from brian2 import second
+
+import mapping
+from mapping import _lava_models
+from mapping import lava_backend
+from mapping.lava_backend import LavaRunError, LavaTimeoutError
+from neurochip import Network, Population, Projection, SpikeSource
+
+
+class RaisingLif(_lava_models.RecordingLifFloat):
+    def run_spk(self):
+        super().run_spk()
+        if self.time_step == 3:
+            raise ValueError("injected failure at step 3")
+
+
+class SleepingLif(_lava_models.RecordingLifFloat):
+    def run_spk(self):
+        super().run_spk()
+        if self.time_step == 3:
+            time.sleep(600)
+
+
+class BrokenInitLif(_lava_models.RecordingLifFloat):
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        raise RuntimeError("injected failure while building the model")
+
+
+def small_network():
+    return Network(sources=[SpikeSource("s", 3, indices=[0, 1, 2], steps=[0, 1, 2])],
+                   populations=[Population("a", 4, du=0.5, dv=0.5, vth=0.5)],
+                   projections=[Projection("sa", "s", "a", np.ones((4, 3)))])
+
+
+def target(seconds):
+    return mapping.TARGETS["loihi2-sim-float"].with_options(timeout=seconds * second)
+
+
+def test_a_child_exception_becomes_a_clear_error_with_the_cause(monkeypatch, assert_no_leaks):
+    monkeypatch.setattr(_lava_models, "RecordingLifFloat", RaisingLif)
+    dep = mapping.compile(small_network(), target(30))
+    start = time.monotonic()
+    with pytest.raises(LavaRunError, match=r"a Lava process failed during the run of 10 steps: "
+                                           r"ValueError: injected failure at step 3") as info:
+        mapping.run(dep, 10)
+    assert time.monotonic() - start < 30
+    assert isinstance(info.value.__cause__, ValueError)
+    assert "injected failure at step 3" in info.value.child_traceback
+    assert "run_spk" in info.value.child_traceback
+    assert_no_leaks()
+
+
+def test_a_failure_while_building_a_child_is_reported(monkeypatch, assert_no_leaks):
+    monkeypatch.setattr(_lava_models, "RecordingLifFloat", BrokenInitLif)
+    dep = mapping.compile(small_network(), target(30))
+    with pytest.raises(LavaRunError, match="failed during initialization: RuntimeError: injected failure "
+                                           "while building the model") as info:
+        mapping.run(dep, 10)
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert_no_leaks()
+
+
+def test_a_hanging_child_hits_the_time_bound(monkeypatch, assert_no_leaks):
+    monkeypatch.setattr(_lava_models, "RecordingLifFloat", SleepingLif)
+    dep = mapping.compile(small_network(), target(4))
+    start = time.monotonic()
+    with pytest.raises(LavaTimeoutError, match=r"did not finish within the time bound of 4 s"):
+        mapping.run(dep, 10)
+    elapsed = time.monotonic() - start
+    assert 3.5 < elapsed < 15, elapsed  # the bound plus teardown (terminate, join, unlink)
+    assert_no_leaks()
+
+
+def test_ctrl_c_during_a_run_stops_it_and_cleans_up(monkeypatch, assert_no_leaks):
+    monkeypatch.setattr(_lava_models, "RecordingLifFloat", SleepingLif)
+    dep = mapping.compile(small_network(), target(60))
+    timer = threading.Timer(1.5, _thread.interrupt_main)  # what Ctrl-C does to the main thread
+    timer.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            mapping.run(dep, 10)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 20
+    assert_no_leaks()
+
+
+def test_the_deployment_runs_again_after_a_failure(monkeypatch, assert_no_leaks):
+    dep = mapping.compile(small_network(), target(30))
+    monkeypatch.setattr(_lava_models, "RecordingLifFloat", RaisingLif)
+    with pytest.raises(LavaRunError):
+        mapping.run(dep, 10)
+    monkeypatch.undo()
+    result = mapping.run(dep, 10)
+    assert result.spike_counts()["a"] > 0
+    assert_no_leaks()
+
+
+@pytest.mark.slow
+def test_fifty_consecutive_runs_leave_no_shared_memory(assert_no_leaks):
+    net = small_network()
+    dep = mapping.compile(net, target(30))
+    seen = []
+    first = None
+    for _ in range(50):
+        result = mapping.run(dep, 6)
+        assert_no_leaks()
+        seen.extend(lava_backend.LAST_RUN_SEGMENTS)
+        spikes = (result.spikes["a"].indices.tolist(), result.spikes["a"].steps.tolist())
+        first = first or spikes
+        assert spikes == first  # every run starts from the initial state
+    assert len(seen) >= 50
+    assert not any(os.path.exists(os.path.join("/dev/shm", n)) for n in seen)
