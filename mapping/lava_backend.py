@@ -85,6 +85,7 @@ class Wired:
     sources: dict
     connections: dict
     links: list
+    extras: list
     horizon: int
     probes: dict
     record_dir: Path
@@ -96,7 +97,8 @@ class Wired:
         return next(iter(self.lifs.values()), None)
 
     def processes(self) -> list:
-        return [*self.lifs.values(), *self.sources.values(), *self.connections.values(), *self.links]
+        return [*self.lifs.values(), *self.sources.values(), *self.connections.values(), *self.links,
+                *self.extras]
 
 
 def _lava_sign_mode(mode: str):
@@ -201,12 +203,12 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
     heads = list(roots_seen.values())
     for other in heads[1:]:
         a, b = lifs[heads[0]], lifs[other]
-        zeros = np.zeros((b.shape[0], a.shape[0]), dtype=np.int32 if fixed else float)
+        zeros = np.zeros((b.a_in.shape[0], a.s_out.shape[0]), dtype=np.int32 if fixed else float)
         link = Dense(weights=zeros, name=f"neurochip_link_{other}")
         a.s_out.connect(link.s_in)
         link.a_out.connect(b.a_in)
         links.append(link)
-    return Wired(lifs=lifs, sources=sources, connections=conns, links=links + extras, horizon=horizon,
+    return Wired(lifs=lifs, sources=sources, connections=conns, links=links, extras=extras, horizon=horizon,
                  probes={k: tuple(v) for k, v in probes.items()}, record_dir=record_dir, paths=paths)
 
 
