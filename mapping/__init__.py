@@ -25,7 +25,7 @@ from neurochip.results import SimulationResult, compare_spikes
 
 from mapping.placement import (LOIHI1, LOIHI2, RESOURCE_MODELS, Placement, PlacementError,
                                ResourceModel, place)
-from mapping.quantize import QuantizationError, QuantizedNetwork, dequantize, quantize
+from mapping.quantization import QuantizationError, QuantizedNetwork, dequantize, quantize
 from mapping.target import BACKENDS, TARGETS, Target, get_target
 
 __all__ = ["compile", "run", "verify", "Deployment", "Target", "TARGETS", "get_target", "quantize",
@@ -100,13 +100,14 @@ def snapshot_weights(net: Network, *, random_state=None) -> dict:
 
 def compile(network: Network, target: Target | str = "loihi2-sim-float", *, random_state=None,
             vth_bits: int = 20, min_vth_bits: int = 12, weight_parts: int = 1,
+            calibrate_steps: int | None = None, calibration_margin: float = 2.0,
             wire: bool = True) -> Deployment:
     """Compile ``network`` for ``target``.
 
     Steps: device snapshots of memristive projections (seeded by
     ``random_state``), placement on the target chip's cores (error if it does not
     fit, unless ``target.check_fit`` is false), quantization for fixed-point
-    targets (see :func:`mapping.quantize.quantize`), then wiring of the backend's
+    targets (see :func:`mapping.quantization.quantize`), then wiring of the backend's
     processes.
 
     Parameters
@@ -117,9 +118,13 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
     random_state : int or numpy Generator, optional
         Seed of device snapshots.
     vth_bits, min_vth_bits, weight_parts : int
-        Fixed-point scaling and weight precision (see :func:`mapping.quantize.quantize`):
+        Fixed-point scaling and weight precision (see :func:`mapping.quantization.quantize`):
         ``weight_parts=2`` deploys each projection as two 8-bit projections
-        (weight and rounding residual) for about 16-bit weights.
+        (weight and rounding residual) for finer weights.
+    calibrate_steps : int, optional
+        Fixed point: run the numpy float reference for this many steps and scale
+        by the observed input and state ranges times ``calibration_margin``
+        instead of the worst case (finer resolution; the report says which).
     wire : bool
         Build the backend processes now (else at the first :func:`run`).
 
@@ -160,14 +165,33 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
         report["placement"] = placement.report()
     quantized = None
     if target.precision == "fixed":
+        calibration = None
+        if calibrate_steps:
+            from neurochip.reference import simulate as ref_simulate
+
+            calibration = ref_simulate(_with_weights(network, weights), check_steps(calibrate_steps),
+                                       {p: ["u", "v"] for p in network.population_names})
+            report["calibration"] = {"steps": calibration.steps, "margin": calibration_margin,
+                                     "reference": "numpy"}
         quantized = quantize(network, weights=weights, vth_bits=vth_bits, min_vth_bits=min_vth_bits,
-                             weight_parts=weight_parts)
+                             weight_parts=weight_parts, calibration=calibration, margin=calibration_margin)
         report["quantization"] = quantized.report
     dep = Deployment(network=network, target=target, weights=weights, quantized=quantized,
                      placement=placement, report=report)
     if wire and network.populations:
         dep.wired = backend.wire(dep, horizon=_horizon(network, 0), probes={})
     return dep
+
+
+def _with_weights(net: Network, weights: dict) -> Network:
+    """``net`` with the deployed float weights (memristive snapshots), for float references."""
+    if all(weights[p.name] is p.weights for p in net.projections):
+        return net
+    from neurochip.network import Projection
+
+    return Network(populations=net.populations, sources=net.sources, dt=net.dt, name=net.name,
+                   projections=[Projection(p.name, p.pre, p.post, weights[p.name], delay=p.delay,
+                                           plasticity=p.plasticity) for p in net.projections])
 
 
 def _horizon(net: Network, steps: int) -> int:
@@ -249,14 +273,7 @@ def verify(deployment: Deployment, steps: int, *, reference: str = "numpy",
     if reference not in ("numpy", "brian2"):
         raise ValueError(f"verify: reference should be 'numpy' or 'brian2', got {reference!r}")
     net = deployment.network
-    ref_net = net
-    if any(p.device is not None for p in net.projections):
-        from neurochip.network import Projection
-
-        ref_net = Network(populations=net.populations, sources=net.sources, dt=net.dt, name=net.name,
-                          projections=[Projection(p.name, p.pre, p.post, deployment.weights[p.name],
-                                                  delay=p.delay, plasticity=p.plasticity)
-                                       for p in net.projections])
+    ref_net = _with_weights(net, deployment.weights)
     if reference == "numpy":
         from neurochip.reference import simulate as ref_simulate
     else:

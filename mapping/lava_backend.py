@@ -4,7 +4,7 @@ Lowering, one rule per node type:
 
 * :class:`~neurochip.network.Population` -> ``lava.proc.lif.process.LIF``
   (float: ``du``, ``dv``, ``vth``, ``bias_mant = bias``; fixed: the integers of
-  :mod:`mapping.quantize`), run by :mod:`mapping._lava_models` subclasses of
+  :mod:`mapping.quantization`), run by :mod:`mapping._lava_models` subclasses of
   Lava's own LIF models that record spikes in the child process;
 * :class:`~neurochip.network.SpikeSource` -> ``lava.proc.io.source.RingBuffer``
   (Lava time step ``t`` sends column ``t - 1``, our step ``t - 1``);

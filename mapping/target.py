@@ -34,7 +34,7 @@ class Target:
         Key of :data:`BACKENDS` (``"lava"``).
     precision : {"float", "fixed"}
         Floating-point simulation, or Loihi fixed point (12-bit decays, 24-bit
-        state, 8-bit weight mantissas, see :mod:`mapping.quantize`).
+        state, 8-bit weight mantissas, see :mod:`mapping.quantization`).
     platform : {"sim", "hw"}
         Simulator on this machine, or a Loihi 2 system (needs Intel's
         ``lava-loihi`` extension).

@@ -4,7 +4,7 @@ import pytest
 import scipy.sparse as sp
 
 import mapping
-from mapping.quantize import QuantizationError, dequantize, quantize
+from mapping.quantization import QuantizationError, dequantize, quantize
 from neurochip import Network, Population, Projection, SpikeSource, reference
 
 STEPS = 120
@@ -75,14 +75,15 @@ def test_lava_fixed_matches_independent_integer_simulation(seed, parts, random_n
 def test_fixed_point_agrees_with_float_on_random_recurrent_networks(random_network):
     # Recurrent random networks amplify any difference: a float spike decided by a
     # margin of 1e-5 of the threshold (below fixed-point resolution) changes the
-    # recurrent input of every later step. With 2-part (about 16-bit) weights,
-    # measured: 11 of 12 seeds >= 99.4 %, seed 5 (first difference: a float spike
-    # 2.6e-5 above threshold at step 5) 81.8 %. We require >= 95 % on at least 10
+    # recurrent input of every later step. With 2-part weights and calibrated scaling,
+    # measured: 11 of 12 seeds >= 99 %, seed 5 (first difference: a float spike
+    # 2.6e-5 above threshold at step 5) 83 %. We require >= 95 % on at least 10
     # of 12 seeds and over all spikes pooled.
     results = []
     pooled_n = pooled_ok = 0
     for seed in range(12):
-        dep = mapping.compile(random_network(seed), "loihi2-sim-fixed", weight_parts=2)
+        dep = mapping.compile(random_network(seed), "loihi2-sim-fixed", weight_parts=2, calibrate_steps=STEPS)
+        assert dep.report["calibration"] == {"steps": STEPS, "margin": 2.0, "reference": "numpy"}
         assert not any(p["overflow_risk"] for p in dep.report["quantization"]["populations"].values())
         total = mapping.verify(dep, STEPS)["total"]
         assert total["n_a"] > 20  # not vacuous
@@ -207,3 +208,20 @@ def test_overflow_risk_is_reported_not_silent():
     rep = quantize(net).report["populations"]["p"]
     assert rep["overflow_risk"] is True
     assert any("16-bit input per step" in r or "24-bit current u" in r for r in rep["risks"])
+
+
+def test_calibration_uses_observed_ranges_and_says_so(random_network):
+    net = random_network(6)
+    worst = quantize(net)
+    cal = reference.simulate(net, STEPS, probes={"a": ["u", "v"], "b": ["u", "v"]})
+    calibrated = quantize(net, calibration=cal, margin=2.0)
+    for pop in ("a", "b"):
+        w, c = worst.report["populations"][pop], calibrated.report["populations"][pop]
+        assert w["bounds"].startswith("worst case") and c["bounds"] == f"calibrated ({STEPS} steps, margin 2)"
+        assert c["observed"]["input"] * 2.0 == pytest.approx(c["input_bound"])
+        assert c["input_bound"] <= w["input_bound"]  # observed input never exceeds the worst case
+        assert c["a_in_bound"] <= c["a_in_limit"] * (1 + 1e-9)
+    with pytest.raises(ValueError, match=r"calibration should have 'u' and 'v' traces of population 'a'"):
+        quantize(net, calibration=reference.simulate(net, 10))
+    with pytest.raises(ValueError, match="margin should be >= 1, got 0.5"):
+        quantize(net, calibration=cal, margin=0.5)

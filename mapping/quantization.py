@@ -47,6 +47,7 @@ BIAS_EXP_MAX = 7
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
 A_IN_MAX = 2 ** 15 - 1
 MAX_DELAY_FIXED = 64  # Loihi 2 DelayDense: 6-bit delays 0..63, i.e. our delay 1..64
+RESIDUAL_MIN_EXP = 0  # see quantize_weights
 
 
 class QuantizationError(ValueError):
@@ -223,7 +224,9 @@ def quantize_weights(name: str, w, scale: float, *, parts: int = 1,
             rest = np.asarray(w, dtype=float) - first
             has_rest = np.any(rest != 0)
         if has_rest:
-            q.residual, rrep = quantize_weights(name + "#residual", rest, scale, parts=1)
+            # Exponent >= 0: a negative one floors the summed input, a bias of up to one
+            # a_in unit per step that costs more than the finer weights gain (measured).
+            q.residual, rrep = quantize_weights(name + "#residual", rest, scale, parts=1, min_exp=RESIDUAL_MIN_EXP)
             bound = rrep["error_bound"]
     eff = q.effective_weights()
     eff_values = eff.data if is_sparse else eff
@@ -286,6 +289,8 @@ def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits
     QuantizationError
         If a bias, weight, initial state or delay cannot be represented.
     """
+    if not margin >= 1:
+        raise ValueError(f"quantize: margin should be >= 1, got {margin!r}")
     if not 1 <= vth_bits <= 23 or not 1 <= min_vth_bits <= vth_bits:
         raise ValueError(f"quantize: need 1 <= min_vth_bits <= vth_bits <= 23, got "
                          f"min_vth_bits={min_vth_bits}, vth_bits={vth_bits}")
