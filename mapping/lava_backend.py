@@ -287,6 +287,7 @@ def _wait_for(runtime, expected, deadline: float, what: str, timeout: float):
                 else:
                     raise LavaRunError(f"Lava runtime service answered {data} during {what}")
         if not pending:
+            runtime._is_running = False  # as Runtime._get_resp_for_run does: Vars are readable now
             return
         if any(a.exitcode not in (None, 0) for a in _actors(runtime)):
             _raise_child_error(runtime, what)
@@ -476,3 +477,51 @@ def _collect(deployment, wired, steps, files, probes, wall, info) -> SimulationR
     return SimulationResult(steps=steps, dt=net.dt, sizes=sizes, populations=net.population_names,
                             spikes=spikes, traces=traces, trace_indices=trace_indices,
                             backend=f"lava-{deployment.target.name}", wall_time=wall, info=info)
+
+
+def monitor_readout(deployment, steps: int, population: str) -> dict:
+    """Baseline for benchmarks: read ``population``'s spikes with Lava's own ``Monitor``.
+
+    Runs the deployment with a ``lava.proc.monitor.process.Monitor`` probing the
+    LIF's ``s_out`` for ``steps`` steps and reads the dense raster back through
+    ``Monitor.get_data()`` (one value per message), inside the same bounded,
+    always-stopped run machinery as :func:`run`. Returns the raster and the
+    seconds spent stepping and reading.
+    """
+    from lava.magma.core.process.message_interface_enum import ActorType
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.runtime.mgmt_token_enums import MGMT_RESPONSE
+    from lava.magma.runtime.runtime import Runtime
+    from lava.proc.monitor.process import Monitor
+
+    from mapping import _horizon
+
+    wired = wire(deployment, horizon=_horizon(deployment.network, steps), probes={})
+    lif = wired.lifs[population]
+    monitor = Monitor()
+    monitor.probe(lif.s_out, steps)
+    timeout = deployment.target.timeout_seconds
+    deadline = time.monotonic() + timeout
+    runtime, stopped = None, False
+    os.makedirs(wired.record_dir, exist_ok=True)
+    LAST_RUN_SEGMENTS.clear()
+    try:
+        executable = wired.root.compile(_run_config(deployment))
+        runtime = Runtime(executable, ActorType.MultiProcessing)
+        executable.assign_runtime_to_all_processes(runtime)
+        _guard_initialize(runtime, deadline, timeout)
+        t0 = time.perf_counter()
+        runtime.start(RunSteps(num_steps=steps, blocking=False))
+        _wait_for(runtime, MGMT_RESPONSE.DONE, deadline, f"the run of {steps} steps", timeout)
+        run_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        data = monitor.get_data()
+        read_s = time.perf_counter() - t0
+        _graceful_stop(runtime, deadline, timeout)
+        stopped = True
+    finally:
+        if runtime is not None and not stopped:
+            _release(runtime)
+        shutil.rmtree(wired.record_dir, ignore_errors=True)
+    raster = np.asarray(data[lif.name]["s_out"]).astype(bool)
+    return {"raster": raster, "run_seconds": run_s, "read_seconds": read_s, "values": int(raster.size)}
