@@ -2,7 +2,8 @@
 
 Builds the ``ei_demo`` network (same config fields and seed), runs it in Brian2,
 compiles it with :func:`mapping.compile` for ``loihi2-sim-float`` and for
-``loihi2-sim-fixed`` (plain 8-bit weights and 2-part weights), runs each with
+``loihi2-sim-fixed`` (plain 8-bit weights, and 2-part weights with calibrated
+scaling), runs each with
 :func:`mapping.run`, and writes ``results/lava_deploy/<timestamp>/``:
 
 * ``raster.png`` (first figure): Brian2, Lava float and Lava fixed rasters side by side;
@@ -142,7 +143,8 @@ def main(cfg: Config) -> Path:
     timings = {"brian2_s": brian.wall_time}
     variants = {"Lava float": dict(target="loihi2-sim-float"),
                 "Lava fixed 8-bit": dict(target="loihi2-sim-fixed", weight_parts=1),
-                "Lava fixed 2-part": dict(target="loihi2-sim-fixed", weight_parts=2)}
+                "Lava fixed 2-part calibrated": dict(target="loihi2-sim-fixed", weight_parts=2,
+                                                     calibrate_steps=cfg.steps)}
     for label, kw in variants.items():
         target = mapping.get_target(kw.pop("target")).with_options(chip=cfg.chip, timeout=cfg.timeout_s * second)
         t0 = time.perf_counter()
@@ -162,7 +164,7 @@ def main(cfg: Config) -> Path:
 
     sizes = {n: brian.sizes[n] for n in [*(s.name for s in net.sources), *pops]}
     panels = {label: {n: (r.spikes[n].indices, r.spikes[n].steps) for n in sizes} for label, r in results.items()
-              if label != "Lava fixed 2-part"}
+              if label != "Lava fixed 2-part calibrated"}
     save_figure(raster_grid(panels, sizes, cfg.steps, title=f"ei_demo on Brian2 and Lava, seed {cfg.seed}"),
                 run_dir / "raster.png")
     fixed = deployments["Lava fixed 8-bit"]

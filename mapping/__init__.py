@@ -99,7 +99,7 @@ def snapshot_weights(net: Network, *, random_state=None) -> dict:
 
 
 def compile(network: Network, target: Target | str = "loihi2-sim-float", *, random_state=None,
-            vth_bits: int = 20, min_vth_bits: int = 12, weight_parts: int = 1,
+            vth_bits: int | None = None, min_vth_bits: int = 12, weight_parts: int = 1,
             calibrate_steps: int | None = None, calibration_margin: float = 2.0,
             wire: bool = True) -> Deployment:
     """Compile ``network`` for ``target``.

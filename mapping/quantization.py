@@ -250,7 +250,7 @@ def quantize_weights(name: str, w, scale: float, *, parts: int = 1,
     return q, report
 
 
-def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits: int = 20,
+def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits: int | None = None,
              min_vth_bits: int = 12, weight_parts: int = 1, calibration=None,
              margin: float = 2.0) -> QuantizedNetwork:
     """Quantize ``net`` for Loihi fixed point (see the module docstring).
@@ -260,8 +260,10 @@ def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits
     net : Network
     weights : dict of projection name to float weights, optional
         Weights to use instead of ``proj.weights`` (e.g. memristive snapshots).
-    vth_bits : int
-        Target effective threshold ``2**vth_bits`` (<= 23).
+    vth_bits : int, optional
+        Target effective threshold ``2**vth_bits`` (<= 23). Default: 20 (8x headroom
+        for u and v) without calibration; 23 with calibration, where the observed
+        ranges set the headroom.
     min_vth_bits : int
         Smallest effective threshold accepted before a soft limit is given up.
     weight_parts : {1, 2}
@@ -289,6 +291,8 @@ def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits
     QuantizationError
         If a bias, weight, initial state or delay cannot be represented.
     """
+    if vth_bits is None:
+        vth_bits = 20 if calibration is None else 23
     if not margin >= 1:
         raise ValueError(f"quantize: margin should be >= 1, got {margin!r}")
     if not 1 <= vth_bits <= 23 or not 1 <= min_vth_bits <= vth_bits:

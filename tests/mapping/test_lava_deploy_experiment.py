@@ -23,7 +23,7 @@ def test_lava_deploy_tiny_writes_rasters_agreement_and_reports(tmp_path):
     for variant, pops in metrics["fixed_vs_float_within_tolerance"].items():
         assert all(v >= 0.9 for v in pops.values()), (variant, pops)
     qrep = json.loads((run_dir / "quantization_report.json").read_text())
-    assert set(qrep) == {"Lava fixed 8-bit", "Lava fixed 2-part"}
+    assert set(qrep) == {"Lava fixed 8-bit", "Lava fixed 2-part calibrated"}
     assert qrep["Lava fixed 8-bit"]["projections"]["input_exc"]["max_abs_error"] <= \
         qrep["Lava fixed 8-bit"]["projections"]["input_exc"]["error_bound"] * (1 + 1e-9)
     assert json.loads((run_dir / "placement_report.json").read_text())["cores_used"] == 2
