@@ -161,7 +161,14 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
     placement = None
     if target.check_fit:
         # Raises PlacementError naming the resource and the excess.
-        placement = place(network, RESOURCE_MODELS[target.chip])
+        model = RESOURCE_MODELS[target.chip]
+        if target.precision == "fixed" and weight_parts == 2:
+            # every synapse is deployed twice (weight and residual part)
+            import dataclasses
+
+            model = dataclasses.replace(model, weight_bits=2 * model.weight_bits,
+                                        delay_bits=2 * model.delay_bits, index_bits=2 * model.index_bits)
+        placement = place(network, model)
         report["placement"] = placement.report()
     quantized = None
     if target.precision == "fixed":

@@ -131,6 +131,12 @@ def test_placement_is_checked_at_compile():
     assert dep.report["placement"]["cores_used"] == 17
     dep = mapping.compile(big, Target("l1", chip="loihi1", check_fit=False), wire=False)
     assert "placement" not in dep.report
+    # 2-part fixed-point weights cost twice the synaptic memory
+    net = Network(sources=[SpikeSource("s", 2000)], populations=[Population("p", 200, du=0.5, dv=0.5, vth=1.0)],
+                  projections=[Projection("sp", "s", "p", np.full((200, 2000), 0.01))])
+    one = mapping.compile(net, Target("f1", precision="fixed", chip="loihi1"), wire=False)
+    two = mapping.compile(net, Target("f1", precision="fixed", chip="loihi1"), weight_parts=2, wire=False)
+    assert one.report["placement"]["cores_used"] == 4 and two.report["placement"]["cores_used"] == 7
 
 
 def test_fixed_report_is_json_serializable():
