@@ -8,7 +8,9 @@ scaling), runs each with
 
 * ``raster.png`` (first figure): Brian2, Lava float and Lava fixed rasters side by side;
 * ``weights.png``: deployed fixed-point weights against float weights, per projection;
-* ``agreement.png``: spike agreement per population and variant;
+* ``agreement.png``: spike agreement per population and variant, next to the
+  agreement of the float network with itself under ``perturbation`` relative
+  weight noise (how sensitive the network is, whatever the hardware);
 * ``config.json``, ``metrics.json`` (agreement, spike counts, wall times, and a
   summary of the quantization), ``quantization_report.json`` and
   ``placement_report.json`` (the full reports of :func:`mapping.compile`).
@@ -43,6 +45,7 @@ class Config:
     n_inh: int = 100
     p_connect: float = 0.1
     chip: str = "loihi2"
+    perturbation: float = 1e-3
     timeout_s: float = 600.0
     tolerance_steps: int = 1
 
@@ -154,6 +157,20 @@ def main(cfg: Config) -> Path:
         timings[f"{label} run_s"] = res.wall_time
         results[label], deployments[label] = res, dep
 
+    # Sensitivity of the float network itself: weights times (1 + perturbation * N(0, 1)).
+    from neurochip import Network
+    from neurochip.reference import simulate as ref_simulate
+
+    rng = np.random.default_rng(cfg.seed + 1)
+    perturbed = Network.from_dict(net.to_dict())
+    for proj in perturbed.projections:
+        w = proj.weights
+        if sp.issparse(w):
+            w.data = w.data * (1 + cfg.perturbation * rng.standard_normal(w.data.size))
+        else:
+            proj.weights = w * (1 + cfg.perturbation * rng.standard_normal(w.shape))
+    float_perturbed = ref_simulate(perturbed, cfg.steps)
+
     pops = net.population_names
     agreement = {}
     for label in variants:
@@ -161,6 +178,8 @@ def main(cfg: Config) -> Path:
         tol = 0 if label == "Lava float" else cfg.tolerance_steps
         agreement[label] = {p: compare_spikes(ref, results[label], p, tolerance_steps=tol) for p in pops}
     float_exact = {p: agreement["Lava float"][p]["agreement"] for p in pops}
+    sensitivity = {p: compare_spikes(results["Lava float"], float_perturbed, p,
+                                     tolerance_steps=cfg.tolerance_steps)["agreement"] for p in pops}
 
     sizes = {n: brian.sizes[n] for n in [*(s.name for s in net.sources), *pops]}
     panels = {label: {n: (r.spikes[n].indices, r.spikes[n].steps) for n in sizes} for label, r in results.items()
@@ -175,6 +194,7 @@ def main(cfg: Config) -> Path:
     save_figure(weights_scatter(pairs, title="8-bit fixed-point weights: rounding error"), run_dir / "weights.png")
     bars = {("Lava float vs Brian2 (exact)" if label == "Lava float" else f"{label} vs float (+-{cfg.tolerance_steps})"):
             {p: agreement[label][p]["agreement"] for p in pops} for label in variants}
+    bars[f"float vs float with {cfg.perturbation:g} weight noise"] = sensitivity
     save_figure(agreement_bars(bars, title="spike agreement"), run_dir / "agreement.png")
 
     write_json(run_dir / "quantization_report.json",
@@ -188,6 +208,7 @@ def main(cfg: Config) -> Path:
         "lava_float_identical_to_brian2": all(v == 1.0 for v in float_exact.values()),
         "fixed_vs_float_within_tolerance": {label: {p: agreement[label][p]["agreement"] for p in pops}
                                             for label in variants if "fixed" in label},
+        "float_vs_float_with_weight_noise": {"relative_noise": cfg.perturbation, "agreement": sensitivity},
         "fixed_vs_float_exact": {label: {p: agreement[label][p]["exact"] / max(1, agreement[label][p]["n_a"])
                                          for p in pops} for label in variants if "fixed" in label},
         "quantization_summary": {

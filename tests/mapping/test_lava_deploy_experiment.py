@@ -22,6 +22,8 @@ def test_lava_deploy_tiny_writes_rasters_agreement_and_reports(tmp_path):
     assert counts["Brian2"] == counts["Lava float"] and counts["Brian2"]["exc"] > 0
     for variant, pops in metrics["fixed_vs_float_within_tolerance"].items():
         assert all(v >= 0.9 for v in pops.values()), (variant, pops)
+    noise = metrics["float_vs_float_with_weight_noise"]
+    assert noise["relative_noise"] == 1e-3 and set(noise["agreement"]) == {"exc", "inh"}
     qrep = json.loads((run_dir / "quantization_report.json").read_text())
     assert set(qrep) == {"Lava fixed 8-bit", "Lava fixed 2-part calibrated"}
     assert qrep["Lava fixed 8-bit"]["projections"]["input_exc"]["max_abs_error"] <= \
