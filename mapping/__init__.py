@@ -279,6 +279,10 @@ def verify(deployment: Deployment, steps: int, *, reference: str = "numpy",
     """
     if reference not in ("numpy", "brian2"):
         raise ValueError(f"verify: reference should be 'numpy' or 'brian2', got {reference!r}")
+    plastic = [p.name for p in deployment.network.projections if p.plasticity is not None]
+    if plastic:
+        raise ValueError(f"verify: the float references have no plasticity yet; projection(s) "
+                         f"{', '.join(plastic)} are plastic")
     net = deployment.network
     ref_net = _with_weights(net, deployment.weights)
     if reference == "numpy":

@@ -23,6 +23,7 @@ traceback, and release every shared-memory segment of the run.
 from __future__ import annotations
 
 import importlib.util
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -339,10 +340,8 @@ def _graceful_stop(runtime, deadline: float, timeout: float):
         port.send(MGMT_COMMAND.STOP)
     _wait_for(runtime, MGMT_RESPONSE.TERMINATED, deadline, "stop", timeout)
     for actor in _actors(runtime):
-        remaining = max(0.1, deadline - time.monotonic())
-        import multiprocessing as mp
-
-        mp.Process.join(actor, timeout=remaining)
+        # SystemProcess.join() takes no timeout: call the base class's bounded join.
+        multiprocessing.Process.join(actor, timeout=max(0.1, deadline - time.monotonic()))
     if any(a.is_alive() for a in _actors(runtime)):
         raise LavaTimeoutError("Lava child processes did not exit after stop")
     runtime.join()
@@ -351,8 +350,7 @@ def _graceful_stop(runtime, deadline: float, timeout: float):
 
 def _release(runtime):
     """Terminate children, shut the shared-memory manager down, unlink leftovers."""
-    import multiprocessing as mp
-
+    mp = multiprocessing
     actors = _actors(runtime)
     for actor in actors:
         try:

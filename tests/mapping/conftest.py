@@ -52,12 +52,12 @@ def random_network():
 
 @pytest.fixture
 def constant_rule():
-    return ConstantRule
+    return StandInRule
 
 
 @pytest.fixture
 def noisy_device():
-    return NoisyDevice
+    return StandInDevice
 
 
 def shm_exists(name: str) -> bool:
@@ -70,7 +70,7 @@ def lava_children() -> list:
 
 
 @register
-class ConstantRule:
+class StandInRule:
     """A tiny stand-in plasticity object (the plasticity package brings the real ones)."""
 
     def __init__(self, dw: str, t_epoch: int = 1, **traces):
@@ -80,7 +80,7 @@ class ConstantRule:
         return {"dw": self.dw, "t_epoch": self.t_epoch, **self.traces}
 
     def to_dict(self) -> dict:
-        return {"type": "ConstantRule", "dw": self.dw, "t_epoch": self.t_epoch, "traces": self.traces}
+        return {"type": "StandInRule", "dw": self.dw, "t_epoch": self.t_epoch, "traces": self.traces}
 
     @classmethod
     def from_dict(cls, d):
@@ -88,7 +88,7 @@ class ConstantRule:
 
 
 @register
-class NoisyDevice:
+class StandInDevice:
     """A stand-in memristive device: multiplicative lognormal spread of the weights."""
 
     def __init__(self, sigma: float = 0.1):
@@ -103,7 +103,7 @@ class NoisyDevice:
         return np.asarray(weights) * rng.lognormal(0.0, self.sigma, size=np.shape(weights))
 
     def to_dict(self):
-        return {"type": "NoisyDevice", "sigma": self.sigma}
+        return {"type": "StandInDevice", "sigma": self.sigma}
 
     @classmethod
     def from_dict(cls, d):

@@ -173,6 +173,9 @@ def test_plasticity_errors(constant_rule):
         mapping.compile(tiny_net(plasticity=constant_rule("x0"), delay=2), "loihi2-sim-float")
     with pytest.raises(ValueError, match="plastic projections are supported on floating-point targets only"):
         mapping.compile(tiny_net(plasticity=constant_rule("x0")), "loihi2-sim-fixed")
+    dep = mapping.compile(tiny_net(plasticity=constant_rule("x0")), "loihi2-sim-float")
+    with pytest.raises(ValueError, match=r"verify: the float references have no plasticity yet; projection\(s\) p"):
+        mapping.verify(dep, 5)
 
 
 # ---------------------------------------------------------------- memristive projections (stand-in device)
