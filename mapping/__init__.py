@@ -101,7 +101,7 @@ def snapshot_weights(net: Network, *, random_state=None) -> dict:
 def compile(network: Network, target: Target | str = "loihi2-sim-float", *, random_state=None,
             vth_bits: int | None = None, min_vth_bits: int = 12, weight_parts: int = 1,
             calibrate_steps: int | None = None, calibration_margin: float = 2.0,
-            wire: bool = True) -> Deployment:
+            verify_steps: int | None = None, wire: bool = True) -> Deployment:
     """Compile ``network`` for ``target``.
 
     Steps: device snapshots of memristive projections (seeded by
@@ -125,6 +125,10 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
         Fixed point: run the numpy float reference for this many steps and scale
         by the observed input and state ranges times ``calibration_margin``
         instead of the worst case (finer resolution; the report says which).
+    verify_steps : int, optional
+        Before returning, run the deployment and the float reference side by side
+        for this many steps (:func:`verify`); the agreement is in
+        ``report["agreement"]``.
     wire : bool
         Build the backend processes now (else at the first :func:`run`).
 
@@ -185,6 +189,8 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
         report["quantization"] = quantized.report
     dep = Deployment(network=network, target=target, weights=weights, quantized=quantized,
                      placement=placement, report=report)
+    if verify_steps:
+        verify(dep, check_steps(verify_steps))
     if wire and network.populations:
         dep.wired = backend.wire(dep, horizon=_horizon(network, 0), probes={})
     return dep
