@@ -81,9 +81,15 @@ def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> Br
                                    name=f"neurochip_src{k}")
         model.groups[src.name] = g
     for k, proj in enumerate(net.projections):
-        if proj.device is not None or proj.plasticity is not None:
-            raise ValueError(f"Projection '{proj.name}': device models and plasticity are not supported "
+        if proj.plasticity is not None:
+            raise ValueError(f"Projection '{proj.name}': plasticity is not supported "
                              f"by this Brian2 backend yet")
+        if proj.device is not None:
+            from neurochip.devices.brian import build_device_synapses
+
+            model.synapses[proj.name] = build_device_synapses(
+                proj, model.groups[proj.pre], model.groups[proj.post], dt=dt, name=f"neurochip_proj{k}")
+            continue
         pre_idx, post_idx, w = proj.synapses()
         syn = b2.Synapses(model.groups[proj.pre], model.groups[proj.post], "w : 1 (constant)",
                           on_pre="a_in_post += w", delay=(proj.delay - 1) * dt, dt=dt,

@@ -1,0 +1,26 @@
+"""sensors: nanosensor digital twin, domain randomization, datasets and ADC-free spike encoders.
+
+- :mod:`sensors.physics` -- pure step functions (Langmuir, transport, noise, drift) on SI arrays.
+- :mod:`sensors.twin` -- :class:`SensorArray` (unit-checked API), concentration profiles, faults.
+- :mod:`sensors.randomization` -- :class:`RandomizationSpec` of parameter distributions.
+- :mod:`sensors.dataset` -- :class:`Dataset`, :func:`make_dataset`, :func:`load_csv`.
+- :mod:`sensors.encoders` -- delta (level crossing), rate, latency and population encoders.
+- :mod:`sensors.codesign` -- encoder threshold sweeps against the sensor noise floor.
+"""
+from sensors.dataset import CSVFormatError, Dataset, load_csv, make_dataset, steady_state_features
+from sensors.encoders import (DeltaEncoder, EncodingReport, LatencyEncoder, PopulationEncoder, RateEncoder,
+                              delta_encode, hold, resample)
+from sensors.randomization import (Constant, LogNormal, LogUniform, Normal, RandomizationSpec, Uniform,
+                                   default_shifted, default_train, sample_task)
+from sensors.twin import (FAULT_KINDS, Conditions, Fault, Pulse, Ramp, SensorArray, Step, fault_mask,
+                          inject_faults, render_profiles)
+
+__all__ = [
+    "CSVFormatError", "Dataset", "load_csv", "make_dataset", "steady_state_features",
+    "DeltaEncoder", "EncodingReport", "LatencyEncoder", "PopulationEncoder", "RateEncoder", "delta_encode",
+    "hold", "resample",
+    "Constant", "LogNormal", "LogUniform", "Normal", "RandomizationSpec", "Uniform", "default_shifted",
+    "default_train", "sample_task",
+    "FAULT_KINDS", "Conditions", "Fault", "Pulse", "Ramp", "SensorArray", "Step", "fault_mask", "inject_faults",
+    "render_profiles",
+]
