@@ -73,24 +73,27 @@ class Deployment:
 def snapshot_weights(net: Network, *, random_state=None) -> dict:
     """Float weights of every projection; memristive ones through ``proj.device.snapshot_weights``.
 
-    Projections are visited in network order with one seeded generator, so the
+    With ``random_state=None`` each device model uses its own seed, which gives the
+    same conductance snapshot as the Brian2 backend's initial weights. Otherwise one
+    seeded generator is used for all memristive projections, in network order, so the
     same ``random_state`` gives the same snapshot.
     """
-    rng = np.random.default_rng(random_state)
+    rng = None if random_state is None else np.random.default_rng(random_state)
     out = {}
     for proj in net.projections:
         if proj.device is None:
             out[proj.name] = proj.weights
             continue
-        w = proj.device.snapshot_weights(proj.weights, random_state=rng)
+        if rng is None:
+            w = proj.device.snapshot_weights(proj.weights)
+        else:
+            w = proj.device.snapshot_weights(proj.weights, random_state=rng)
         if sp.issparse(proj.weights):
             w = sp.csr_matrix(w, dtype=float)
-            shape_ok = w.shape == proj.shape
         else:
             w = np.asarray(w, dtype=float)
-            shape_ok = w.shape == proj.shape
         values = w.data if sp.issparse(w) else w
-        if not shape_ok or not np.all(np.isfinite(values)):
+        if w.shape != proj.shape or not np.all(np.isfinite(values)):
             raise ValueError(f"Projection '{proj.name}': device {type(proj.device).__name__}."
                              f"snapshot_weights should return finite weights of shape {proj.shape}, "
                              f"got shape {w.shape}")
@@ -116,7 +119,7 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
     target : Target or str
         ``"loihi2-sim-float"``, ``"loihi2-sim-fixed"``, ``"loihi2-hw"`` or a :class:`Target`.
     random_state : int or numpy Generator, optional
-        Seed of device snapshots.
+        Seed of device snapshots (default: each device model's own seed, as Brian2).
     vth_bits, min_vth_bits, weight_parts : int
         Fixed-point scaling and weight precision (see :func:`mapping.quantization.quantize`):
         ``weight_parts=2`` deploys each projection as two 8-bit projections

@@ -215,3 +215,26 @@ def test_a_bad_device_snapshot_is_reported(noisy_device):
             mapping.compile(net, "loihi2-sim-float")
     finally:
         del REGISTRY["Broken"]
+
+
+def test_real_memristive_device_matches_the_brian2_device_synapses():
+    # neurochip.devices (landed on main): with its own seed, the snapshot is the
+    # Brian2 backend's initial conductance state; without read noise or drift the
+    # runs agree spike for spike.
+    from brian2 import Hz
+
+    from neurochip import brian_backend, compare_spikes
+    from neurochip.devices import presets
+
+    dev = presets.get("ag_a_si", sigma_g_max=0.1, seed=3)
+    assert dev.read_sigma == 0 and dev.drift_nu == 0
+    rng = np.random.default_rng(0)
+    net = Network(sources=[SpikeSource.poisson("s", 20, rate=100 * Hz, steps=150, random_state=1)],
+                  populations=[Population("a", 15, du=0.3, dv=0.1, vth=1.0)],
+                  projections=[Projection("sa", "s", "a", rng.normal(0.3, 0.3, (15, 20)), device=dev)])
+    dep = mapping.compile(net, "loihi2-sim-float")
+    assert not np.array_equal(dep.weights["sa"], net.projections[0].weights)  # the devices changed them
+    brian = brian_backend.simulate(net, 150)
+    lava = mapping.run(dep, 150)
+    c = compare_spikes(brian, lava, "a")
+    assert c["n_a"] > 100 and c["exact"] == c["n_a"] == c["n_b"]
