@@ -126,3 +126,71 @@ def test_fifty_consecutive_runs_leave_no_shared_memory(assert_no_leaks):
         assert spikes == first  # every run starts from the initial state
     assert len(seen) >= 50
     assert not any(os.path.exists(os.path.join("/dev/shm", n)) for n in seen)
+
+
+CTRL_C_SCRIPT = r"""
+import sys, time
+import numpy as np
+import mapping
+from mapping import _lava_models, lava_backend
+from neurochip import Network, Population, Projection, SpikeSource
+
+class SleepingLif(_lava_models.RecordingLifFloat):
+    def run_spk(self):
+        super().run_spk()
+        if self.time_step == 3:
+            time.sleep(600)
+
+_lava_models.RecordingLifFloat = SleepingLif
+net = Network(sources=[SpikeSource("s", 3, indices=[0, 1, 2], steps=[0, 1, 2])],
+              populations=[Population("a", 4, du=0.5, dv=0.5, vth=0.5)],
+              projections=[Projection("sa", "s", "a", np.ones((4, 3)))])
+dep = mapping.compile(net, "loihi2-sim-float")
+print("running", flush=True)
+try:
+    mapping.run(dep, 10)
+except KeyboardInterrupt:
+    print("SEGMENTS " + " ".join(lava_backend.LAST_RUN_SEGMENTS), flush=True)
+    raise
+"""
+
+
+@pytest.mark.slow
+def test_real_ctrl_c_to_the_process_group(tmp_path):
+    # SIGINT to the whole foreground group, as a terminal's Ctrl-C: the Lava
+    # children are interrupted too. The parent must still clean everything up.
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(CTRL_C_SCRIPT)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env=env, cwd=root)
+    try:
+        assert proc.stdout.readline().strip() == "running"
+        time.sleep(2.0)  # the children are now sleeping inside step 3
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    # KeyboardInterrupt reached the script (it prints the run's segments, re-raises,
+    # and Python exits by SIGINT: return code -2).
+    assert proc.returncode == -signal.SIGINT, (proc.returncode, err[-2000:])
+    segments = [line for line in out.splitlines() if line.startswith("SEGMENTS")]
+    assert segments, out
+    names = segments[0].split()[1:]
+    assert names and not any(os.path.exists(os.path.join("/dev/shm", n)) for n in names)
+    # no process of the group is left
+    deadline = time.monotonic() + 5
+    while True:
+        alive = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        if not alive or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    cmdlines = [open(f"/proc/{pid}/cmdline").read().replace("\0", " ") for pid in alive
+                if os.path.exists(f"/proc/{pid}/cmdline")]
+    assert alive == [], cmdlines
