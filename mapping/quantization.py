@@ -200,6 +200,7 @@ def quantize_weights(name: str, w, scale: float, *, parts: int = 1,
             f"{int(np.ceil(np.log2(need)))} > {WEIGHT_EXP_MAX} at scale {scale:.4g}")
     lsb = 2.0 ** (exp + step_bits)
     mant = np.round(values / lsb)
+    unclipped = mant.copy()
     if mode == "mixed":
         mant = np.clip(mant, -128, 127)
     elif mode == "inhibitory":
@@ -244,7 +245,7 @@ def quantize_weights(name: str, w, scale: float, *, parts: int = 1,
         "rms_error": float(np.sqrt(np.mean(err ** 2))) if err.size else 0.0,
         "error_bound": float(bound),
         "zeroed": int(np.sum(nonzero & (eff_values == 0))),
-        "saturated": 0,
+        "saturated": int(np.sum(mant != unclipped)),  # 0 by construction of the exponent
         "parts": [{"weight_exp": p.weight_exp, "sign_mode": p.sign_mode} for p in q.parts()],
     }
     return q, report

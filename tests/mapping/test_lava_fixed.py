@@ -26,6 +26,7 @@ def fixed_point_reference(net: Network, q, steps: int) -> dict:
         keep = s.steps < steps
         src_raster[s.name][s.steps[keep], s.indices[keep]] = True
     out = {p.name: [] for p in net.populations}
+    out.update({("v", p.name): np.zeros((steps, p.size), np.int64) for p in net.populations})
     lim = 2 ** 23
     for k in range(steps):
         slot = k % depth
@@ -55,6 +56,7 @@ def fixed_point_reference(net: Network, q, steps: int) -> dict:
             y[spiked] = 0
             v[p.name] = y
             hist[p.name][slot] = spiked
+            out[("v", p.name)][k] = y
             out[p.name].extend((int(i), k) for i in np.flatnonzero(spiked))
     return out
 
@@ -63,12 +65,15 @@ def fixed_point_reference(net: Network, q, steps: int) -> dict:
 def test_lava_fixed_matches_independent_integer_simulation(seed, parts, random_network):
     net = random_network(seed)
     dep = mapping.compile(net, "loihi2-sim-fixed", weight_parts=parts)
-    lava = mapping.run(dep, STEPS)
+    lava = mapping.run(dep, STEPS, probes={"a": ["v"], "b": ["v"]})
     ref = fixed_point_reference(net, dep.quantized, STEPS)
     for pop in ("a", "b"):
         got = sorted(zip(lava.spikes[pop].indices.tolist(), lava.spikes[pop].steps.tolist()))
         assert got == sorted(ref[pop]), pop
         assert len(got) > 0
+        # traces come back in float units: integers / scale
+        scale = dep.quantized.populations[pop].scale
+        np.testing.assert_array_equal(np.round(lava.traces[pop]["v"] * scale).astype(np.int64), ref[("v", pop)])
 
 
 @pytest.mark.slow
@@ -149,6 +154,7 @@ def test_reported_error_bounds_hold(parts, random_network):
             else:
                 assert np.abs(W).max() <= 255
             assert -8 <= qw.weight_exp <= 7
+            assert r["saturated"] == 0
 
 
 def test_dequantized_network_in_float_explains_most_of_the_difference(random_network):
