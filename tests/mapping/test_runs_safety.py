@@ -34,6 +34,13 @@ class SleepingLif(_lava_models.RecordingLifFloat):
             time.sleep(600)
 
 
+class DyingLif(_lava_models.RecordingLifFloat):
+    def run_spk(self):
+        super().run_spk()
+        if self.time_step == 3:
+            os._exit(3)  # a crash that reports nothing (like a segfault or the OOM killer)
+
+
 class BrokenInitLif(_lava_models.RecordingLifFloat):
     def __init__(self, proc_params):
         super().__init__(proc_params)
@@ -71,6 +78,17 @@ def test_a_failure_while_building_a_child_is_reported(monkeypatch, assert_no_lea
                                            "while building the model") as info:
         mapping.run(dep, 10)
     assert isinstance(info.value.__cause__, RuntimeError)
+    assert_no_leaks()
+
+
+def test_a_child_that_dies_silently_is_detected(monkeypatch, assert_no_leaks):
+    monkeypatch.setattr(_lava_models, "RecordingLifFloat", DyingLif)
+    dep = mapping.compile(small_network(), target(30))
+    start = time.monotonic()
+    with pytest.raises(LavaRunError, match=r"a Lava child process died during the run of 10 steps "
+                                           r"\(exit codes 3\) without reporting an exception"):
+        mapping.run(dep, 10)
+    assert time.monotonic() - start < 15
     assert_no_leaks()
 
 
