@@ -240,10 +240,14 @@ def _actors(runtime) -> list:
 
 
 def _child_errors(runtime, grace: float) -> list:
-    """(exception, traceback) of actors that failed, waiting up to ``grace`` seconds."""
+    """(exception, traceback) of actors that failed, waiting up to ``grace`` seconds.
+
+    A failing child sends ERROR, then its exception through a pipe, then exits:
+    wait for the exception unless a child already exited without sending one.
+    """
     end = time.monotonic() + grace
     while True:
-        errors = []
+        errors, silent = [], False
         for actor in _actors(runtime):
             try:
                 if actor._pconn.poll():
@@ -253,7 +257,9 @@ def _child_errors(runtime, grace: float) -> list:
             exc = getattr(actor, "_exception", None)
             if exc:
                 errors.append(exc)
-        if errors or time.monotonic() > end:
+            elif actor.exitcode not in (None, 0):
+                silent = True
+        if errors or silent or time.monotonic() > end:
             return errors
         time.sleep(0.01)
 
