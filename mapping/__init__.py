@@ -156,6 +156,11 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
             if not hasattr(proj.plasticity, "lava_rule_kwargs"):
                 raise ValueError(f"Projection '{proj.name}': plasticity {type(proj.plasticity).__name__} "
                                  f"has no lava_rule_kwargs(); it cannot run as a LearningDense")
+            third = getattr(proj.plasticity, "third_factor", None)
+            if third is not None:
+                raise ValueError(f"Projection '{proj.name}': a third factor driven by {third!r} cannot run "
+                                 f"on Lava's LearningDense: with Loihi2FLearningRule y3 follows the post "
+                                 f"spikes (Lava 0.10); use third_factor=None")
             if proj.delay != 1:
                 raise ValueError(f"Projection '{proj.name}': plastic projections need delay 1 "
                                  f"(LearningDense has no delays), got {proj.delay}")
@@ -165,6 +170,18 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
                                  f"'{target.name}' is fixed point)")
     weights = snapshot_weights(network, random_state=random_state)
     report = {"target": target.name}
+    plastic = {}
+    for proj in network.projections:
+        if proj.plasticity is not None:
+            rule = proj.plasticity
+            on_grid = None
+            if hasattr(rule, "quantized"):
+                # Lava runs the emitted string: coefficients snapped to m * 2**e.
+                on_grid = bool(rule.quantized() == rule)
+            plastic[proj.name] = {"rule": type(rule).__name__, "lava_rule_kwargs": rule.lava_rule_kwargs(),
+                                  "coefficients_on_lava_grid": on_grid}
+    if plastic:
+        report["plasticity"] = plastic
     placement = None
     if target.check_fit:
         # Raises PlacementError naming the resource and the excess.
@@ -231,7 +248,8 @@ def run(deployment: Deployment, steps: int, probes: Mapping[str, Sequence[str]] 
     -------
     SimulationResult
         The same type as :func:`neurochip.simulate`; ``info`` holds timings and,
-        for plastic projections, ``final_weights``.
+        for plastic projections, ``weights`` (learned, ``(n_post, n_pre)`` lists, as
+        the Brian2 backend).
 
     Raises
     ------

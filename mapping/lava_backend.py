@@ -480,7 +480,8 @@ def _collect(deployment, wired, steps, files, probes, wall, info) -> SimulationR
                 w = w * 2.0 ** qw.weight_exp * 64 / qw.scale
             weights[proj.name] = np.asarray(w, dtype=float).tolist()
     if weights:
-        info["final_weights"] = weights  # JSON-safe (lists), so result.save() works
+        # As the Brian2 backend: learned weights (n_post, n_pre) as lists, so info stays JSON.
+        info["weights"] = weights
     sizes = {n.name: n.size for n in [*net.populations, *net.sources]}
     return SimulationResult(steps=steps, dt=net.dt, sizes=sizes, populations=net.population_names,
                             spikes=spikes, traces=traces, trace_indices=trace_indices,

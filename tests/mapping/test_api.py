@@ -150,7 +150,7 @@ def test_plastic_projection_runs_as_learning_dense(constant_rule):
     # dw = 2^-2 * x0 with t_epoch = 1: each pre spike adds 0.25 to its column.
     net = tiny_net(plasticity=constant_rule("2^-2 * x0"))
     res = mapping.run(mapping.compile(net, "loihi2-sim-float"), 10)
-    w = np.array(res.info["final_weights"]["p"])
+    w = np.array(res.info["weights"]["p"])
     pre_counts = np.bincount(net.sources[0].indices, minlength=3)  # spikes at steps 0..9: 3, 1, 1
     np.testing.assert_allclose(w, 0.5 + 0.25 * np.tile(pre_counts, (2, 1)), rtol=0, atol=1e-12)
 
@@ -164,8 +164,42 @@ def test_post_spikes_reach_the_learning_rule(constant_rule):
     res = mapping.run(mapping.compile(net, "loihi2-sim-float"), 12)
     post_counts = np.bincount(res.spikes["post"].indices, minlength=2)
     assert post_counts.tolist() == [3, 0]
-    w = np.array(res.info["final_weights"]["p"])
+    w = np.array(res.info["weights"]["p"])
     np.testing.assert_allclose(w[:, 0], [1.0 + 0.125 * 3, 0.0], atol=1e-12)
+
+
+def test_learning_dense_matches_brian2_plastic_synapses():
+    # Needs the plasticity package (neurochip.plasticity); skipped until it is installed.
+    plasticity = pytest.importorskip("neurochip.plasticity")
+    from brian2 import Hz
+
+    from neurochip import brian_backend
+
+    # Coefficients on Lava's grid (m * 2**e): the emitted rule string is the quantized rule.
+    rule = plasticity.pair_stdp(a_plus=0.05, a_minus=0.06, tau_plus=8 * ms, tau_minus=12 * ms).quantized()
+    rng = np.random.default_rng(3)
+    net = Network(sources=[SpikeSource.poisson("pre", 12, rate=80 * Hz, steps=200, random_state=1),
+                           SpikeSource.poisson("drive", 4, rate=60 * Hz, steps=200, random_state=2)],
+                  populations=[Population("post", 4, du=0.5, dv=0.2, vth=1.0)],
+                  projections=[Projection("pre_post", "pre", "post", rng.uniform(0.1, 0.4, (4, 12)),
+                                          plasticity=rule),
+                               Projection("drive_post", "drive", "post", 1.5 * np.eye(4))])
+    brian = brian_backend.simulate(net, 200)
+    dep = mapping.compile(net, "loihi2-sim-float")
+    assert dep.report["plasticity"]["pre_post"]["coefficients_on_lava_grid"] is True
+    lava = mapping.run(dep, 200)
+    w_brian = np.array(brian.info["weights"]["pre_post"])
+    w_lava = np.array(lava.info["weights"]["pre_post"])
+    assert np.abs(w_brian - net.projections[0].weights).max() > 0.05  # learning happened
+    np.testing.assert_allclose(w_lava, w_brian, rtol=1e-9, atol=1e-12)  # stated tolerance
+    assert lava.spike_counts()["post"] == brian.spike_counts()["post"] > 0
+
+
+def test_plasticity_report(constant_rule):
+    dep = mapping.compile(tiny_net(plasticity=constant_rule("2^-2 * x0")), "loihi2-sim-float")
+    rep = dep.report["plasticity"]["p"]
+    assert rep["rule"] == "StandInRule" and rep["lava_rule_kwargs"]["dw"] == "2^-2 * x0"
+    assert rep["coefficients_on_lava_grid"] is None  # the stand-in cannot say
 
 
 def test_plasticity_errors(constant_rule):
@@ -173,6 +207,11 @@ def test_plasticity_errors(constant_rule):
         mapping.compile(tiny_net(plasticity=constant_rule("x0"), delay=2), "loihi2-sim-float")
     with pytest.raises(ValueError, match="plastic projections are supported on floating-point targets only"):
         mapping.compile(tiny_net(plasticity=constant_rule("x0")), "loihi2-sim-fixed")
+    rule = constant_rule("x0")
+    rule.third_factor = "s"
+    with pytest.raises(ValueError, match=r"Projection 'p': a third factor driven by 's' cannot run on Lava's "
+                                         r"LearningDense"):
+        mapping.compile(tiny_net(plasticity=rule), "loihi2-sim-float")
     dep = mapping.compile(tiny_net(plasticity=constant_rule("x0")), "loihi2-sim-float")
     with pytest.raises(ValueError, match=r"verify: the float references have no plasticity yet; projection\(s\) p"):
         mapping.verify(dep, 5)
