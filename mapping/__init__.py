@@ -156,6 +156,10 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
             if not hasattr(proj.plasticity, "lava_rule_kwargs"):
                 raise ValueError(f"Projection '{proj.name}': plasticity {type(proj.plasticity).__name__} "
                                  f"has no lava_rule_kwargs(); it cannot run as a LearningDense")
+            if proj.device is not None:
+                raise ValueError(f"Projection '{proj.name}': plastic memristive projections cannot run on "
+                                 f"Lava: LearningDense updates float weights, not the device's conductance "
+                                 f"pulses; drop the device (or the plasticity) for deployment")
             third = getattr(proj.plasticity, "third_factor", None)
             if third is not None:
                 raise ValueError(f"Projection '{proj.name}': a third factor driven by {third!r} cannot run "
