@@ -120,6 +120,10 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
     net = deployment.network
     fixed = deployment.target.precision == "fixed"
     q = deployment.quantized
+    if fixed:
+        from mapping.quantization import check_ranges
+
+        check_ranges(q)
     record_dir = Path(tempfile.gettempdir()) / f"neurochip-lava-{uuid.uuid4().hex}"
     paths = {}
     lifs = {}

@@ -424,6 +424,38 @@ def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits
     return QuantizedNetwork(populations=qpops, projections=qprojs, report=report)
 
 
+def check_ranges(qnet: QuantizedNetwork) -> None:
+    """Raise :class:`QuantizationError` if any integer is outside Loihi's ranges.
+
+    Run before every fixed-point deployment: Lava's fixed-point models do not
+    check their inputs (float decays make the fixed-point LIF hang; DESIGN.md).
+    """
+    def bad(owner, field, value, low, high):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "iu":
+            raise QuantizationError(f"{owner}: {field} should be integers, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < low or arr.max() > high):
+            raise QuantizationError(f"{owner}: {field} should be in [{low}, {high}], got values in "
+                                    f"[{arr.min()}, {arr.max()}]")
+
+    for name, qp in qnet.populations.items():
+        owner = f"Population '{name}' (fixed point)"
+        bad(owner, "du", qp.du, 0, DECAY_UNITY - 1)
+        bad(owner, "dv", qp.dv, 0, DECAY_UNITY - 1)
+        bad(owner, "vth", qp.vth, 1, VTH_MANT_MAX)
+        bad(owner, "bias_mant", qp.bias_mant, BIAS_MANT_MIN, BIAS_MANT_MAX)
+        bad(owner, "bias_exp", qp.bias_exp, 0, BIAS_EXP_MAX)
+        bad(owner, "u_init", qp.u_init, -UV_MAX, UV_MAX)
+        bad(owner, "v_init", qp.v_init, -UV_MAX, UV_MAX)
+    for name, qw in qnet.projections.items():
+        for part in qw.parts():
+            owner = f"Projection '{part.name}' (fixed point)"
+            values = part.weights.data if sp.issparse(part.weights) else part.weights
+            low, high = {"excitatory": (0, 255), "inhibitory": (-255, 0), "mixed": (-256, 254)}[part.sign_mode]
+            bad(owner, "weights", values, low, high)
+            bad(owner, "weight_exp", part.weight_exp, WEIGHT_EXP_MIN, WEIGHT_EXP_MAX)
+
+
 def dequantize(net: Network, qnet: QuantizedNetwork) -> Network:
     """The float network the fixed-point parameters represent (same names and delays).
 

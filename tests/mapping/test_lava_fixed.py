@@ -231,3 +231,18 @@ def test_calibration_uses_observed_ranges_and_says_so(random_network):
         quantize(net, calibration=reference.simulate(net, 10))
     with pytest.raises(ValueError, match="margin should be >= 1, got 0.5"):
         quantize(net, calibration=cal, margin=0.5)
+
+
+def test_integers_are_checked_before_every_fixed_point_deployment(random_network):
+    from mapping.quantization import check_ranges
+
+    dep = mapping.compile(random_network(1), "loihi2-sim-fixed", wire=False)
+    check_ranges(dep.quantized)  # what quantize produced is in range
+    dep.quantized.populations["a"].du = 0.25  # a float decay would hang Lava's fixed-point LIF
+    with pytest.raises(QuantizationError, match=r"Population 'a' \(fixed point\): du should be integers"):
+        mapping.run(dep, 5)
+    dep.quantized.populations["a"].du = 100
+    dep.quantized.projections["src_a"].weight_exp = 9
+    with pytest.raises(QuantizationError, match=r"Projection 'src_a' \(fixed point\): weight_exp should be "
+                                                r"in \[-8, 7\], got values in \[9, 9\]"):
+        mapping.run(dep, 5)
