@@ -58,6 +58,7 @@ class BrianModel:
     synapses: dict = field(default_factory=dict)
     spike_monitors: dict = field(default_factory=dict)
     state_monitors: dict = field(default_factory=dict)
+    others: list = field(default_factory=list)
 
 
 def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> BrianModel:
@@ -82,8 +83,10 @@ def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> Br
         model.groups[src.name] = g
     for k, proj in enumerate(net.projections):
         if proj.plasticity is not None:
-            raise ValueError(f"Projection '{proj.name}': plasticity is not supported "
-                             f"by this Brian2 backend yet")
+            from neurochip.plasticity.brian import build_plastic_projection
+            model.synapses[proj.name], extra = build_plastic_projection(proj, k, model.groups, dt)
+            model.others += extra
+            continue
         if proj.device is not None:
             from neurochip.devices.brian import build_device_synapses
 
@@ -105,7 +108,7 @@ def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> Br
                 model.groups[pop], probes[pop], record=True, when="end", dt=dt,
                 name=f"neurochip_statemon{k}")
     model.brian.add(*model.groups.values(), *model.synapses.values(),
-                    *model.spike_monitors.values(), *model.state_monitors.values())
+                    *model.spike_monitors.values(), *model.state_monitors.values(), *model.others)
     return model
 
 
@@ -174,6 +177,12 @@ def collect(model: BrianModel, steps: int, wall_time: float) -> SimulationResult
         traces[pop] = {var: np.asarray(getattr(mon, var)).T.copy() for var in mon.record_variables}
         trace_indices[pop] = np.asarray(mon.record)
     sizes = {n.name: n.size for n in [*net.populations, *net.sources]}
+    info = {}
+    plastic = [p for p in net.projections if p.plasticity is not None]
+    if plastic:
+        from neurochip.plasticity.brian import final_weights
+        # Learned weights, dense (n_post, n_pre), as lists so that info stays JSON.
+        info["weights"] = {p.name: final_weights(p, model.synapses[p.name]).tolist() for p in plastic}
     return SimulationResult(steps=steps, dt=net.dt, sizes=sizes, populations=net.population_names,
                             spikes=spikes, traces=traces, trace_indices=trace_indices,
-                            backend="brian2", wall_time=wall_time)
+                            backend="brian2", wall_time=wall_time, info=info)

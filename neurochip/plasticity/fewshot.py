@@ -1,0 +1,420 @@
+"""Few-shot spiking classifier learning with a plastic rule only (scikit-learn style).
+
+Architecture (all in the Loihi CUBA LIF order of :mod:`neurochip.network`)::
+
+    features --(Gaussian receptive fields + latency code)--> n_features * n_centers inputs
+    inputs --(plastic weights W, rule in Loihi form)--> one LIF output neuron per class
+    outputs --(lateral inhibition -w_inh, delay 1)--> outputs   (soft winner-take-all)
+
+Each sample is presented for ``steps`` steps, state and traces start from zero
+(a long gap between samples). While learning, the neuron of the label gets a
+teacher current ``teacher`` (it is driven to spike, so pair STDP can associate
+it with its inputs) and a third-factor event every step (``y3`` of that neuron
+rises: rules with ``y3`` terms see the label). Prediction runs without
+plasticity and takes the neuron with the most spikes (ties: largest summed
+input current).
+
+Why this design: a latency code gives one spike per active input, so pre
+traces carry "how early / how strongly" a feature matched; lateral inhibition
+keeps one class active at test time; the label as third factor lets a rule do
+supervised, error-driven updates (``u0*x1*y3`` Hebbian toward the label minus
+``y0*x1`` on the neuron that actually fired), which pair STDP cannot express.
+
+The simulation is the batched numpy implementation
+(:mod:`neurochip.plasticity.functional`), tested equal to the Brian2 plastic
+synapses, so many candidate rules run at once in meta-learning.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from neurochip._validation import check_float, check_int, describe
+from neurochip.plasticity.functional import RuleParams, init_state, plasticity_step, rule_params
+from neurochip.plasticity.rules import LearningRule
+
+
+def _check_X(owner: str, X, n_features: int | None = None) -> np.ndarray:
+    try:
+        X = np.asarray(X, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: X should be a 2-D array of numbers, got {describe(X)}") from None
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"{owner}: X should have shape (n_samples >= 1, n_features), got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{owner}: X should be finite, got {int(np.sum(~np.isfinite(X)))} non-finite values")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{owner}: X should have {n_features} features (as in fit), got {X.shape[1]}")
+    return X
+
+
+def _unpack(X, y=None):
+    """Feature matrix (and labels) from an array or a ``sensors.Dataset`` (simulated or CSV-recorded)."""
+    if hasattr(X, "features") and hasattr(X, "labels"):
+        return np.asarray(X.features, dtype=float), (np.asarray(X.labels) if y is None else y)
+    return X, y
+
+
+class LatencyPopulationEncoder:
+    """Gaussian receptive fields per feature, then a latency code (time to first spike).
+
+    Feature ``f`` scaled to ``z = (f - low) / (high - low)`` (clipped to [0, 1])
+    activates input ``c`` of that feature with ``a = exp(-(z - mu_c)^2 / (2 sigma^2))``,
+    centers ``mu_c`` evenly in [0, 1], ``sigma = 1 / (n_centers - 1)``; an input
+    with ``a > threshold`` spikes once at step ``round((1 - a) * (steps - 1))``.
+
+    Parameters
+    ----------
+    n_centers : int
+        Inputs per feature (>= 2).
+    steps : int
+        Encoding window in steps.
+    threshold : float
+        Minimum activation in (0, 1) for a spike.
+    feature_range : (low, high), optional
+        Fixed scaling; ``None`` learns per-feature min / max in :meth:`fit`.
+    """
+
+    def __init__(self, *, n_centers: int = 6, steps: int = 16, threshold: float = 0.2,
+                 feature_range: tuple | None = None):
+        self.n_centers = n_centers
+        self.steps = steps
+        self.threshold = threshold
+        self.feature_range = feature_range
+
+    def fit(self, X, y=None) -> "LatencyPopulationEncoder":
+        owner = "LatencyPopulationEncoder"
+        check_int(owner, "n_centers", self.n_centers, minimum=2)
+        check_int(owner, "steps", self.steps, minimum=2)
+        check_float(owner, "threshold", self.threshold, low=0.0, high=1.0, low_open=True, high_open=True)
+        X = _check_X(owner, X)
+        if self.feature_range is None:
+            self.low_, self.high_ = X.min(axis=0), X.max(axis=0)
+        else:
+            low, high = (check_float(owner, "feature_range[0]", self.feature_range[0]),
+                         check_float(owner, "feature_range[1]", self.feature_range[1]))
+            if not high > low:
+                raise ValueError(f"{owner}: feature_range should be (low, high) with high > low, "
+                                 f"got {self.feature_range!r}")
+            self.low_, self.high_ = np.full(X.shape[1], low), np.full(X.shape[1], high)
+        self.n_features_in_ = X.shape[1]
+        self.n_outputs_ = X.shape[1] * self.n_centers
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Spike rasters, bool array of shape (n_samples, steps, n_features * n_centers)."""
+        if not hasattr(self, "low_"):
+            raise ValueError("LatencyPopulationEncoder: call fit before transform")
+        X = _check_X("LatencyPopulationEncoder", X, self.n_features_in_)
+        span = np.where(self.high_ > self.low_, self.high_ - self.low_, 1.0)
+        z = np.clip((X - self.low_) / span, 0.0, 1.0)
+        mu = np.linspace(0.0, 1.0, self.n_centers)
+        sigma = 1.0 / (self.n_centers - 1)
+        a = np.exp(-(z[:, :, None] - mu) ** 2 / (2 * sigma ** 2)).reshape(X.shape[0], -1)
+        t = np.round((1 - a) * (self.steps - 1)).astype(int)
+        raster = np.zeros((X.shape[0], self.steps, a.shape[1]), dtype=bool)
+        s, i = np.nonzero(a > self.threshold)
+        raster[s, t[s, i], i] = True
+        return raster
+
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        return self.fit(X).transform(X)
+
+
+class OutputParams(NamedTuple):
+    du: float
+    dv: float
+    vth: float
+    w_inh: float
+    teacher: float
+    extra_steps: int
+
+
+def simulate_outputs(W, rasters, out: OutputParams, *, rule: RuleParams | None = None, labels=None,
+                     w_state=None):
+    """Run output neurons on input rasters; learn sample by sample when ``rule`` is given.
+
+    Parameters
+    ----------
+    W : array (..., n_out, n_in)
+        Weights; leading axes batch candidate rules.
+    rasters : bool array (n_samples, steps, n_in)
+    out : OutputParams
+    rule : RuleParams, optional
+        Learn with this rule (batch axes as ``W``); samples are then run one after another.
+    labels : int array (n_samples,), optional
+        Teacher and third factor (required when learning).
+
+    Returns
+    -------
+    W : ndarray
+        Weights after learning (unchanged without ``rule``).
+    counts : ndarray (..., n_samples, n_out)
+        Output spikes per sample.
+    drive : ndarray (..., n_samples, n_out)
+        Summed input current per sample (tie-break).
+    synops : ndarray (...)
+        Synaptic events (input spikes times fan-out, lateral spikes times fan-out).
+    """
+    W = np.array(W, dtype=float)
+    batch = W.shape[:-2]
+    n_out, n_in = W.shape[-2:]
+    n_samples, steps, _ = rasters.shape
+    total = steps + out.extra_steps
+    pad = np.zeros((n_samples, total, n_in), dtype=bool)
+    pad[:, :steps] = rasters
+    lateral = out.w_inh * (1 - np.eye(n_out))
+    synops = np.zeros(batch)
+    if rule is None:
+        x = pad.astype(float)
+        u = np.zeros((*batch, n_samples, n_out))
+        v = np.zeros_like(u)
+        counts = np.zeros_like(u)
+        drive = np.zeros_like(u)
+        prev = np.zeros((n_samples, n_in))
+        prev_out = np.zeros_like(u)
+        for k in range(total):
+            a_in = np.einsum("si,...oi->...so", prev, W) - prev_out @ lateral
+            u = u * (1 - out.du) + a_in
+            v = v * (1 - out.dv) + u
+            spk = v > out.vth
+            v = np.where(spk, 0.0, v)
+            counts += spk
+            drive += a_in
+            synops = synops + prev.sum() * n_out + prev_out.sum(axis=(-1, -2)) * (n_out - 1)
+            prev, prev_out = x[:, k], spk.astype(float)
+        return W, counts, drive, synops
+    if labels is None:
+        raise ValueError("simulate_outputs: labels are required when learning")
+    counts = np.zeros((*batch, n_samples, n_out))
+    drive = np.zeros_like(counts)
+    for s in range(n_samples):
+        onehot = np.zeros(n_out)
+        onehot[labels[s]] = 1.0
+        teach = out.teacher * onehot
+        state = init_state(n_in, n_out, batch)
+        u = np.zeros((*batch, n_out))
+        v = np.zeros_like(u)
+        prev = np.zeros(n_in)
+        prev_out = np.zeros_like(u)
+        for k in range(total):
+            a_in = W @ prev - prev_out @ lateral
+            u = u * (1 - out.du) + a_in
+            v = v * (1 - out.dv) + u + teach
+            spk = v > out.vth
+            v = np.where(spk, 0.0, v)
+            counts[..., s, :] += spk
+            drive[..., s, :] += a_in
+            synops = synops + prev.sum() * n_out + prev_out.sum(axis=-1) * (n_out - 1)
+            pre = pad[s, k]
+            W, _, state = plasticity_step(W, state, pre, spk, onehot, rule)
+            prev, prev_out = pre.astype(float), spk.astype(float)
+    return W, counts, drive, synops
+
+
+def decide(counts, drive) -> np.ndarray:
+    """Class per sample: most spikes, ties broken by the largest summed input current."""
+    key = counts + 1e-6 * np.tanh(drive)
+    return np.argmax(key, axis=-1)
+
+
+class FewShotSpikingClassifier:
+    """Spiking classifier that learns from a few labeled shots with a plastic rule.
+
+    Parameters
+    ----------
+    rule : LearningRule
+        Plasticity of the input -> output weights (see :mod:`neurochip.plasticity.rules`).
+        ``None`` disables learning (the weights stay at their random initial values).
+    n_centers, steps, feature_range : see :class:`LatencyPopulationEncoder`
+    du, dv, vth : float
+        Output LIF parameters (Loihi float, per step).
+    w_inh : float
+        Lateral inhibition between output neurons (>= 0).
+    teacher : float
+        Bias added to the label neuron while learning.
+    w_init : float
+        Initial weights are uniform in ``[0, w_init]``.
+    extra_steps : int
+        Steps run after the encoding window of each sample.
+    epochs : int
+        Passes over the data in :meth:`fit` / :meth:`adapt`.
+    random_state : int or numpy Generator, optional
+        Seeds the initial weights and the order of samples.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Known class labels (output neuron ``k`` is ``classes_[k]``).
+    W_ : ndarray (n_classes, n_inputs)
+        Learned weights.
+    encoder_ : LatencyPopulationEncoder
+    synops_ : float
+        Synaptic events of the last :meth:`predict`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neurochip.plasticity import FewShotSpikingClassifier, supervised_hebbian
+    >>> X = np.array([[0.1, 0.9], [0.9, 0.1]] * 5); y = np.array([0, 1] * 5)
+    >>> clf = FewShotSpikingClassifier(rule=supervised_hebbian(), feature_range=(0, 1), random_state=0)
+    >>> clf.fit(X, y).score(X, y)
+    1.0
+    """
+
+    def __init__(self, *, rule: LearningRule | None = None, n_centers: int = 6, steps: int = 16,
+                 feature_range: tuple | None = None, du: float = 0.5, dv: float = 0.2, vth: float = 1.0,
+                 w_inh: float = 1.0, teacher: float = 0.3, w_init: float = 0.05, extra_steps: int = 4,
+                 epochs: int = 1, random_state=None):
+        self.rule = rule
+        self.n_centers = n_centers
+        self.steps = steps
+        self.feature_range = feature_range
+        self.du, self.dv, self.vth = du, dv, vth
+        self.w_inh = w_inh
+        self.teacher = teacher
+        self.w_init = w_init
+        self.extra_steps = extra_steps
+        self.epochs = epochs
+        self.random_state = random_state
+
+    # ---------------------------------------------------------------- helpers
+    def _check_params(self):
+        owner = "FewShotSpikingClassifier"
+        if self.rule is not None and not isinstance(self.rule, LearningRule):
+            raise ValueError(f"{owner}: rule should be a LearningRule or None, got {type(self.rule).__name__}")
+        check_float(owner, "du", self.du, low=0.0, high=1.0)
+        check_float(owner, "dv", self.dv, low=0.0, high=1.0)
+        check_float(owner, "vth", self.vth, low=0.0, low_open=True)
+        check_float(owner, "w_inh", self.w_inh, low=0.0)
+        check_float(owner, "teacher", self.teacher, low=0.0)
+        check_float(owner, "w_init", self.w_init, low=0.0)
+        check_int(owner, "extra_steps", self.extra_steps, minimum=0)
+        check_int(owner, "epochs", self.epochs, minimum=1)
+
+    def _out(self) -> OutputParams:
+        return OutputParams(float(self.du), float(self.dv), float(self.vth), float(self.w_inh),
+                            float(self.teacher), int(self.extra_steps))
+
+    def _labels(self, y, n: int) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != n:
+            raise ValueError(f"FewShotSpikingClassifier: y should have shape ({n},), got shape {y.shape}")
+        new = [c for c in np.unique(y) if c not in set(self.classes_.tolist())]
+        if new:
+            self.classes_ = np.concatenate([self.classes_, np.array(new, dtype=self.classes_.dtype
+                                                                     if self.classes_.size else y.dtype)])
+            extra = self._rng.uniform(0, self.w_init, (len(new), self.W_.shape[1]))
+            self.W_ = np.vstack([self.W_, extra])
+        index = {c: k for k, c in enumerate(self.classes_.tolist())}
+        return np.array([index[c] for c in y.tolist()])
+
+    def _learn(self, X, y):
+        rasters = self.encoder_.transform(X)
+        labels = self._labels(y, X.shape[0])
+        if self.rule is None:
+            return
+        params = rule_params(self.rule)
+        for _ in range(self.epochs):
+            order = self._rng.permutation(X.shape[0])
+            self.W_, _, _, _ = simulate_outputs(self.W_, rasters[order], self._out(), rule=params,
+                                                labels=labels[order])
+
+    # -------------------------------------------------------------- public API
+    def fit(self, X, y=None) -> "FewShotSpikingClassifier":
+        """Fresh network: fit the encoder on ``X``, then learn ``(X, y)`` with the rule.
+
+        ``X`` is a feature matrix (n_samples, n_features) or a ``sensors.Dataset``
+        (its ``features`` and, when ``y`` is None, its ``labels``).
+        """
+        X, y = _unpack(X, y)
+        self._check_params()
+        X = _check_X("FewShotSpikingClassifier", X)
+        self._rng = np.random.default_rng(self.random_state)
+        self.encoder_ = LatencyPopulationEncoder(n_centers=self.n_centers, steps=self.steps,
+                                                 feature_range=self.feature_range).fit(X)
+        y = np.asarray(y)
+        self.classes_ = np.zeros(0, dtype=y.dtype)
+        self.W_ = np.zeros((0, self.encoder_.n_outputs_))
+        self._learn(X, y)
+        return self
+
+    def adapt(self, X_few, y_few=None) -> "FewShotSpikingClassifier":
+        """Learn a few labeled shots with the plastic rule only (encoder and weights kept).
+
+        Unseen labels add output neurons (new task); known labels continue learning
+        (drifted task).
+        """
+        X_few, y_few = _unpack(X_few, y_few)
+        if not hasattr(self, "W_"):
+            raise ValueError("FewShotSpikingClassifier: call fit before adapt")
+        X_few = _check_X("FewShotSpikingClassifier", X_few, self.encoder_.n_features_in_)
+        self._learn(X_few, y_few)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        X, _ = _unpack(X)
+        if not hasattr(self, "W_"):
+            raise ValueError("FewShotSpikingClassifier: call fit before predict")
+        rasters = self.encoder_.transform(X)
+        _, counts, drive, synops = simulate_outputs(self.W_, rasters, self._out())
+        self.synops_ = float(synops)
+        return self.classes_[decide(counts, drive)]
+
+    def score(self, X, y=None) -> float:
+        """Accuracy."""
+        X, y = _unpack(X, y)
+        y = np.asarray(y)
+        return float(np.mean(self.predict(X) == y))
+
+
+def load_csv(path, *, label_column: str = "label") -> tuple[np.ndarray, np.ndarray]:
+    """Feature matrix and labels from a CSV file with a header row (recorded data).
+
+    All columns other than ``label_column`` must be numeric features.
+    """
+    import csv
+
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise ValueError(f"{path}: empty CSV file")
+    header = [h.strip() for h in rows[0]]
+    if label_column not in header:
+        raise ValueError(f"{path}: no column {label_column!r} (columns: {', '.join(header)})")
+    li = header.index(label_column)
+    X, y = [], []
+    for n, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise ValueError(f"{path}: line {n} has {len(row)} fields, expected {len(header)}")
+        try:
+            X.append([float(v) for k, v in enumerate(row) if k != li])
+        except ValueError:
+            raise ValueError(f"{path}: line {n} has a non-numeric feature") from None
+        y.append(row[li].strip())
+    y = np.array(y)
+    try:
+        y = y.astype(int)
+    except ValueError:
+        pass
+    return np.array(X, dtype=float), y
+
+
+def supervised_hebbian(*, eta: float = 0.05, decay: float = 0.05, anti: float = 0.0, tau: float = 8.0,
+                       w_min: float = -1.0, w_max: float = 1.0, name: str = "supervised_hebbian") -> LearningRule:
+    """Label-gated Hebbian rule with decay on the labelled neuron (a prototype learner).
+
+    ``dw = u0 * y3 * (eta * x1 - decay * w) - anti * y0 * x1``: while the label
+    (third factor ``y3``) is on, the weights of the label neuron relax toward
+    ``(eta / decay) * x1``, the pre-trace pattern of its class; ``anti``
+    depresses inputs of neurons that fire. A hand-written rule, expressible on
+    Loihi (coefficients are exact on Lava's grid for the defaults).
+    """
+    coeffs = {"u0*x1*y3": eta, "u0*y3*w": -decay}
+    if anti:
+        coeffs["y0*x1"] = -anti
+    return LearningRule(coefficients=coeffs, x1_impulse=1.0, x1_tau=tau, y3_impulse=1.0, y3_tau=1.0,
+                        w_min=w_min, w_max=w_max, name=name)

@@ -1,0 +1,483 @@
+"""Offline meta-learning of a plasticity rule with CMA-ES (``cma``).
+
+Outer loop: CMA-ES searches the rule's parameter vector ``theta``
+(:class:`MetaSpace` maps it to a :class:`LearningRule`, quantized to Lava's
+coefficient grid, so every evaluated rule is deployable). Inner loop, per
+candidate and task: a fresh few-shot classifier adapts with ``k_shot`` labelled
+shots per class using only the rule, then is scored on held-out samples of
+the same task. Tasks come from :class:`SensorTaskSampler` with domain
+randomization; all candidates of a generation see the same tasks::
+
+    fitness(theta) = mean_task accuracy - synops_cost * mean synaptic events per query sample
+
+Evaluations go through one executor interface (:func:`open_executor`): a local
+process pool by default, a Dask ``distributed`` cluster when given its address
+(``"serial"`` runs in-process). Several candidates are evaluated batched in one
+job (``candidates_per_job``). After every generation the whole optimizer state
+is written atomically to ``checkpoint``; a killed run started again with the
+same arguments resumes there and gives exactly the uninterrupted result.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import functools
+import io
+import math
+import multiprocessing
+import pickle
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from neurochip._validation import check_float, check_int
+from neurochip.io import atomic_write_bytes, write_json
+from neurochip.plasticity.fewshot import OutputParams, LatencyPopulationEncoder, decide, simulate_outputs
+from neurochip.plasticity.functional import rule_params
+from neurochip.plasticity.rules import TERM_NAMES, TRACE_NAMES, LearningRule
+from neurochip.plasticity.tasks import SensorTaskSampler, TwinTaskSampler
+
+CHECKPOINT_FORMAT = "neurochip.metalearn.checkpoint/1"
+
+
+# --------------------------------------------------------------------------- search space
+@dataclass(frozen=True)
+class MetaSpace:
+    """Map an unconstrained vector ``theta`` to a rule.
+
+    ``theta[:K]`` are the term coefficients divided by ``coef_scale``;
+    ``theta[K:K+5]`` set the time constants of x1, x2, y1, y2, y3 through
+    ``tau = tau_min + (tau_max - tau_min) * sigmoid(theta)``. Impulses are 1,
+    weights are clipped to ``[w_min, w_max]``. With ``quantize`` the
+    coefficients are snapped to Lava's ``m * 2**e`` grid.
+    """
+
+    coef_scale: float = 0.05
+    tau_min: float = 1.0
+    tau_max: float = 16.0
+    w_min: float = -1.0
+    w_max: float = 1.0
+    quantize: bool = True
+
+    @property
+    def dim(self) -> int:
+        return len(TERM_NAMES) + len(TRACE_NAMES)
+
+    def to_rule(self, theta, *, name: str = "meta_learned") -> LearningRule:
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (self.dim,):
+            raise ValueError(f"MetaSpace: theta should have shape ({self.dim},), got {theta.shape}")
+        k = len(TERM_NAMES)
+        coeffs = {t: float(c) * self.coef_scale for t, c in zip(TERM_NAMES, theta[:k])}
+        taus = self.tau_min + (self.tau_max - self.tau_min) / (1 + np.exp(-theta[k:]))
+        kw = {}
+        for tr, tau in zip(TRACE_NAMES, taus):
+            kw[f"{tr}_tau"] = float(tau)
+            kw[f"{tr}_impulse"] = 1.0
+        rule = LearningRule(coefficients=coeffs, w_min=self.w_min, w_max=self.w_max, name=name, **kw)
+        return rule.quantized() if self.quantize else rule
+
+    def from_rule(self, rule: LearningRule) -> np.ndarray:
+        """``theta`` of a rule (taus clipped into the open range); impulses are ignored."""
+        k = len(TERM_NAMES)
+        theta = np.zeros(self.dim)
+        theta[:k] = rule.coefficient_array() / self.coef_scale
+        for n, tr in enumerate(TRACE_NAMES):
+            p = (getattr(rule, f"{tr}_tau") - self.tau_min) / (self.tau_max - self.tau_min)
+            p = min(max(p, 1e-3), 1 - 1e-3)
+            theta[k + n] = math.log(p / (1 - p))
+        return theta
+
+
+# --------------------------------------------------------------------------- inner loop
+@dataclass(frozen=True)
+class InnerLoop:
+    """How one candidate rule is scored on one task (picklable, sent to workers).
+
+    ``k_shot`` shots per class, or, when ``k_shots`` is not empty, task ``t`` of
+    an evaluation uses ``k_shots[t % len(k_shots)]`` (meta-training over several k).
+    """
+
+    k_shot: int = 5
+    k_shots: tuple = ()
+    n_query: int = 10
+    n_way: int = 3
+    n_channels: int = 8
+    noise: float = 0.06
+    drift: float = 0.1
+    sensitivity_spread: float = 0.3
+    library_seed: int = 0
+    twin: bool = False
+    shifted_test: bool = False
+    shifted_train: bool = False
+    n_analytes: int = 16
+    n_train_analytes: int = 10
+    n_centers: int = 6
+    steps: int = 16
+    feature_range: tuple = (-0.2, 1.0)
+    du: float = 0.5
+    dv: float = 0.2
+    vth: float = 1.0
+    w_inh: float = 1.0
+    teacher: float = 0.3
+    w_init: float = 0.05
+    extra_steps: int = 4
+
+    def sampler(self):
+        """:class:`SensorTaskSampler`, or with ``twin`` the sensors digital twin (:class:`TwinTaskSampler`)."""
+        if self.twin:
+            return TwinTaskSampler(n_analytes=self.n_analytes, n_train_analytes=self.n_train_analytes,
+                                   n_way=self.n_way, n_sensors=self.n_channels, shifted_test=self.shifted_test,
+                                   shifted_train=self.shifted_train,
+                                   random_state=self.library_seed)
+        return SensorTaskSampler(n_channels=self.n_channels, n_analytes=self.n_analytes,
+                                 n_train_analytes=self.n_train_analytes, n_way=self.n_way, noise=self.noise,
+                                 drift=self.drift, sensitivity_spread=self.sensitivity_spread,
+                                 random_state=self.library_seed)
+
+    def classifier_kwargs(self) -> dict:
+        return {"n_centers": self.n_centers, "steps": self.steps, "feature_range": self.feature_range,
+                "du": self.du, "dv": self.dv, "vth": self.vth, "w_inh": self.w_inh,
+                "teacher": self.teacher, "w_init": self.w_init, "extra_steps": self.extra_steps}
+
+
+def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "train",
+                   k_shot: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy and synaptic events per query sample of each rule on each task, batched over rules.
+
+    The same as :class:`~neurochip.plasticity.fewshot.FewShotSpikingClassifier`
+    ``(rule=r, random_state=seed).fit(support).score(query)`` per rule (tested),
+    with all rules simulated at once. ``None`` in ``rules`` means no plasticity.
+
+    Returns
+    -------
+    accuracy, synops : arrays of shape (n_rules, n_tasks)
+    """
+    sampler = inner.sampler()
+    out = OutputParams(inner.du, inner.dv, inner.vth, inner.w_inh, inner.teacher, inner.extra_steps)
+    plastic = [n for n, r in enumerate(rules) if r is not None]
+    params = rule_params([rules[n] for n in plastic]) if plastic else None
+    acc = np.zeros((len(rules), len(task_seeds)))
+    ops = np.zeros_like(acc)
+    for t, seed in enumerate(task_seeds):
+        k = k_shot if k_shot is not None else (inner.k_shots[t % len(inner.k_shots)] if inner.k_shots
+                                               else inner.k_shot)
+        task = _task(inner, k, split, int(seed)) if inner.twin else sampler.sample(
+            k_shot=k, n_query=inner.n_query, split=split, random_state=int(seed))
+        enc = LatencyPopulationEncoder(n_centers=inner.n_centers, steps=inner.steps,
+                                       feature_range=inner.feature_range).fit(task.X_support)
+        rng = np.random.default_rng(int(seed))
+        classes = np.unique(task.y_support)
+        W0 = rng.uniform(0, inner.w_init, (classes.size, enc.n_outputs_))
+        order = rng.permutation(task.y_support.size)
+        labels = np.searchsorted(classes, task.y_support)
+        W = np.tile(W0, (len(rules), 1, 1))
+        if plastic:
+            Wp, _, _, _ = simulate_outputs(W[plastic], enc.transform(task.X_support)[order], out,
+                                           rule=params, labels=labels[order])
+            W[plastic] = Wp
+        _, counts, drive, synops = simulate_outputs(W, enc.transform(task.X_query), out)
+        pred = classes[decide(counts, drive)]
+        acc[:, t] = np.mean(pred == task.y_query[None, :], axis=1)
+        ops[:, t] = synops / task.y_query.size
+    return acc, ops
+
+
+@functools.lru_cache(maxsize=64)
+def _task(inner: InnerLoop, k: int, split: str, seed: int):
+    """Digital-twin tasks are simulated recordings: cache them per process (all candidates share tasks)."""
+    return inner.sampler().sample(k_shot=k, n_query=inner.n_query, split=split, random_state=seed)
+
+
+def _evaluate_job(job):
+    """Worker entry point: ``(thetas, seeds, space, inner)`` -> (accuracy, synops), batched."""
+    thetas, seeds, space, inner = job
+    return evaluate_rules([space.to_rule(th) for th in thetas], seeds, inner)
+
+
+# --------------------------------------------------------------------------- executors
+class SerialExecutor(concurrent.futures.Executor):
+    """Runs jobs in the calling process (debugging, tiny runs, tests)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        fut = concurrent.futures.Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # noqa: BLE001 - handed to the caller through the future
+            fut.set_exception(err)
+        return fut
+
+
+@contextlib.contextmanager
+def open_executor(address: str | None = None, *, workers: int = 2):
+    """One executor interface for candidate evaluations.
+
+    Parameters
+    ----------
+    address : str, optional
+        ``None``: a local process pool of ``workers`` processes; ``"serial"``:
+        in-process; anything else: the address of a Dask ``distributed``
+        scheduler (e.g. ``"tcp://10.0.0.5:8786"`` or a ``LocalCluster``'s
+        ``scheduler_address``).
+
+    Yields
+    ------
+    concurrent.futures.Executor
+        Use ``executor.map(fn, jobs)`` (results in job order).
+    """
+    if address == "serial":
+        yield SerialExecutor()
+    elif address is None:
+        workers = check_int("open_executor", "workers", workers, minimum=1)
+        # An explicit context leaves the process-wide default start method unset (Lava sets it later).
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+            yield ex
+    else:
+        if not isinstance(address, str):
+            raise ValueError(f"open_executor: address should be a string or None, got {type(address).__name__}")
+        from distributed import Client
+
+        client = Client(address)
+        try:
+            yield client.get_executor()
+        finally:
+            client.close()
+
+
+# --------------------------------------------------------------------------- the optimizer
+class _GeneratorRandn:
+    """Picklable normal sampler for cma's ``randn`` option: exact resume from a checkpoint."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, *shape):
+        return self.rng.standard_normal(shape)
+
+
+def print_progress(record: dict, stream=None) -> None:
+    stream = sys.stderr if stream is None else stream
+    print(f"[metalearn] generation {record['generation'] + 1}/{record['generations']}: "
+          f"best {record['best_fitness']:.4f} mean {record['mean_fitness']:.4f} "
+          f"(best so far {record['best_so_far']:.4f}, {record['seconds']:.1f} s)", file=stream, flush=True)
+
+
+class MetaLearner:
+    """CMA-ES meta-learning of a plasticity rule (scikit-learn style: ``fit`` sets ``rule_``).
+
+    Parameters
+    ----------
+    space : MetaSpace
+    inner : InnerLoop
+    generations : int
+    popsize : int
+    sigma0 : float
+        Initial CMA-ES step size in ``theta`` units.
+    x0 : array or LearningRule, optional
+        Initial mean (default: all zeros: no plasticity, mid-range time constants).
+    tasks_per_eval : int
+        Tasks per candidate per generation (the same tasks for all candidates).
+    synops_cost : float
+        Fitness cost per synaptic event per query sample.
+    candidates_per_job : int
+        Candidates evaluated batched in one job (1: one job per candidate).
+    address : str, optional
+        Executor (see :func:`open_executor`).
+    workers : int
+        Local processes (``address=None``).
+    checkpoint : path, optional
+        Checkpoint file, written atomically every generation; resumed when it exists.
+    progress : callable or bool
+        Called with a record dict after every generation (``True``: print to stderr).
+    random_state : int
+        Seeds CMA-ES sampling and the tasks.
+    validation_tasks : int
+        Train-split tasks on which the generation bests and the final CMA-ES mean
+        are re-scored to choose ``rule_``.
+
+    Attributes
+    ----------
+    rule_ : LearningRule
+        Best rule found: the best on the validation tasks among the generation
+        bests and the final CMA-ES mean.
+    rule_params_ : ndarray
+        Its ``theta``.
+    history_ : list of dict
+        Per generation: best / mean fitness, best accuracy, best so far, seconds.
+    """
+
+    def __init__(self, *, space: MetaSpace = MetaSpace(), inner: InnerLoop = InnerLoop(), generations: int = 10,
+                 popsize: int = 8, sigma0: float = 0.5, x0=None, tasks_per_eval: int = 4,
+                 synops_cost: float = 1e-5, candidates_per_job: int = 4, address: str | None = None,
+                 workers: int = 2, checkpoint=None, progress: Callable | bool = True, random_state: int = 0,
+                 validation_tasks: int = 8):
+        self.space = space
+        self.inner = inner
+        self.generations = generations
+        self.popsize = popsize
+        self.sigma0 = sigma0
+        self.x0 = x0
+        self.tasks_per_eval = tasks_per_eval
+        self.synops_cost = synops_cost
+        self.candidates_per_job = candidates_per_job
+        self.address = address
+        self.workers = workers
+        self.checkpoint = checkpoint
+        self.progress = progress
+        self.random_state = random_state
+        self.validation_tasks = validation_tasks
+
+    def _check(self):
+        owner = "MetaLearner"
+        check_int(owner, "generations", self.generations, minimum=1)
+        check_int(owner, "popsize", self.popsize, minimum=2)
+        check_float(owner, "sigma0", self.sigma0, low=0.0, low_open=True)
+        check_int(owner, "tasks_per_eval", self.tasks_per_eval, minimum=1)
+        check_float(owner, "synops_cost", self.synops_cost, low=0.0)
+        check_int(owner, "candidates_per_job", self.candidates_per_job, minimum=1)
+        check_int(owner, "random_state", self.random_state, minimum=0)
+        check_int(owner, "validation_tasks", self.validation_tasks, minimum=1)
+
+    def _x0(self) -> np.ndarray:
+        if self.x0 is None:
+            return np.zeros(self.space.dim)
+        if isinstance(self.x0, LearningRule):
+            return self.space.from_rule(self.x0)
+        x0 = np.asarray(self.x0, dtype=float)
+        if x0.shape != (self.space.dim,):
+            raise ValueError(f"MetaLearner: x0 should have shape ({self.space.dim},), got {x0.shape}")
+        return x0
+
+    def _fingerprint(self) -> dict:
+        return {"space": asdict(self.space), "inner": asdict(self.inner), "popsize": self.popsize,
+                "sigma0": self.sigma0, "x0": self._x0().tolist(), "tasks_per_eval": self.tasks_per_eval,
+                "synops_cost": self.synops_cost, "random_state": self.random_state,
+                "validation_tasks": self.validation_tasks}
+
+    def task_seeds(self, generation: int) -> np.ndarray:
+        ss = np.random.SeedSequence([self.random_state, 1, generation])
+        return ss.generate_state(self.tasks_per_eval, dtype=np.uint32)
+
+    def _new_state(self) -> dict:
+        import cma
+
+        opts = {"popsize": self.popsize, "randn": _GeneratorRandn([self.random_state, 0]),
+                "seed": self.random_state + 1, "verbose": -9, "verb_log": 0, "verb_disp": 0}
+        with contextlib.redirect_stdout(io.StringIO()):
+            es = cma.CMAEvolutionStrategy(self._x0(), self.sigma0, opts)
+        return {"format": CHECKPOINT_FORMAT, "fingerprint": self._fingerprint(), "es": es,
+                "generation": 0, "history": [], "best_theta": None, "best_fitness": -np.inf}
+
+    def _load(self) -> dict | None:
+        if self.checkpoint is None or not Path(self.checkpoint).exists():
+            return None
+        with open(self.checkpoint, "rb") as fh:
+            state = pickle.load(fh)
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"MetaLearner: {self.checkpoint} is not a meta-learning checkpoint")
+        if state["fingerprint"] != self._fingerprint():
+            raise ValueError(f"MetaLearner: checkpoint {self.checkpoint} was written with other settings; "
+                             f"remove it or use the same configuration to resume")
+        return state
+
+    def fit(self) -> "MetaLearner":
+        """Run (or resume) the optimization; sets ``rule_``, ``rule_params_``, ``history_``."""
+        self._check()
+        state = self._load() or self._new_state()
+        es = state["es"]
+        progress = print_progress if self.progress is True else (self.progress or None)
+        with open_executor(self.address, workers=self.workers) as ex:
+            while state["generation"] < self.generations:
+                g = state["generation"]
+                start = time.perf_counter()
+                X = np.array(es.ask())
+                seeds = self.task_seeds(g)
+                n = self.candidates_per_job
+                jobs = [(X[i:i + n], seeds, self.space, self.inner) for i in range(0, len(X), n)]
+                results = list(ex.map(_evaluate_job, jobs))
+                acc = np.concatenate([r[0] for r in results]).mean(axis=1)
+                ops = np.concatenate([r[1] for r in results]).mean(axis=1)
+                fitness = acc - self.synops_cost * ops
+                es.tell(list(X), list(-fitness))
+                b = int(np.argmax(fitness))
+                if fitness[b] > state["best_fitness"]:
+                    state["best_fitness"], state["best_theta"] = float(fitness[b]), X[b].copy()
+                state.setdefault("gen_best_thetas", []).append(X[b].copy())
+                record = {"generation": g, "generations": self.generations,
+                          "best_fitness": float(fitness[b]), "mean_fitness": float(fitness.mean()),
+                          "best_accuracy": float(acc[b]), "mean_accuracy": float(acc.mean()),
+                          "best_synops": float(ops[b]), "best_so_far": state["best_fitness"],
+                          "sigma": float(es.sigma), "evaluations": int(len(X) * len(seeds)),
+                          "seconds": time.perf_counter() - start}
+                state["history"].append(record)
+                state["generation"] = g + 1
+                if self.checkpoint is not None:
+                    atomic_write_bytes(self.checkpoint, pickle.dumps(state))
+                if progress is not None:
+                    progress(record)
+            # Final choice: generation bests and the CMA-ES mean, re-scored on validation tasks
+            # (train split, seeds apart from the generations') to undo the selection noise.
+            candidates = np.array([*state["gen_best_thetas"], np.asarray(es.mean)])
+            seeds = np.random.SeedSequence([self.random_state, 2]).generate_state(
+                self.validation_tasks, dtype=np.uint32)
+            n = self.candidates_per_job
+            jobs = [(candidates[i:i + n], seeds, self.space, self.inner) for i in range(0, len(candidates), n)]
+            results = list(ex.map(_evaluate_job, jobs))
+        acc = np.concatenate([r[0] for r in results]).mean(axis=1)
+        ops = np.concatenate([r[1] for r in results]).mean(axis=1)
+        val = acc - self.synops_cost * ops
+        b = int(np.argmax(val))
+        self.history_ = state["history"]
+        self.rule_params_ = candidates[b]
+        self.rule_ = self.space.to_rule(self.rule_params_)
+        self.best_fitness_ = state["best_fitness"]
+        self.validation_fitness_ = float(val[b])
+        self.validation_accuracy_ = float(acc[b])
+        return self
+
+    def save(self, folder) -> dict:
+        """Write ``rule.json`` (rule, theta, fitness, history) and ``learning_curve.png`` into ``folder``."""
+        if not hasattr(self, "rule_"):
+            raise ValueError("MetaLearner: call fit before save")
+        folder = Path(folder)
+        rule_path = write_json(folder / "rule.json", {
+            "rule": self.rule_.to_dict(), "lava_dw": self.rule_.lava_rule_string(),
+            "theta": np.asarray(self.rule_params_).tolist(), "best_fitness": self.best_fitness_,
+            "validation_fitness": self.validation_fitness_, "validation_accuracy": self.validation_accuracy_,
+            "history": self.history_})
+        from neurochip.plasticity.plots import learning_curve
+        fig = learning_curve(np.array([h["best_fitness"] for h in self.history_]),
+                             np.array([h["mean_fitness"] for h in self.history_]),
+                             np.array([h["best_so_far"] for h in self.history_]))
+        png = folder / "learning_curve.png"
+        _save_figure(fig, png)
+        return {"rule": rule_path, "learning_curve": png}
+
+
+def _save_figure(fig, path: Path) -> Path:
+    """Atomic PNG (``neurochip.experiment.save_figure`` when available)."""
+    try:
+        from neurochip.experiment import save_figure
+    except ImportError:
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        atomic_write_bytes(path, buf.getvalue())
+        return path
+    save_figure(fig, path)
+    return path
+
+
+def load_rule(path) -> LearningRule:
+    """The rule saved by :meth:`MetaLearner.save` (``rule.json``)."""
+    from neurochip.io import read_json
+
+    d = read_json(path)
+    return LearningRule.from_dict(d["rule"] if "rule" in d else d)

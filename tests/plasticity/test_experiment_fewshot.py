@@ -1,0 +1,48 @@
+"""The fewshot_metalearn experiment runs in its tiny configuration and writes its outputs."""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from neurochip.experiment import find_experiment, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_tiny_run_writes_results(tmp_path):
+    exp = find_experiment("fewshot_metalearn", ROOT / "experiments")
+    cfg = load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path)})
+    run = exp.main(cfg)
+    for name in ("config.json", "metrics.json", "raster.png", "kshot_accuracy.png", "learning_curve.png",
+                 "rule.json", "results.md", "checkpoint.pkl"):
+        assert (run / name).exists(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    for method in ("meta-learned", "hand-tuned STDP", "no plasticity"):
+        for k in (1, 5, 10):
+            cell = metrics["table"][method][f"k={k}"]
+            assert 0 <= cell["ci95"][0] <= cell["accuracy"] <= cell["ci95"][1] <= 1
+    # Resume from the finished checkpoint: no new generation, same rule.
+    again = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path),
+                                                   "resume_from": str(run / "checkpoint.pkl")}))
+    assert json.loads((again / "rule.json").read_text())["rule"] == json.loads((run / "rule.json").read_text())["rule"]
+
+
+def test_bootstrap_ci_brackets_the_mean():
+    exp = find_experiment("fewshot_metalearn", ROOT / "experiments")
+    rng = np.random.default_rng(0)
+    values = rng.normal(0.5, 0.1, (2, 400))
+    m, lo, hi = exp.bootstrap_ci(values, 500, np.random.default_rng(1))
+    np.testing.assert_allclose(m, values.mean(axis=1))
+    # 95 % interval of a mean of 400 normal(0.1) samples: about +-1.96 * 0.1 / 20.
+    np.testing.assert_allclose(hi - lo, 2 * 1.96 * values.std(axis=1) / 20, rtol=0.2)
+
+
+def test_start_from_stdp_and_bad_value(tmp_path):
+    import pytest
+
+    exp = find_experiment("fewshot_metalearn", ROOT / "experiments")
+    run = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "start_from": "stdp",
+                                                 "twin": False, "n_analytes": 16, "n_train_analytes": 10}))
+    assert (run / "rule.json").exists()
+    with pytest.raises(ValueError, match="start_from should be 'zeros' or 'stdp'"):
+        exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "start_from": "best"}))

@@ -1,0 +1,160 @@
+"""Few-shot classifier, encoder, task sampler, CSV loading."""
+import numpy as np
+import pytest
+
+from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, LatencyPopulationEncoder,
+                                  SensorTaskSampler, evaluate_rules, load_csv, pair_stdp,
+                                  supervised_hebbian)
+
+
+def test_latency_encoder_analytic():
+    enc = LatencyPopulationEncoder(n_centers=3, steps=11, threshold=0.2, feature_range=(0.0, 1.0))
+    raster = enc.fit_transform(np.array([[0.5]]))
+    # z = 0.5 sits on center 1 (a = 1 -> step 0); centers 0 and 1 have a = exp(-0.5) -> step round(10*(1-a)).
+    t_side = int(np.round(10 * (1 - np.exp(-0.5))))
+    steps, idx = np.nonzero(raster[0])
+    assert sorted(zip(idx.tolist(), steps.tolist())) == [(0, t_side), (1, 0), (2, t_side)]
+    # Far from a center: below threshold, no spike.
+    raster = enc.transform(np.array([[0.0]]))
+    assert raster[0, :, 2].sum() == 0 and raster[0, 0, 0]
+
+
+def test_encoder_errors():
+    with pytest.raises(ValueError, match="call fit before transform"):
+        LatencyPopulationEncoder().transform(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="n_centers should be >= 2"):
+        LatencyPopulationEncoder(n_centers=1).fit(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="feature_range should be"):
+        LatencyPopulationEncoder(feature_range=(1.0, 0.0)).fit(np.zeros((1, 2)))
+    enc = LatencyPopulationEncoder().fit(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="X should have 2 features"):
+        enc.transform(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="X should be finite"):
+        enc.transform(np.array([[np.nan, 0.0]]))
+
+
+def separable(n=6):
+    X = np.array([[0.1, 0.9, 0.5], [0.9, 0.1, 0.5], [0.5, 0.5, 0.95]] * n)
+    y = np.array([0, 1, 2] * n)
+    return X, y
+
+
+def test_classifier_learns_with_rule_and_not_without():
+    X, y = separable()
+    kw = dict(feature_range=(0.0, 1.0), random_state=0)
+    clf = FewShotSpikingClassifier(rule=supervised_hebbian(), **kw).fit(X, y)
+    assert clf.score(X, y) == 1.0
+    none = FewShotSpikingClassifier(rule=None, **kw).fit(X, y)
+    assert none.score(X, y) < 0.7
+    W0 = FewShotSpikingClassifier(rule=None, **kw).fit(X[:3], y[:3]).W_
+    assert np.all((W0 >= 0) & (W0 <= 0.05))
+    assert clf.synops_ > 0
+
+
+def test_adapt_adds_a_class_with_the_rule_only():
+    X, y = separable()
+    clf = FewShotSpikingClassifier(rule=supervised_hebbian(), feature_range=(0.0, 1.0), random_state=0)
+    clf.fit(X[y < 2], y[y < 2])
+    assert list(clf.classes_) == [0, 1]
+    W_old = clf.W_.copy()
+    clf.adapt(X[y == 2][:2], y[y == 2][:2])
+    assert list(clf.classes_) == [0, 1, 2] and clf.W_.shape[0] == 3
+    assert clf.score(X, y) == 1.0
+    # The rule is gated by the label (y3): the old classes' weights are untouched.
+    np.testing.assert_array_equal(clf.W_[:2], W_old)
+
+
+def test_same_seed_same_result_and_string_labels():
+    X, y = separable()
+    ys = np.array(["a", "b", "c"])[y]
+    a = FewShotSpikingClassifier(rule=pair_stdp(a_plus=0.05, a_minus=0.05, w_min=0, w_max=1),
+                                 random_state=3, epochs=2).fit(X, ys)
+    b = FewShotSpikingClassifier(rule=pair_stdp(a_plus=0.05, a_minus=0.05, w_min=0, w_max=1),
+                                 random_state=3, epochs=2).fit(X, ys)
+    np.testing.assert_array_equal(a.W_, b.W_)
+    assert set(a.predict(X)) <= {"a", "b", "c"}
+
+
+def test_classifier_errors():
+    X, y = separable(1)
+    clf = FewShotSpikingClassifier(rule=supervised_hebbian())
+    with pytest.raises(ValueError, match="call fit before predict"):
+        clf.predict(X)
+    with pytest.raises(ValueError, match="call fit before adapt"):
+        clf.adapt(X, y)
+    with pytest.raises(ValueError, match=r"y should have shape \(3,\)"):
+        clf.fit(X, y[:2])
+    with pytest.raises(ValueError, match="rule should be a LearningRule"):
+        FewShotSpikingClassifier(rule="stdp").fit(X, y)
+    with pytest.raises(ValueError, match="du should be <= 1.0"):
+        FewShotSpikingClassifier(du=2.0).fit(X, y)
+    with pytest.raises(ValueError, match="X should have shape"):
+        clf.fit(np.zeros(3), y)
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match="X should have 3 features"):
+        clf.adapt(np.zeros((1, 2)), [0])
+
+
+def test_batched_evaluation_equals_classifier():
+    inner = InnerLoop(k_shot=2, n_query=4)
+    rules = [None, supervised_hebbian(), pair_stdp(a_plus=0.05, a_minus=0.05, tau_plus=4.0,
+                                                    tau_minus=4.0, w_min=0, w_max=1)]
+    seeds = [5, 6]
+    acc, ops = evaluate_rules(rules, seeds, inner)
+    sampler = inner.sampler()
+    for t, seed in enumerate(seeds):
+        task = sampler.sample(k_shot=2, n_query=4, random_state=seed)
+        for n, rule in enumerate(rules):
+            clf = FewShotSpikingClassifier(rule=rule, random_state=seed, **inner.classifier_kwargs())
+            assert clf.fit(task.X_support, task.y_support).score(task.X_query, task.y_query) == acc[n, t]
+            assert clf.synops_ / task.y_query.size == pytest.approx(ops[n, t], rel=1e-12)
+
+
+def test_task_sampler_pools_and_seed():
+    s = SensorTaskSampler(n_analytes=8, n_train_analytes=4, n_way=3)
+    a = s.sample(k_shot=2, n_query=3, split="train", random_state=1)
+    b = s.sample(k_shot=2, n_query=3, split="train", random_state=1)
+    np.testing.assert_array_equal(a.X_query, b.X_query)
+    assert a.X_support.shape == (6, 8) and a.X_query.shape == (9, 8)
+    assert set(a.analytes) <= set(range(4))
+    assert set(s.sample(k_shot=1, split="test", random_state=2).analytes) <= set(range(4, 8))
+    with pytest.raises(ValueError, match="split should be 'train' or 'test'"):
+        s.sample(k_shot=1, split="val")
+    with pytest.raises(ValueError, match="n_way should be <="):
+        SensorTaskSampler(n_analytes=4, n_train_analytes=3, n_way=2)
+
+
+def test_load_csv(tmp_path):
+    p = tmp_path / "rec.csv"
+    p.write_text("ch0,ch1,label\n0.1,0.2,a\n0.3,0.4,b\n")
+    X, y = load_csv(p)
+    np.testing.assert_array_equal(X, [[0.1, 0.2], [0.3, 0.4]])
+    assert list(y) == ["a", "b"]
+    clf = FewShotSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(X, y)
+    assert clf.predict(X).shape == (2,)
+    p.write_text("ch0,label\nx,1\n")
+    with pytest.raises(ValueError, match="line 2 has a non-numeric feature"):
+        load_csv(p)
+    p.write_text("ch0,cls\n1,1\n")
+    with pytest.raises(ValueError, match="no column 'label'"):
+        load_csv(p)
+    p.write_text("ch0,label\n1\n")
+    with pytest.raises(ValueError, match="line 2 has 1 fields, expected 2"):
+        load_csv(p)
+
+
+def test_classifier_on_sensors_datasets_and_their_csv(tmp_path):
+    """Simulated twin data and a CSV recording (sensors formats) go straight into the classifier."""
+    from sensors import RandomizationSpec, load_csv as sensors_csv, make_dataset
+    from brian2 import ms
+
+    spec = RandomizationSpec(analytes=("A", "B", "C"), n_sensors=6, duration=400 * ms, dt=2 * ms,
+                             onset=60 * ms, exposure=280 * ms, feature_window=80 * ms)
+    train, test = make_dataset(spec, 30, random_state=0), make_dataset(spec, 30, random_state=1)
+    clf = FewShotSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(train)
+    acc = clf.score(test)
+    assert acc > 0.6  # chance is 1/3
+    path = train.to_csv(tmp_path / "rec.csv")
+    recorded = sensors_csv(path)
+    np.testing.assert_allclose(recorded.features, train.features, rtol=1e-9)
+    assert FewShotSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(recorded).score(test) == acc
