@@ -169,7 +169,7 @@ def test_post_spikes_reach_the_learning_rule(constant_rule):
 
 
 def test_learning_dense_matches_brian2_plastic_synapses():
-    # Needs the plasticity package (neurochip.plasticity); skipped until it is installed.
+    # Needs the plasticity package (neurochip.plasticity, on main).
     plasticity = pytest.importorskip("neurochip.plasticity")
     from brian2 import Hz
 
