@@ -32,6 +32,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -56,6 +57,8 @@ class LavaTimeoutError(LavaRunError, TimeoutError):
 class LavaUnavailableError(RuntimeError):
     """The requested Lava platform is not installed."""
 
+
+T = TypeVar("T")
 
 HW_MODULE = "lava.magma.compiler.subcompilers.nc.ncproc_compiler"
 
@@ -416,28 +419,32 @@ def _release(runtime):
     runtime._is_running = False
 
 
-def run(deployment, wired: Wired, steps: int, probes: dict) -> SimulationResult:
-    """Run ``wired`` for ``steps`` steps within the target's time bound; see the module docstring."""
+def run_process(root, run_cfg, steps: int, *, timeout: float, read: Callable[[], T] | None = None,
+                info: dict | None = None) -> T | None:
+    """Compile and run the Lava network of process ``root`` for ``steps`` steps, bounded and always released.
+
+    The one run primitive of this package: the whole run (compile, initialize,
+    ``steps`` steps, ``read()``, stop) must finish within ``timeout`` seconds or
+    :class:`LavaTimeoutError` is raised; an exception in a child process becomes
+    :class:`LavaRunError` with the child's exception as ``__cause__``; children
+    and shared-memory segments are released in every case (errors, timeouts,
+    ``KeyboardInterrupt``). ``read()`` is called after the last step and before
+    the stop, while Lava ``Var``s are still readable; its value is returned.
+    Timings go into ``info`` (``lava_setup_seconds``, ``lava_run_seconds``,
+    ``lava_read_seconds``, ``lava_stop_seconds``, ``shared_memory_segments``).
+    """
     from lava.magma.core.process.message_interface_enum import ActorType
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.runtime.mgmt_token_enums import MGMT_RESPONSE
     from lava.magma.runtime.runtime import Runtime
 
-    start = time.perf_counter()
-    net = deployment.network
-    target = deployment.target
-    timeout = target.timeout_seconds
+    info = {} if info is None else info
     deadline = time.monotonic() + timeout
-    wired.used = True
-    info = {"lava_processes": len(wired.processes())}
-    files = {}
-    runtime = None
-    stopped = False
-    os.makedirs(wired.record_dir, exist_ok=True)
+    runtime, stopped, value = None, False, None
     LAST_RUN_SEGMENTS.clear()
     try:
         t0 = time.perf_counter()
-        executable = wired.root.compile(_run_config(deployment))
+        executable = root.compile(run_cfg)
         runtime = Runtime(executable, ActorType.MultiProcessing)
         executable.assign_runtime_to_all_processes(runtime)
         _guard_initialize(runtime, deadline, timeout)
@@ -446,17 +453,38 @@ def run(deployment, wired: Wired, steps: int, probes: dict) -> SimulationResult:
         runtime.start(RunSteps(num_steps=steps, blocking=False))
         _wait_for(runtime, MGMT_RESPONSE.DONE, deadline, f"the run of {steps} steps", timeout)
         info["lava_run_seconds"] = time.perf_counter() - t0
+        if read is not None:
+            t0 = time.perf_counter()
+            value = read()
+            info["lava_read_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         _graceful_stop(runtime, deadline, timeout)
         stopped = True
-        for name, path in wired.paths.items():
-            with np.load(path) as data:
-                files[name] = {k: data[k] for k in data.files}
-        info["lava_readout_seconds"] = time.perf_counter() - t0
+        info["lava_stop_seconds"] = time.perf_counter() - t0
         info["shared_memory_segments"] = len(LAST_RUN_SEGMENTS)
     finally:
         if runtime is not None and not stopped:
             _release(runtime)
+    return value
+
+
+def run(deployment, wired: Wired, steps: int, probes: dict) -> SimulationResult:
+    """Run ``wired`` for ``steps`` steps within the target's time bound (:func:`run_process`)."""
+    start = time.perf_counter()
+    wired.used = True
+    info = {"lava_processes": len(wired.processes())}
+    files = {}
+    os.makedirs(wired.record_dir, exist_ok=True)
+    try:
+        run_process(wired.root, _run_config(deployment), steps, timeout=deployment.target.timeout_seconds,
+                    info=info)
+        # The recording models write their events when stopped: read the files after the stop.
+        t0 = time.perf_counter()
+        for name, path in wired.paths.items():
+            with np.load(path) as data:
+                files[name] = {k: data[k] for k in data.files}
+        info["lava_readout_seconds"] = time.perf_counter() - t0
+    finally:
         shutil.rmtree(wired.record_dir, ignore_errors=True)
     return _collect(deployment, wired, steps, files, probes, time.perf_counter() - start, info)
 
@@ -501,10 +529,6 @@ def monitor_readout(deployment, steps: int, population: str) -> dict:
     always-stopped run machinery as :func:`run`. Returns the raster and the
     seconds spent stepping and reading.
     """
-    from lava.magma.core.process.message_interface_enum import ActorType
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.runtime.mgmt_token_enums import MGMT_RESPONSE
-    from lava.magma.runtime.runtime import Runtime
     from lava.proc.monitor.process import Monitor
 
     from mapping import _horizon
@@ -513,28 +537,13 @@ def monitor_readout(deployment, steps: int, population: str) -> dict:
     lif = wired.lifs[population]
     monitor = Monitor()
     monitor.probe(lif.s_out, steps)
-    timeout = deployment.target.timeout_seconds
-    deadline = time.monotonic() + timeout
-    runtime, stopped = None, False
+    info: dict = {}
     os.makedirs(wired.record_dir, exist_ok=True)
-    LAST_RUN_SEGMENTS.clear()
     try:
-        executable = wired.root.compile(_run_config(deployment))
-        runtime = Runtime(executable, ActorType.MultiProcessing)
-        executable.assign_runtime_to_all_processes(runtime)
-        _guard_initialize(runtime, deadline, timeout)
-        t0 = time.perf_counter()
-        runtime.start(RunSteps(num_steps=steps, blocking=False))
-        _wait_for(runtime, MGMT_RESPONSE.DONE, deadline, f"the run of {steps} steps", timeout)
-        run_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        data = monitor.get_data()
-        read_s = time.perf_counter() - t0
-        _graceful_stop(runtime, deadline, timeout)
-        stopped = True
+        data = run_process(wired.root, _run_config(deployment), steps,
+                           timeout=deployment.target.timeout_seconds, read=monitor.get_data, info=info)
     finally:
-        if runtime is not None and not stopped:
-            _release(runtime)
         shutil.rmtree(wired.record_dir, ignore_errors=True)
+    run_s, read_s = info["lava_run_seconds"], info["lava_read_seconds"]
     raster = np.asarray(data[lif.name]["s_out"]).astype(bool)
     return {"raster": raster, "run_seconds": run_s, "read_seconds": read_s, "values": int(raster.size)}
