@@ -25,7 +25,11 @@ from lava.proc.lif.models import PyLifModelBitAcc, PyLifModelFloat
 
 
 class _RecordOnStop:
-    """Mixin: record spikes/traces per step, write them once on STOP."""
+    """Mixin (before the Lava model in the bases): write recorded data once on STOP."""
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self._nc_init()
 
     def _nc_init(self):
         params = self.proc_params
@@ -69,41 +73,25 @@ class _RecordOnStop:
         super()._stop()
 
 
-class RecordingLifFloat(_RecordOnStop, PyLifModelFloat):
+class _RecordEveryStep(_RecordOnStop):
+    """Mixin: also record spikes and traces after every step."""
+
+    def run_spk(self):
+        super().run_spk()
+        self._nc_record_step()
+
+
+class RecordingLifFloat(_RecordEveryStep, PyLifModelFloat):
     """Lava's floating-point LIF (``PyLifModelFloat``) plus bulk spike/trace recording."""
 
-    def __init__(self, proc_params):
-        super().__init__(proc_params)
-        self._nc_init()
 
-    def run_spk(self):
-        super().run_spk()
-        self._nc_record_step()
-
-
-class RecordingLifFixed(_RecordOnStop, PyLifModelBitAcc):
+class RecordingLifFixed(_RecordEveryStep, PyLifModelBitAcc):
     """Lava's bit-accurate fixed-point LIF (``PyLifModelBitAcc``) plus bulk recording."""
-
-    def __init__(self, proc_params):
-        super().__init__(proc_params)
-        self._nc_init()
-
-    def run_spk(self):
-        super().run_spk()
-        self._nc_record_step()
 
 
 class DumpingLearningDenseFloat(_RecordOnStop, PyLearningDenseModelFloat):
     """Lava's floating-point ``LearningDense`` model; writes its weights on STOP."""
 
-    def __init__(self, proc_params):
-        super().__init__(proc_params)
-        self._nc_init()
-
 
 class DumpingLearningDenseFixed(_RecordOnStop, PyLearningDenseModelBitApproximate):
     """Lava's fixed-point ``LearningDense`` model; writes its weights on STOP."""
-
-    def __init__(self, proc_params):
-        super().__init__(proc_params)
-        self._nc_init()
