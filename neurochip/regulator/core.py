@@ -26,7 +26,7 @@ The band ``[low, high]`` and ``silence_windows`` are learned by
 :func:`fit_band` from the counts of a calibration period. The same update is
 written three times: here (numpy, the reference), in Brian2 abstract code
 (:mod:`neurochip.regulator.brian`) and in the Lava process model
-(``mapping/lava_regulator.py``, which calls this function); tests check that
+(``mapping/lava_regulator/``, which calls this function); tests check that
 all agree event for event.
 """
 from __future__ import annotations

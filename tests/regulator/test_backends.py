@@ -156,3 +156,17 @@ def test_brian2_component_numpy_codegen(fitted, brian_run):
     res_np, log_np = run_regulated(network(fault_source(1, True)), fitted, T, codegen_target="numpy")
     assert res_np.backend == "brian2-numpy"
     assert np.array_equal(log_np.rows(), log.rows())
+
+
+def test_lava_regulator_run_is_bounded_and_released(fitted):
+    """The regulator's runs use mapping's run primitive: a time bound, a clear error, nothing left behind."""
+    import os
+
+    from mapping import lava_backend
+    from mapping.lava_regulator import replay_regulated
+
+    spikes = {p: ([], []) for p in fitted.populations_}
+    with pytest.raises(lava_backend.LavaTimeoutError, match="did not finish within the time bound"):
+        replay_regulated(fitted, spikes, 200_000, timeout=2.0)
+    assert lava_backend.LAST_RUN_SEGMENTS, "the run should have used shared memory"
+    assert not any(os.path.exists(os.path.join("/dev/shm", n)) for n in lava_backend.LAST_RUN_SEGMENTS)

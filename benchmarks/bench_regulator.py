@@ -4,8 +4,8 @@ Network: Poisson source (``n_in`` neurons, 20 Hz) -> LIF population (``n_pop``),
 ``steps`` steps of 1 ms, regulator monitoring both with windows of 10 steps.
 Medians of ``repeats`` runs after one warm-up run (Brian2's compiled code cached).
 
-Run: ``python benchmarks/regulator_overhead.py [--steps 5000] [--repeats 5] [--no-lava]``.
-Prints the figures and writes ``benchmarks/out/regulator_overhead.json``.
+Run: ``python benchmarks/bench_regulator.py [--steps 5000] [--repeats 5] [--no-lava]``.
+Prints the figures and writes ``benchmarks/out/bench_regulator.json``.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def main(argv=None) -> dict:
     out["brian2_overhead_fraction"] = out["brian2_regulated_s"] / out["brian2_plain_s"] - 1
     for k, v in out.items():
         print(f"{k:28s} {v:.4g}" if isinstance(v, float) else f"{k:28s} {v}")
-    path = Path(__file__).resolve().parent / "out" / "regulator_overhead.json"
+    path = Path(__file__).resolve().parent / "out" / "bench_regulator.json"
     write_json(path, out)
     print(f"wrote {path}")
     return out

@@ -1,0 +1,235 @@
+"""Deploy the demo network to the Lava simulator (float and fixed point) and compare with Brian2.
+
+Builds the ``ei_demo`` network (same config fields and seed), runs it in Brian2,
+compiles it with :func:`mapping.compile` for ``loihi2-sim-float`` and for
+``loihi2-sim-fixed`` (plain 8-bit weights, and 2-part weights with calibrated
+scaling), runs each with
+:func:`mapping.run`, and writes ``results/lava_deploy/<timestamp>/``:
+
+* ``raster.png`` (first figure): Brian2, Lava float and Lava fixed rasters side by side;
+* ``weights.png``: deployed fixed-point weights against float weights, per projection;
+* ``agreement.png``: spike agreement per population and variant, next to the
+  agreement of the float network with itself under ``perturbation`` relative
+  weight noise (how sensitive the network is, whatever the hardware);
+* ``config.json``, ``metrics.json`` (agreement, spike counts, wall times, and a
+  summary of the quantization), ``quantization_report.json`` and
+  ``placement_report.json`` (the full reports of :func:`mapping.compile`).
+
+Run: ``python experiments/lava_deploy.py [--tiny] [--set steps=500]``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from brian2 import second
+
+from neurochip.experiment import config_dict, find_experiment, new_run_dir, parse_config, save_figure
+from neurochip.io import write_json
+from neurochip.results import compare_spikes
+
+
+@dataclass
+class Config:
+    """Deploy the ei_demo network to Lava (float and fixed point) and compare with Brian2."""
+
+    name: str = "lava_deploy"
+    results_root: str = "results"
+    seed: int = 0
+    steps: int = 1000
+    n_input: int = 200
+    n_exc: int = 400
+    n_inh: int = 100
+    p_connect: float = 0.1
+    chip: str = "loihi2"
+    perturbation: float = 1e-3
+    timeout_s: float = 600.0
+    tolerance_steps: int = 1
+
+
+#: Overrides that make the experiment run in seconds (used by the tests and `--tiny`).
+TINY = {"steps": 150, "n_input": 40, "n_exc": 60, "n_inh": 20, "p_connect": 0.3}
+
+
+def raster_grid(panels, sizes, steps: int, *, title: str | None = None):
+    """Rasters side by side: ``panels`` maps a column label to ``{node: (indices, steps)}``.
+
+    Nodes are stacked vertically in the order of ``sizes``; returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.5), sharey=True, squeeze=False)
+    offsets, total = {}, 0
+    for name, n in sizes.items():
+        offsets[name] = total
+        total += n
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (label, spikes) in zip(axes[0], panels.items()):
+        for k, name in enumerate(sizes):
+            idx, st = spikes.get(name, (np.zeros(0), np.zeros(0)))
+            ax.scatter(st, np.asarray(idx) + offsets[name], s=1.5, marker="|", color=colors[k % len(colors)],
+                       label=name)
+        ax.set_title(label)
+        ax.set_xlim(0, steps)
+        ax.set_xlabel("step")
+    axes[0][0].set_ylim(-0.5, total - 0.5)
+    axes[0][0].set_ylabel("neuron (stacked by node)")
+    axes[0][-1].legend(loc="upper right", markerscale=6, fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def weights_scatter(pairs, *, title: str | None = None):
+    """Deployed against float weights: ``pairs`` maps a label to ``(float, deployed)`` arrays."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.6 * len(pairs), 3.4), squeeze=False)
+    for ax, (label, (w, q)) in zip(axes[0], pairs.items()):
+        ax.scatter(w, q - w, s=3)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("float weight")
+    axes[0][0].set_ylabel("deployed - float")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def agreement_bars(values, *, title: str | None = None):
+    """Grouped bars: ``values[variant][population]`` in [0, 1]."""
+    import matplotlib.pyplot as plt
+
+    variants = list(values)
+    pops = list(next(iter(values.values())))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    width = 0.8 / max(1, len(variants))
+    for k, var in enumerate(variants):
+        ax.bar(np.arange(len(pops)) + k * width, [values[var][p] for p in pops], width, label=var)
+    ax.set_xticks(np.arange(len(pops)) + 0.4 - width / 2)
+    ax.set_xticklabels(pops)
+    ax.set_ylim(0, 1.05)
+    ax.axhline(0.95, color="k", ls="--", lw=0.7)
+    ax.set_ylabel("fraction of spikes matched")
+    ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def _values(w):
+    return w.data if sp.issparse(w) else np.asarray(w).ravel()
+
+
+def main(cfg: Config) -> Path:
+    import mapping
+    from neurochip import brian_backend
+
+    start = time.perf_counter()
+    run_dir = new_run_dir(cfg.name, cfg.results_root)
+    write_json(run_dir / "config.json", config_dict(cfg))
+    demo = find_experiment("ei_demo", Path(__file__).resolve().parent)
+    demo_cfg = demo.Config(seed=cfg.seed, steps=cfg.steps, n_input=cfg.n_input, n_exc=cfg.n_exc,
+                           n_inh=cfg.n_inh, p_connect=cfg.p_connect)
+    net = demo.build_network(demo_cfg)
+    net.save(run_dir / "network.json")
+
+    brian = brian_backend.simulate(net, cfg.steps)
+    results = {"Brian2": brian}
+    deployments = {}
+    timings = {"brian2_s": brian.wall_time}
+    variants = {"Lava float": dict(target="loihi2-sim-float"),
+                "Lava fixed 8-bit": dict(target="loihi2-sim-fixed", weight_parts=1),
+                "Lava fixed 2-part calibrated": dict(target="loihi2-sim-fixed", weight_parts=2,
+                                                     calibrate_steps=cfg.steps)}
+    for label, kw in variants.items():
+        target = mapping.get_target(kw.pop("target")).with_options(chip=cfg.chip, timeout=cfg.timeout_s * second)
+        t0 = time.perf_counter()
+        dep = mapping.compile(net, target, **kw)
+        timings[f"{label} compile_s"] = time.perf_counter() - t0
+        res = mapping.run(dep, cfg.steps)
+        timings[f"{label} run_s"] = res.wall_time
+        results[label], deployments[label] = res, dep
+
+    # Sensitivity of the float network itself: weights times (1 + perturbation * N(0, 1)).
+    from neurochip import Network
+    from neurochip.reference import simulate as ref_simulate
+
+    rng = np.random.default_rng(cfg.seed + 1)
+    perturbed = Network.from_dict(net.to_dict())
+    for proj in perturbed.projections:
+        w = proj.weights
+        if sp.issparse(w):
+            w.data = w.data * (1 + cfg.perturbation * rng.standard_normal(w.data.size))
+        else:
+            proj.weights = w * (1 + cfg.perturbation * rng.standard_normal(w.shape))
+    float_perturbed = ref_simulate(perturbed, cfg.steps)
+
+    pops = net.population_names
+    agreement = {}
+    for label in variants:
+        ref = brian if label == "Lava float" else results["Lava float"]
+        tol = 0 if label == "Lava float" else cfg.tolerance_steps
+        agreement[label] = {p: compare_spikes(ref, results[label], p, tolerance_steps=tol) for p in pops}
+    float_exact = {p: agreement["Lava float"][p]["agreement"] for p in pops}
+    sensitivity = {p: compare_spikes(results["Lava float"], float_perturbed, p,
+                                     tolerance_steps=cfg.tolerance_steps)["agreement"] for p in pops}
+
+    sizes = {n: brian.sizes[n] for n in [*(s.name for s in net.sources), *pops]}
+    panels = {label: {n: (r.spikes[n].indices, r.spikes[n].steps) for n in sizes} for label, r in results.items()
+              if label != "Lava fixed 2-part calibrated"}
+    save_figure(raster_grid(panels, sizes, cfg.steps, title=f"ei_demo on Brian2 and Lava, seed {cfg.seed}"),
+                run_dir / "raster.png")
+    fixed = deployments["Lava fixed 8-bit"]
+    pairs = {}
+    for proj in net.projections:
+        q = fixed.quantized.projections[proj.name].effective_weights()
+        pairs[proj.name] = (_values(fixed.weights[proj.name]), _values(q))
+    save_figure(weights_scatter(pairs, title="8-bit fixed-point weights: rounding error"), run_dir / "weights.png")
+    bars = {("Lava float vs Brian2 (exact)" if label == "Lava float" else f"{label} vs float (+-{cfg.tolerance_steps})"):
+            {p: agreement[label][p]["agreement"] for p in pops} for label in variants}
+    bars[f"float vs float with {cfg.perturbation:g} weight noise"] = sensitivity
+    save_figure(agreement_bars(bars, title="spike agreement"), run_dir / "agreement.png")
+
+    write_json(run_dir / "quantization_report.json",
+               {label: deployments[label].report["quantization"] for label in variants if "fixed" in label})
+    write_json(run_dir / "placement_report.json", deployments["Lava float"].report["placement"])
+    qrep = fixed.report["quantization"]
+    metrics = {
+        "steps": cfg.steps,
+        "spike_counts": {label: {p: int(r.spikes[p].steps.size) for p in pops} for label, r in results.items()},
+        "lava_float_vs_brian2_exact": float_exact,
+        "lava_float_identical_to_brian2": all(v == 1.0 for v in float_exact.values()),
+        "fixed_vs_float_within_tolerance": {label: {p: agreement[label][p]["agreement"] for p in pops}
+                                            for label in variants if "fixed" in label},
+        "float_vs_float_with_weight_noise": {"relative_noise": cfg.perturbation, "agreement": sensitivity},
+        "fixed_vs_float_exact": {label: {p: agreement[label][p]["exact"] / max(1, agreement[label][p]["n_a"])
+                                         for p in pops} for label in variants if "fixed" in label},
+        "quantization_summary": {
+            "populations": {p: {k: qrep["populations"][p][k] for k in ("scale", "scale_limited_by",
+                                                                        "overflow_risk", "input_error_bound_per_step")}
+                            for p in pops},
+            "projections": {n: {k: r[k] for k in ("sign_mode", "weight_exp", "max_abs_error", "error_bound")}
+                            for n, r in qrep["projections"].items()},
+        },
+        "cores_used": deployments["Lava float"].report["placement"]["cores_used"],
+        "timings_s": timings,
+        "wall_time_s": time.perf_counter() - start,
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    fx = metrics["fixed_vs_float_within_tolerance"]
+    print(f"lava_deploy: Lava float identical to Brian2: {metrics['lava_float_identical_to_brian2']}; "
+          + "; ".join(f"{label} within +-{cfg.tolerance_steps}: "
+                      + ", ".join(f"{p} {v:.3f}" for p, v in fx[label].items()) for label in fx)
+          + f"; wrote {run_dir}")
+    return run_dir
+
+
+if __name__ == "__main__":
+    main(parse_config(Config))

@@ -1,0 +1,338 @@
+"""mapping: compile a neurochip network for a neuromorphic target and run it.
+
+>>> from mapping import compile, run                                  # doctest: +SKIP
+>>> dep = compile(net, "loihi2-sim-fixed")                            # doctest: +SKIP
+>>> dep.report["quantization"]["populations"]["exc"]["scale"]         # doctest: +SKIP
+>>> result = run(dep, 200)       # a neurochip.SimulationResult       # doctest: +SKIP
+
+The public interface is backend-neutral (:class:`Target`, :class:`Deployment`,
+:func:`compile`, :func:`run`, :func:`verify`); Lava is imported only by the
+backend module :mod:`mapping.lava_backend` and only when a deployment is wired.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from neurochip.network import Network
+from neurochip.reference import check_probes, check_steps
+from neurochip.results import SimulationResult, compare_spikes
+
+from mapping.placement import (LOIHI1, LOIHI2, RESOURCE_MODELS, Placement, PlacementError,
+                               ResourceModel, place)
+from mapping.quantization import QuantizationError, QuantizedNetwork, dequantize, quantize
+from mapping.target import BACKENDS, TARGETS, Target, get_target
+
+__all__ = ["compile", "run", "verify", "Deployment", "Target", "TARGETS", "get_target", "quantize",
+           "dequantize", "QuantizationError", "QuantizedNetwork", "place", "Placement",
+           "PlacementError", "ResourceModel", "LOIHI1", "LOIHI2", "RESOURCE_MODELS",
+           "snapshot_weights"]
+
+
+@dataclass
+class Deployment:
+    """A network compiled for a target.
+
+    Attributes
+    ----------
+    network : Network
+        The description that was compiled.
+    target : Target
+    weights : dict of str to array
+        Float weights per projection as deployed (memristive projections: the
+        device's conductance snapshot).
+    quantized : QuantizedNetwork or None
+        Integer parameters (fixed-point targets).
+    placement : Placement or None
+    report : dict
+        ``"quantization"`` (fixed point), ``"placement"``, and after :func:`verify`
+        ``"agreement"``.
+    wired : object
+        The backend's wired processes (Lava: :class:`mapping.lava_backend.Wired`);
+        rebuilt by :func:`run` when used or when a run needs a longer input horizon.
+    """
+
+    network: Network
+    target: Target
+    weights: dict
+    quantized: QuantizedNetwork | None = None
+    placement: Placement | None = None
+    report: dict = field(default_factory=dict)
+    wired: Any = None
+
+    @property
+    def backend(self):
+        return importlib.import_module(BACKENDS[self.target.backend])
+
+
+def snapshot_weights(net: Network, *, random_state=None) -> dict:
+    """Float weights of every projection; memristive ones through ``proj.device.snapshot_weights``.
+
+    With ``random_state=None`` each device model uses its own seed, which gives the
+    same conductance snapshot as the Brian2 backend's initial weights. Otherwise one
+    seeded generator is used for all memristive projections, in network order, so the
+    same ``random_state`` gives the same snapshot.
+    """
+    rng = None if random_state is None else np.random.default_rng(random_state)
+    out = {}
+    for proj in net.projections:
+        if proj.device is None:
+            out[proj.name] = proj.weights
+            continue
+        if rng is None:
+            w = proj.device.snapshot_weights(proj.weights)
+        else:
+            w = proj.device.snapshot_weights(proj.weights, random_state=rng)
+        if sp.issparse(proj.weights):
+            w = sp.csr_matrix(w, dtype=float)
+        else:
+            w = np.asarray(w, dtype=float)
+        values = w.data if sp.issparse(w) else w
+        if w.shape != proj.shape or not np.all(np.isfinite(values)):
+            raise ValueError(f"Projection '{proj.name}': device {type(proj.device).__name__}."
+                             f"snapshot_weights should return finite weights of shape {proj.shape}, "
+                             f"got shape {w.shape}")
+        out[proj.name] = w
+    return out
+
+
+def compile(network: Network, target: Target | str = "loihi2-sim-float", *, random_state=None,
+            vth_bits: int | None = None, min_vth_bits: int = 12, weight_parts: int = 1,
+            calibrate_steps: int | None = None, calibration_margin: float = 2.0,
+            verify_steps: int | None = None, wire: bool = True) -> Deployment:
+    """Compile ``network`` for ``target``.
+
+    Steps: device snapshots of memristive projections (seeded by
+    ``random_state``), placement on the target chip's cores (error if it does not
+    fit, unless ``target.check_fit`` is false), quantization for fixed-point
+    targets (see :func:`mapping.quantization.quantize`), then wiring of the backend's
+    processes.
+
+    Parameters
+    ----------
+    network : Network
+    target : Target or str
+        ``"loihi2-sim-float"``, ``"loihi2-sim-fixed"``, ``"loihi2-hw"`` or a :class:`Target`.
+    random_state : int or numpy Generator, optional
+        Seed of device snapshots (default: each device model's own seed, as Brian2).
+    vth_bits, min_vth_bits, weight_parts : int
+        Fixed-point scaling and weight precision (see :func:`mapping.quantization.quantize`):
+        ``weight_parts=2`` deploys each projection as two 8-bit projections
+        (weight and rounding residual) for finer weights.
+    calibrate_steps : int, optional
+        Fixed point: run the numpy float reference for this many steps and scale
+        by the observed input and state ranges times ``calibration_margin``
+        instead of the worst case (finer resolution; the report says which).
+    verify_steps : int, optional
+        Before returning, run the deployment and the float reference side by side
+        for this many steps (:func:`verify`); the agreement is in
+        ``report["agreement"]``.
+    wire : bool
+        Build the backend processes now (else at the first :func:`run`).
+
+    Returns
+    -------
+    Deployment
+
+    Raises
+    ------
+    PlacementError, QuantizationError, ValueError
+        Does not fit; cannot be represented; unsupported feature for the target.
+    mapping.lava_backend.LavaUnavailableError
+        Hardware target without Intel's Lava extension.
+    """
+    if not isinstance(network, Network):
+        raise ValueError(f"compile: network should be a neurochip.Network, got {type(network).__name__}")
+    target = get_target(target)
+    backend = importlib.import_module(BACKENDS[target.backend])
+    backend.check_platform(target)
+    for proj in network.projections:
+        if proj.plasticity is not None:
+            if not hasattr(proj.plasticity, "lava_rule_kwargs"):
+                raise ValueError(f"Projection '{proj.name}': plasticity {type(proj.plasticity).__name__} "
+                                 f"has no lava_rule_kwargs(); it cannot run as a LearningDense")
+            if proj.device is not None:
+                raise ValueError(f"Projection '{proj.name}': plastic memristive projections cannot run on "
+                                 f"Lava: LearningDense updates float weights, not the device's conductance "
+                                 f"pulses; drop the device (or the plasticity) for deployment")
+            third = getattr(proj.plasticity, "third_factor", None)
+            if third is not None:
+                raise ValueError(f"Projection '{proj.name}': a third factor driven by {third!r} cannot run "
+                                 f"on Lava's LearningDense: with Loihi2FLearningRule y3 follows the post "
+                                 f"spikes (Lava 0.10); use third_factor=None")
+            if proj.delay != 1:
+                raise ValueError(f"Projection '{proj.name}': plastic projections need delay 1 "
+                                 f"(LearningDense has no delays), got {proj.delay}")
+            if target.precision == "fixed":
+                raise ValueError(f"Projection '{proj.name}': plastic projections are supported on "
+                                 f"floating-point targets only in this version (target "
+                                 f"'{target.name}' is fixed point)")
+    weights = snapshot_weights(network, random_state=random_state)
+    report = {"target": target.name}
+    plastic = {}
+    for proj in network.projections:
+        if proj.plasticity is not None:
+            rule = proj.plasticity
+            on_grid = None
+            if hasattr(rule, "quantized"):
+                # Lava runs the emitted string: coefficients snapped to m * 2**e.
+                on_grid = bool(rule.quantized() == rule)
+            plastic[proj.name] = {"rule": type(rule).__name__, "lava_rule_kwargs": rule.lava_rule_kwargs(),
+                                  "coefficients_on_lava_grid": on_grid}
+    if plastic:
+        report["plasticity"] = plastic
+    placement = None
+    if target.check_fit:
+        # Raises PlacementError naming the resource and the excess.
+        model = RESOURCE_MODELS[target.chip]
+        if target.precision == "fixed" and weight_parts == 2:
+            # every synapse is deployed twice (weight and residual part)
+            import dataclasses
+
+            model = dataclasses.replace(model, weight_bits=2 * model.weight_bits,
+                                        delay_bits=2 * model.delay_bits, index_bits=2 * model.index_bits)
+        placement = place(network, model)
+        report["placement"] = placement.report()
+    quantized = None
+    if target.precision == "fixed":
+        calibration = None
+        if calibrate_steps:
+            from neurochip.reference import simulate as ref_simulate
+
+            calibration = ref_simulate(_with_weights(network, weights), check_steps(calibrate_steps),
+                                       {p: ["u", "v"] for p in network.population_names})
+            report["calibration"] = {"steps": calibration.steps, "margin": calibration_margin,
+                                     "reference": "numpy"}
+        quantized = quantize(network, weights=weights, vth_bits=vth_bits, min_vth_bits=min_vth_bits,
+                             weight_parts=weight_parts, calibration=calibration, margin=calibration_margin)
+        report["quantization"] = quantized.report
+    dep = Deployment(network=network, target=target, weights=weights, quantized=quantized,
+                     placement=placement, report=report)
+    if verify_steps:
+        verify(dep, check_steps(verify_steps))
+    if wire and network.populations:
+        dep.wired = backend.wire(dep, horizon=_horizon(network, 0), probes={})
+    return dep
+
+
+def _with_weights(net: Network, weights: dict) -> Network:
+    """``net`` with the deployed float weights (memristive snapshots), for float references."""
+    if all(weights[p.name] is p.weights for p in net.projections):
+        return net
+    from neurochip.network import Projection
+
+    return Network(populations=net.populations, sources=net.sources, dt=net.dt, name=net.name,
+                   projections=[Projection(p.name, p.pre, p.post, weights[p.name], delay=p.delay,
+                                           plasticity=p.plasticity) for p in net.projections])
+
+
+def _horizon(net: Network, steps: int) -> int:
+    last = max((int(s.steps.max()) + 1 for s in net.sources if s.steps.size), default=1)
+    return max(steps, last, 1)
+
+
+def run(deployment: Deployment, steps: int, probes: Mapping[str, Sequence[str]] | None = None
+        ) -> SimulationResult:
+    """Run a deployment for ``steps`` steps from its initial state.
+
+    Parameters
+    ----------
+    deployment : Deployment
+    steps : int
+    probes : dict of population name to list of variables, optional
+        State traces to record (``"u"``, ``"v"``), in float units (fixed point:
+        integers divided by the population's scale).
+
+    Returns
+    -------
+    SimulationResult
+        The same type as :func:`neurochip.simulate`; ``info`` holds timings and,
+        for plastic projections, ``weights`` (learned, ``(n_post, n_pre)`` lists, as
+        the Brian2 backend).
+
+    Raises
+    ------
+    mapping.lava_backend.LavaRunError
+        A Lava child process failed (``__cause__`` is its exception).
+    mapping.lava_backend.LavaTimeoutError
+        The run exceeded ``deployment.target.timeout``.
+    """
+    if not isinstance(deployment, Deployment):
+        raise ValueError(f"run: deployment should be a mapping.Deployment (from mapping.compile), "
+                         f"got {type(deployment).__name__}")
+    start = time.perf_counter()
+    steps = check_steps(steps)
+    net = deployment.network
+    probes = check_probes(net, probes)
+    if steps == 0 or not net.populations:
+        from neurochip.reference import simulate as reference
+
+        result = reference(net, steps, probes)
+        result.backend = f"{deployment.target.backend}-{deployment.target.name}"
+        result.wall_time = time.perf_counter() - start
+        return result
+    backend = deployment.backend
+    wired = deployment.wired
+    want = {k: tuple(v) for k, v in probes.items()}
+    if wired is None or wired.used or wired.horizon < steps or wired.probes != want:
+        wired = backend.wire(deployment, horizon=_horizon(net, steps), probes=probes)
+        deployment.wired = wired
+    result = backend.run(deployment, wired, steps, probes)
+    # Fresh processes for the next run (Lava processes run once).
+    deployment.wired = None
+    return result
+
+
+def verify(deployment: Deployment, steps: int, *, reference: str = "numpy",
+           tolerance_steps: int = 1) -> dict:
+    """Run the deployment and a float reference side by side; report spike agreement.
+
+    Parameters
+    ----------
+    deployment : Deployment
+    steps : int
+    reference : {"numpy", "brian2"}
+        Float reference: :func:`neurochip.reference.simulate` or :func:`neurochip.simulate`.
+    tolerance_steps : int
+        Spikes within this many steps count as agreeing.
+
+    Returns
+    -------
+    dict
+        Per population: counts, exact matches, matches within tolerance and the
+        agreement fraction (see :func:`neurochip.compare_spikes`), plus the total.
+        Also stored in ``deployment.report["agreement"]``.
+    """
+    if reference not in ("numpy", "brian2"):
+        raise ValueError(f"verify: reference should be 'numpy' or 'brian2', got {reference!r}")
+    plastic = [p.name for p in deployment.network.projections if p.plasticity is not None]
+    if plastic:
+        raise ValueError(f"verify: the float references have no plasticity yet; projection(s) "
+                         f"{', '.join(plastic)} are plastic")
+    net = deployment.network
+    ref_net = _with_weights(net, deployment.weights)
+    if reference == "numpy":
+        from neurochip.reference import simulate as ref_simulate
+    else:
+        from neurochip import simulate as ref_simulate
+    ref = ref_simulate(ref_net, steps)
+    got = run(deployment, steps)
+    out = {"reference": reference, "tolerance_steps": tolerance_steps, "steps": steps,
+           "populations": {}}
+    total = {"n_a": 0, "n_b": 0, "exact": 0, "within_tolerance": 0}
+    for pop in net.population_names:
+        c = compare_spikes(ref, got, pop, tolerance_steps=tolerance_steps)
+        out["populations"][pop] = c
+        for k in total:
+            total[k] += c[k]
+    n = max(total["n_a"], total["n_b"])
+    total["agreement"] = total["within_tolerance"] / n if n else 1.0
+    total["exact_fraction"] = total["exact"] / n if n else 1.0
+    out["total"] = total
+    deployment.report["agreement"] = out
+    return out

@@ -1,0 +1,123 @@
+"""Shared helpers of the mapping tests: seeded random networks and leak checks."""
+import multiprocessing as mp
+import os
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from brian2 import Hz
+
+from neurochip import Network, Population, Projection, SpikeSource
+from neurochip.network import register
+
+STEPS = 120
+
+
+def make_random_network(seed: int, *, steps: int = STEPS) -> Network:
+    """Two sources, two LIF populations, six projections (recurrent and delayed, dense and sparse).
+
+    The structure is the same for every seed (so Brian2 reuses its compiled code);
+    sizes, parameters, weights and delays are drawn from ``seed``.
+    """
+    rng = np.random.default_rng(1000 + seed)
+    n_src, n_cue, n_a, n_b = (int(x) for x in rng.integers(4, 25, size=4))
+    src = SpikeSource.poisson("src", n_src, rate=rng.uniform(30, 120) * Hz, steps=steps, random_state=rng)
+    cue = SpikeSource.poisson("cue", n_cue, rate=rng.uniform(10, 60) * Hz, steps=steps, random_state=rng)
+    a = Population("a", n_a, du=rng.uniform(0.05, 1), dv=rng.uniform(0.02, 0.5), vth=rng.uniform(0.5, 2),
+                   bias=rng.uniform(0, 0.08, n_a), v_init=rng.uniform(0, 0.4, n_a))
+    b = Population("b", n_b, du=rng.uniform(0.05, 1), dv=rng.uniform(0.02, 0.5), vth=rng.uniform(0.5, 2),
+                   bias=float(rng.uniform(-0.02, 0.05)), u_init=rng.uniform(-0.1, 0.1, n_b))
+
+    def weights(n_post, n_pre, mean, sparse):
+        if sparse:
+            return sp.random(n_post, n_pre, density=0.35, random_state=int(rng.integers(1 << 31)),
+                             data_rvs=lambda k: rng.normal(mean, abs(mean) + 0.1, size=k), format="csr")
+        return rng.normal(mean, abs(mean) + 0.1, size=(n_post, n_pre))
+
+    projections = [
+        Projection("src_a", "src", "a", weights(n_a, n_src, 0.45, seed % 2 == 0), delay=int(rng.integers(1, 4))),
+        Projection("cue_b", "cue", "b", weights(n_b, n_cue, 0.4, True), delay=int(rng.integers(1, 5))),
+        Projection("a_b", "a", "b", weights(n_b, n_a, 0.3, seed % 3 == 0), delay=int(rng.integers(1, 7))),
+        Projection("b_a", "b", "a", weights(n_a, n_b, -0.3, False), delay=int(rng.integers(1, 4))),
+        Projection("a_a", "a", "a", weights(n_a, n_a, 0.05, True), delay=int(rng.integers(1, 5))),
+        Projection("b_b", "b", "b", weights(n_b, n_b, 0.0, False), delay=1),
+    ]
+    return Network(sources=[src, cue], populations=[a, b], projections=projections, name=f"random{seed}")
+
+
+@pytest.fixture
+def random_network():
+    return make_random_network
+
+
+@pytest.fixture
+def constant_rule():
+    return StandInRule
+
+
+@pytest.fixture
+def noisy_device():
+    return StandInDevice
+
+
+def shm_exists(name: str) -> bool:
+    return os.path.exists(os.path.join("/dev/shm", name))
+
+
+def lava_children() -> list:
+    """Live multiprocessing children of this process (Lava actors, shared-memory manager)."""
+    return [p for p in mp.active_children() if p.is_alive()]
+
+
+@register
+class StandInRule:
+    """A tiny stand-in plasticity object (the plasticity package brings the real ones)."""
+
+    def __init__(self, dw: str, t_epoch: int = 1, **traces):
+        self.dw, self.t_epoch, self.traces = dw, t_epoch, dict(traces)
+
+    def lava_rule_kwargs(self) -> dict:
+        return {"dw": self.dw, "t_epoch": self.t_epoch, **self.traces}
+
+    def to_dict(self) -> dict:
+        return {"type": "StandInRule", "dw": self.dw, "t_epoch": self.t_epoch, "traces": self.traces}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(d["dw"], d["t_epoch"], **d["traces"])
+
+
+@register
+class StandInDevice:
+    """A stand-in memristive device: multiplicative lognormal spread of the weights."""
+
+    def __init__(self, sigma: float = 0.1):
+        self.sigma = sigma
+
+    def snapshot_weights(self, weights, *, random_state=None):
+        rng = np.random.default_rng(random_state)
+        if sp.issparse(weights):
+            out = sp.csr_matrix(weights, dtype=float, copy=True)
+            out.data = out.data * rng.lognormal(0.0, self.sigma, size=out.data.size)
+            return out
+        return np.asarray(weights) * rng.lognormal(0.0, self.sigma, size=np.shape(weights))
+
+    def to_dict(self):
+        return {"type": "StandInDevice", "sigma": self.sigma}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(d["sigma"])
+
+
+@pytest.fixture
+def assert_no_leaks():
+    """Check that the last Lava run left no shared-memory segment and no child process."""
+    def check():
+        from mapping import lava_backend
+
+        assert lava_backend.LAST_RUN_SEGMENTS, "the run should have used shared memory"
+        leaked = [name for name in lava_backend.LAST_RUN_SEGMENTS if shm_exists(name)]
+        assert leaked == [], f"{len(leaked)} shared-memory segments left"
+        assert lava_children() == [], lava_children()
+    return check
