@@ -5,7 +5,10 @@
    "hand-tuned STDP" baseline (tuned at the 5 shots of the target).
 2. Meta-learn the rule with CMA-ES (:class:`neurochip.plasticity.MetaLearner`),
    checkpointing every generation into the run folder (``--set resume_from=...``
-   continues a killed run from its checkpoint).
+   continues a killed run from its checkpoint). Default: meta-trained at the
+   evaluated 5 shots, on the same (shifted) task distribution as the held-out
+   evaluation, in the sparse rule family (``meta_dead_zone``) from the
+   hand-written supervised Hebbian rule.
 3. Evaluate on held-out tasks (analytes never seen in meta-training): meta-learned
    rule vs hand-tuned STDP vs the hand-written supervised Hebbian rule vs no
    plasticity, for k = 1, 5, 10 shots per class, with 95 % bootstrap confidence
@@ -30,7 +33,7 @@ import numpy as np
 
 from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure
 from neurochip.io import write_json
-from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, MetaLearner, evaluate_rules,
+from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, MetaLearner, MetaSpace, evaluate_rules,
                                   pair_stdp, supervised_hebbian)
 from neurochip.plasticity.plots import kshot_accuracy
 
@@ -46,31 +49,40 @@ class Config:
     twin: bool = True
     n_analytes: int = 10
     n_train_analytes: int = 6
-    shifted_test: bool = False  # twin only: held-out tasks in the twin's shifted (out-of-training) conditions
-    shifted_train: bool = False  # twin only: meta-training (and STDP tuning) tasks in the shifted conditions too
+    # Default: the realistic harder regime. Held-out tasks in the twin's shifted (out-of-training)
+    # conditions, and meta-training / STDP tuning on the same (shifted) distribution, disjoint analytes.
+    shifted_test: bool = True   # twin only: held-out tasks in the twin's shifted (out-of-training) conditions
+    shifted_train: bool = True  # twin only: meta-training (and STDP tuning) tasks in the shifted conditions too
     n_way: int = 3
     n_query: int = 10
     noise: float = 0.06        # small model only (the twin has its own randomization)
     drift: float = 0.1         # small model only
+    # classifier input encoding, the same for every method: the twin's features are normalized to [-1, 1]
+    feature_range: list = field(default_factory=lambda: [-1.0, 1.0])
     # meta-learning
     meta_k_shot: int = 5
-    meta_k_shots: list = field(default_factory=lambda: [1, 5, 10])  # [] trains at meta_k_shot only
-    generations: int = 20
-    start_from: str = "zeros"  # CMA-ES initial mean: "zeros" (no plasticity) or "stdp" (the hand-tuned STDP)
+    meta_k_shots: list = field(default_factory=list)  # [] trains at meta_k_shot only; e.g. [1, 5, 10]
+    generations: int = 40
+    # CMA-ES initial mean: "zeros" (no plasticity), "stdp" (the hand-tuned STDP) or "hebbian"
+    # (the hand-written supervised_hebbian())
+    start_from: str = "hebbian"
     sigma0: float = 0.5
-    popsize: int = 10
-    tasks_per_eval: int = 6
-    validation_tasks: int = 16
+    meta_score: str = "accuracy"  # what meta-training maximizes: "accuracy" or "soft" (see InnerLoop)
+    meta_terms: list = field(default_factory=list)  # rule terms searched ([]: all 15 of TERM_NAMES)
+    meta_dead_zone: float = 1.0   # MetaSpace.dead_zone: soft threshold of the coefficients (theta units)
+    popsize: int = 12
+    tasks_per_eval: int = 16
+    validation_tasks: int = 32
     synops_cost: float = 1e-5
-    candidates_per_job: int = 5
+    candidates_per_job: int = 6
     address: str = ""          # "" local process pool, "serial", or a Dask scheduler address
     workers: int = 2
     resume_from: str = ""      # a checkpoint.pkl of a killed run with the same config
     # hand-tuned STDP grid (evaluated on meta-training tasks)
-    stdp_a_plus: list = field(default_factory=lambda: [0.01, 0.02, 0.05])
-    stdp_ratio: list = field(default_factory=lambda: [0.5, 1.0, 1.5])
-    stdp_tau: list = field(default_factory=lambda: [3.0, 6.0, 12.0])
-    stdp_tune_tasks: int = 24
+    stdp_a_plus: list = field(default_factory=lambda: [0.005, 0.01, 0.02, 0.05, 0.1])
+    stdp_ratio: list = field(default_factory=lambda: [0.25, 0.5, 1.0, 1.5])
+    stdp_tau: list = field(default_factory=lambda: [2.0, 3.0, 6.0, 12.0])
+    stdp_tune_tasks: int = 48
     # held-out evaluation
     ks: list = field(default_factory=lambda: [1, 5, 10])
     eval_tasks: int = 60
@@ -90,6 +102,16 @@ def bootstrap_ci(values: np.ndarray, n: int, rng: np.random.Generator, level: fl
     means = values[..., idx].mean(axis=-1)
     lo, hi = np.percentile(means, [50 * (1 - level), 50 * (1 + level)], axis=-1)
     return values.mean(axis=-1), lo, hi
+
+
+def _feature_range(value) -> tuple:
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"feature_range should be [low, high], got {value!r}") from None
+    if not high > low:
+        raise ValueError(f"feature_range should be [low, high] with high > low, got {value!r}")
+    return (low, high)
 
 
 def stdp_grid(cfg: Config) -> list:
@@ -136,7 +158,8 @@ def main(cfg: Config) -> Path:
                       n_query=cfg.n_query, n_way=cfg.n_way, noise=cfg.noise, drift=cfg.drift,
                       library_seed=cfg.seed, twin=cfg.twin, n_analytes=cfg.n_analytes,
                       n_train_analytes=cfg.n_train_analytes, shifted_test=cfg.shifted_test,
-                      shifted_train=cfg.shifted_train)
+                      shifted_train=cfg.shifted_train, feature_range=_feature_range(cfg.feature_range),
+                      score=cfg.meta_score)
     rng = np.random.default_rng(cfg.seed)
 
     # 1. hand-tuned STDP (grid on meta-training tasks)
@@ -153,10 +176,11 @@ def main(cfg: Config) -> Path:
     ckpt = run_dir / "checkpoint.pkl"
     if cfg.resume_from:
         shutil.copyfile(cfg.resume_from, ckpt)
-    if cfg.start_from not in ("zeros", "stdp"):
-        raise ValueError(f"start_from should be 'zeros' or 'stdp', got {cfg.start_from!r}")
-    ml = MetaLearner(inner=inner, generations=cfg.generations, popsize=cfg.popsize, sigma0=cfg.sigma0,
-                     x0=stdp if cfg.start_from == "stdp" else None,
+    starts = {"zeros": None, "stdp": stdp, "hebbian": supervised_hebbian()}
+    if cfg.start_from not in starts:
+        raise ValueError(f"start_from should be 'zeros', 'stdp' or 'hebbian', got {cfg.start_from!r}")
+    ml = MetaLearner(space=MetaSpace(terms=tuple(cfg.meta_terms), dead_zone=cfg.meta_dead_zone), inner=inner, generations=cfg.generations, popsize=cfg.popsize, sigma0=cfg.sigma0,
+                     x0=starts[cfg.start_from],
                      tasks_per_eval=cfg.tasks_per_eval, validation_tasks=cfg.validation_tasks,
                      synops_cost=cfg.synops_cost, candidates_per_job=cfg.candidates_per_job,
                      address=cfg.address or None, workers=cfg.workers, checkpoint=ckpt,

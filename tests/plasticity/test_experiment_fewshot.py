@@ -44,5 +44,24 @@ def test_start_from_stdp_and_bad_value(tmp_path):
     run = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "start_from": "stdp",
                                                  "twin": False, "n_analytes": 16, "n_train_analytes": 10}))
     assert (run / "rule.json").exists()
-    with pytest.raises(ValueError, match="start_from should be 'zeros' or 'stdp'"):
+    with pytest.raises(ValueError, match="start_from should be 'zeros', 'stdp' or 'hebbian'"):
         exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "start_from": "best"}))
+
+
+def test_rule_family_and_score_options(tmp_path):
+    import pytest
+
+    exp = find_experiment("fewshot_metalearn", ROOT / "experiments")
+    terms = ["u0*x1*y3", "u0*y3*w", "y0*x1"]
+    run = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "twin": False,
+                                                 "n_analytes": 16, "n_train_analytes": 10, "meta_terms": terms,
+                                                 "meta_score": "soft", "meta_dead_zone": 0.5}))
+    rule = json.loads((run / "rule.json").read_text())["rule"]
+    assert set(rule["coefficients"]) <= set(terms)
+    config = json.loads((run / "config.json").read_text())
+    assert config["meta_score"] == "soft" and config["feature_range"] == [-1.0, 1.0]
+    with pytest.raises(ValueError, match=r"feature_range should be \[low, high\] with high > low"):
+        exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path),
+                                               "feature_range": [1.0, -1.0]}))
+    with pytest.raises(ValueError, match=r"feature_range should be \[low, high\], got"):
+        exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "feature_range": [1.0]}))

@@ -1,0 +1,111 @@
+"""Meta-learning levers: a restricted rule family (MetaSpace.terms) and the soft fitness score."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from neurochip.plasticity import (TERM_NAMES, FewShotSpikingClassifier, InnerLoop, MetaLearner, MetaSpace,
+                                  evaluate_rules, pair_stdp, supervised_hebbian)
+from neurochip.plasticity.fewshot import simulate_outputs
+
+INNER = InnerLoop(k_shot=2, n_query=4)
+
+
+def test_restricted_family_maps_only_its_terms():
+    space = MetaSpace(terms=("u0*y3*w", "u0*x1*y3"), quantize=False)
+    assert space.searched_terms == ("u0*x1*y3", "u0*y3*w")  # TERM_NAMES order
+    assert space.dim == 2 + 5
+    theta = np.zeros(space.dim)
+    theta[:2] = [0.4, -2.0]
+    rule = space.to_rule(theta)
+    assert set(rule.coefficients) <= {"u0*x1*y3", "u0*y3*w"}
+    assert rule.coefficients["u0*x1*y3"] == pytest.approx(0.4 * space.coef_scale)
+    assert rule.coefficients["u0*y3*w"] == pytest.approx(-2.0 * space.coef_scale)
+    # from_rule keeps the searched terms and drops the others (pair STDP has none of them).
+    back = space.to_rule(space.from_rule(supervised_hebbian()))
+    for term, c in supervised_hebbian().coefficients.items():
+        assert back.coefficients[term] == pytest.approx(c, rel=1e-12)
+    assert not np.any(space.from_rule(pair_stdp(a_plus=0.1, a_minus=0.1))[:2])
+    assert MetaSpace().searched_terms == TERM_NAMES and MetaSpace().dim == len(TERM_NAMES) + 5
+    with pytest.raises(ValueError, match="terms should be distinct names of TERM_NAMES"):
+        MetaSpace(terms=("x0*y9",))
+    with pytest.raises(ValueError, match="terms should be distinct names"):
+        MetaSpace(terms=("x0", "x0"))
+    with pytest.raises(ValueError, match=r"theta should have shape \(7,\)"):
+        space.to_rule(np.zeros(20))
+
+
+def test_soft_score_is_the_mean_softmax_probability_of_the_right_class():
+    rules = [None, supervised_hebbian(), pair_stdp(a_plus=0.05, a_minus=0.05, tau_plus=4.0, tau_minus=4.0,
+                                                    w_min=0, w_max=1)]
+    seeds = [5, 6]
+    soft, ops = evaluate_rules(rules, seeds, INNER, score="soft")
+    acc, ops_acc = evaluate_rules(rules, seeds, INNER)
+    np.testing.assert_array_equal(ops, ops_acc)
+    sampler = INNER.sampler()
+    for t, seed in enumerate(seeds):
+        task = sampler.sample(k_shot=2, n_query=4, random_state=seed)
+        for n, rule in enumerate(rules):
+            clf = FewShotSpikingClassifier(rule=rule, random_state=seed, **INNER.classifier_kwargs())
+            clf.fit(task.X_support, task.y_support)
+            _, counts, _, _ = simulate_outputs(clf.W_, clf.encoder_.transform(task.X_query), clf._out())
+            expected = np.mean([np.exp(c[list(clf.classes_).index(y)]) / np.exp(c).sum()
+                                for c, y in zip(counts, task.y_query)])
+            assert soft[n, t] == pytest.approx(expected, rel=1e-12)
+    assert np.all((soft > 0) & (soft <= 1))
+    with pytest.raises(ValueError, match="score should be 'accuracy' or 'soft'"):
+        evaluate_rules(rules, seeds, INNER, score="margin")
+
+
+def test_soft_fitness_meta_learning_validates_by_accuracy():
+    inner = dataclasses.replace(INNER, score="soft")
+    ml = MetaLearner(space=MetaSpace(terms=("u0*x1*y3", "u0*y3*w", "y0*x1")), inner=inner, generations=2,
+                     popsize=4, tasks_per_eval=2, candidates_per_job=2, validation_tasks=3, address="serial",
+                     progress=False, random_state=0).fit()
+    assert set(ml.rule_.coefficients) <= {"u0*x1*y3", "u0*y3*w", "y0*x1"}
+    # The final choice is scored by accuracy: a multiple of 1 / (3 tasks * 3 classes * 4 queries).
+    seeds = np.random.SeedSequence([0, 2]).generate_state(3, dtype=np.uint32)
+    acc, _ = evaluate_rules([ml.rule_], seeds, INNER)
+    assert ml.validation_accuracy_ == pytest.approx(acc.mean(), rel=1e-12)
+
+
+def test_dead_zone_soft_thresholds_coefficients():
+    space = MetaSpace(terms=("u0*x1*y3", "u0*y3*w", "u0*w"), dead_zone=1.0, quantize=False)
+    theta = np.array([2.5, -0.9, -1.25, 0.0, 0.0, 0.0, 0.0, 0.0])
+    rule = space.to_rule(theta)
+    # |theta| <= dead_zone: the term is absent; beyond it: coef_scale * sign * (|theta| - dead_zone).
+    assert rule.coefficients == pytest.approx({"u0*x1*y3": 1.5 * space.coef_scale, "u0*w": -0.25 * space.coef_scale})
+    back = space.to_rule(space.from_rule(supervised_hebbian()))
+    assert back.coefficients == pytest.approx(supervised_hebbian().coefficients, rel=1e-12)
+    np.testing.assert_allclose(space.from_rule(supervised_hebbian())[:3], [2.0, -2.0, 0.0])
+    # Most rules sampled around zero have few terms: the search starts sparse.
+    rng = np.random.default_rng(0)
+    dense = MetaSpace(quantize=False)
+    sparse = MetaSpace(dead_zone=1.0, quantize=False)
+    draws = rng.normal(0, 0.5, (200, dense.dim))
+    assert np.mean([len(dense.to_rule(d).coefficients) for d in draws]) == len(TERM_NAMES)
+    assert np.mean([len(sparse.to_rule(d).coefficients) for d in draws]) < 1.0
+    with pytest.raises(ValueError, match="dead_zone should be >= 0"):
+        MetaSpace(dead_zone=-1.0)
+
+
+def test_ceiling_benchmark_readouts_on_a_separable_task():
+    import importlib.util
+    from pathlib import Path
+
+    from neurochip.plasticity import Task
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "fewshot_ceiling.py"
+    spec = importlib.util.spec_from_file_location("fewshot_ceiling", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    Xs = np.array([[0.9, -0.8], [0.8, -0.9], [-0.8, 0.9], [-0.9, 0.8]])
+    task = Task(Xs, np.array([0, 0, 1, 1]), Xs[[1, 2]], np.array([0, 1]), np.array([0, 1]))
+    assert bench.readout_accuracies(task, (-1.0, 1.0)) == {"nearest_mean_raw": 1.0, "nearest_mean_code": 1.0,
+                                                           "dot_product_code": 1.0}
+    # Queries at and near the class-0 mean.
+    Xs = np.array([[0.0, 0.0], [0.0, 0.0], [0.5, 0.5], [0.5, 0.5]])
+    acc = [bench.readout_accuracies(Task(Xs, np.array([0, 0, 1, 1]), np.array([[q, q]]), np.array([0]),
+                                         np.array([0, 1])), (0.0, 1.0)) for q in (0.0, 0.1)]
+    assert acc[0] == {"nearest_mean_raw": 1.0, "nearest_mean_code": 1.0, "dot_product_code": 1.0}
+    assert acc[1]["nearest_mean_raw"] == 1.0
