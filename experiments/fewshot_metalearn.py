@@ -59,6 +59,7 @@ class Config:
     drift: float = 0.1         # small model only
     # classifier input encoding, the same for every method: the twin's features are normalized to [-1, 1]
     feature_range: list = field(default_factory=lambda: [-1.0, 1.0])
+    bias_spikes: int = 0       # spikes per sample of an always-on bias input (0: none); every method gets it
     # meta-learning
     meta_k_shot: int = 5
     meta_k_shots: list = field(default_factory=list)  # [] trains at meta_k_shot only; e.g. [1, 5, 10]
@@ -159,7 +160,7 @@ def main(cfg: Config) -> Path:
                       library_seed=cfg.seed, twin=cfg.twin, n_analytes=cfg.n_analytes,
                       n_train_analytes=cfg.n_train_analytes, shifted_test=cfg.shifted_test,
                       shifted_train=cfg.shifted_train, feature_range=_feature_range(cfg.feature_range),
-                      score=cfg.meta_score)
+                      score=cfg.meta_score, bias_spikes=cfg.bias_spikes)
     rng = np.random.default_rng(cfg.seed)
 
     # 1. hand-tuned STDP (grid on meta-training tasks)

@@ -74,20 +74,30 @@ class LatencyPopulationEncoder:
         Minimum activation in (0, 1) for a spike.
     feature_range : (low, high), optional
         Fixed scaling; ``None`` learns per-feature min / max in :meth:`fit`.
+    bias_spikes : int
+        Spikes of one extra, always-on *bias input* (the last input) per sample:
+        ``0`` (default) no bias input; ``n >= 1`` spikes at steps
+        ``floor(j * steps / n)``, ``j = 0 .. n-1``, whatever the features. Its
+        plastic weight to each output neuron is a per-neuron bias (learned by
+        the same rule as every other input weight), the term a distance-like
+        readout needs: nearest class mean is ``argmax_c x.mu_c - |mu_c|^2 / 2``.
     """
 
     def __init__(self, *, n_centers: int = 6, steps: int = 16, threshold: float = 0.2,
-                 feature_range: tuple | None = None):
+                 feature_range: tuple | None = None, bias_spikes: int = 0):
         self.n_centers = n_centers
         self.steps = steps
         self.threshold = threshold
         self.feature_range = feature_range
+        self.bias_spikes = bias_spikes
 
     def fit(self, X, y=None) -> "LatencyPopulationEncoder":
         owner = "LatencyPopulationEncoder"
         check_int(owner, "n_centers", self.n_centers, minimum=2)
         check_int(owner, "steps", self.steps, minimum=2)
         check_float(owner, "threshold", self.threshold, low=0.0, high=1.0, low_open=True, high_open=True)
+        if check_int(owner, "bias_spikes", self.bias_spikes, minimum=0) > self.steps:
+            raise ValueError(f"{owner}: bias_spikes should be <= steps ({self.steps}), got {self.bias_spikes}")
         X = _check_X(owner, X)
         if self.feature_range is None:
             self.low_, self.high_ = X.min(axis=0), X.max(axis=0)
@@ -99,11 +109,11 @@ class LatencyPopulationEncoder:
                                  f"got {self.feature_range!r}")
             self.low_, self.high_ = np.full(X.shape[1], low), np.full(X.shape[1], high)
         self.n_features_in_ = X.shape[1]
-        self.n_outputs_ = X.shape[1] * self.n_centers
+        self.n_outputs_ = X.shape[1] * self.n_centers + (1 if self.bias_spikes else 0)
         return self
 
     def transform(self, X) -> np.ndarray:
-        """Spike rasters, bool array of shape (n_samples, steps, n_features * n_centers)."""
+        """Spike rasters, bool array of shape (n_samples, steps, n_features * n_centers [+ 1 bias input])."""
         if not hasattr(self, "low_"):
             raise ValueError("LatencyPopulationEncoder: call fit before transform")
         X = _check_X("LatencyPopulationEncoder", X, self.n_features_in_)
@@ -113,9 +123,11 @@ class LatencyPopulationEncoder:
         sigma = 1.0 / (self.n_centers - 1)
         a = np.exp(-(z[:, :, None] - mu) ** 2 / (2 * sigma ** 2)).reshape(X.shape[0], -1)
         t = np.round((1 - a) * (self.steps - 1)).astype(int)
-        raster = np.zeros((X.shape[0], self.steps, a.shape[1]), dtype=bool)
+        raster = np.zeros((X.shape[0], self.steps, self.n_outputs_), dtype=bool)
         s, i = np.nonzero(a > self.threshold)
         raster[s, t[s, i], i] = True
+        if self.bias_spikes:
+            raster[:, (np.arange(self.bias_spikes) * self.steps) // self.bias_spikes, -1] = True
         return raster
 
     def fit_transform(self, X, y=None) -> np.ndarray:
@@ -227,7 +239,7 @@ class FewShotSpikingClassifier:
     rule : LearningRule
         Plasticity of the input -> output weights (see :mod:`neurochip.plasticity.rules`).
         ``None`` disables learning (the weights stay at their random initial values).
-    n_centers, steps, feature_range : see :class:`LatencyPopulationEncoder`
+    n_centers, steps, feature_range, bias_spikes : see :class:`LatencyPopulationEncoder`
     du, dv, vth : float
         Output LIF parameters (Loihi float, per step).
     w_inh : float
@@ -266,8 +278,9 @@ class FewShotSpikingClassifier:
     def __init__(self, *, rule: LearningRule | None = None, n_centers: int = 6, steps: int = 16,
                  feature_range: tuple | None = None, du: float = 0.5, dv: float = 0.2, vth: float = 1.0,
                  w_inh: float = 1.0, teacher: float = 0.3, w_init: float = 0.05, extra_steps: int = 4,
-                 epochs: int = 1, random_state=None):
+                 epochs: int = 1, bias_spikes: int = 0, random_state=None):
         self.rule = rule
+        self.bias_spikes = bias_spikes
         self.n_centers = n_centers
         self.steps = steps
         self.feature_range = feature_range
@@ -333,7 +346,8 @@ class FewShotSpikingClassifier:
         X = _check_X("FewShotSpikingClassifier", X)
         self._rng = np.random.default_rng(self.random_state)
         self.encoder_ = LatencyPopulationEncoder(n_centers=self.n_centers, steps=self.steps,
-                                                 feature_range=self.feature_range).fit(X)
+                                                 feature_range=self.feature_range,
+                                                 bias_spikes=self.bias_spikes).fit(X)
         y = np.asarray(y)
         self.classes_ = np.zeros(0, dtype=y.dtype)
         self.W_ = np.zeros((0, self.encoder_.n_outputs_))

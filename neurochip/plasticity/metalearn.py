@@ -165,6 +165,7 @@ class InnerLoop:
     w_init: float = 0.05
     extra_steps: int = 4
     score: str = "accuracy"
+    bias_spikes: int = 0
 
     def sampler(self):
         """:class:`SensorTaskSampler`, or with ``twin`` the sensors digital twin (:class:`TwinTaskSampler`)."""
@@ -181,7 +182,8 @@ class InnerLoop:
     def classifier_kwargs(self) -> dict:
         return {"n_centers": self.n_centers, "steps": self.steps, "feature_range": self.feature_range,
                 "du": self.du, "dv": self.dv, "vth": self.vth, "w_inh": self.w_inh,
-                "teacher": self.teacher, "w_init": self.w_init, "extra_steps": self.extra_steps}
+                "teacher": self.teacher, "w_init": self.w_init, "extra_steps": self.extra_steps,
+                "bias_spikes": self.bias_spikes}
 
 
 def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "train",
@@ -213,7 +215,8 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
         task = _task(inner, k, split, int(seed)) if inner.twin else sampler.sample(
             k_shot=k, n_query=inner.n_query, split=split, random_state=int(seed))
         enc = LatencyPopulationEncoder(n_centers=inner.n_centers, steps=inner.steps,
-                                       feature_range=inner.feature_range).fit(task.X_support)
+                                       feature_range=inner.feature_range,
+                                       bias_spikes=inner.bias_spikes).fit(task.X_support)
         rng = np.random.default_rng(int(seed))
         classes = np.unique(task.y_support)
         W0 = rng.uniform(0, inner.w_init, (classes.size, enc.n_outputs_))

@@ -55,11 +55,15 @@ def test_rule_family_and_score_options(tmp_path):
     terms = ["u0*x1*y3", "u0*y3*w", "y0*x1"]
     run = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "twin": False,
                                                  "n_analytes": 16, "n_train_analytes": 10, "meta_terms": terms,
-                                                 "meta_score": "soft", "meta_dead_zone": 0.5}))
+                                                 "meta_score": "soft", "meta_dead_zone": 0.5,
+                                                 "bias_spikes": 2}))
     rule = json.loads((run / "rule.json").read_text())["rule"]
     assert set(rule["coefficients"]) <= set(terms)
     config = json.loads((run / "config.json").read_text())
-    assert config["meta_score"] == "soft" and config["feature_range"] == [-1.0, 1.0]
+    assert config["meta_score"] == "soft" and config["feature_range"] == [-1.0, 1.0] and config["bias_spikes"] == 2
+    # the bias input reaches the classifier's encoder (checked there: at most one spike per step)
+    with pytest.raises(ValueError, match=r"bias_spikes should be <= steps \(16\), got 99"):
+        exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "bias_spikes": 99}))
     with pytest.raises(ValueError, match=r"feature_range should be \[low, high\] with high > low"):
         exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path),
                                                "feature_range": [1.0, -1.0]}))

@@ -158,3 +158,51 @@ def test_classifier_on_sensors_datasets_and_their_csv(tmp_path):
     recorded = sensors_csv(path)
     np.testing.assert_allclose(recorded.features, train.features, rtol=1e-9)
     assert FewShotSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(recorded).score(test) == acc
+
+
+def test_bias_input_spikes_and_shape():
+    X = np.array([[0.5], [0.0]])
+    base = LatencyPopulationEncoder(n_centers=3, steps=11, feature_range=(0.0, 1.0)).fit(X)
+    enc = LatencyPopulationEncoder(n_centers=3, steps=11, feature_range=(0.0, 1.0), bias_spikes=3).fit(X)
+    assert (base.n_outputs_, enc.n_outputs_) == (3, 4)
+    raster = enc.transform(X)
+    np.testing.assert_array_equal(raster[..., :3], base.transform(X))
+    for s in range(2):  # floor(j * 11 / 3) = 0, 3, 7 whatever the sample
+        assert np.nonzero(raster[s, :, 3])[0].tolist() == [0, 3, 7]
+    every = LatencyPopulationEncoder(n_centers=3, steps=11, bias_spikes=11).fit(X).transform(X)
+    assert every[:, :, 3].all()
+    with pytest.raises(ValueError, match="bias_spikes should be <= steps \\(11\\), got 12"):
+        LatencyPopulationEncoder(n_centers=3, steps=11, bias_spikes=12).fit(X)
+    with pytest.raises(ValueError, match="bias_spikes should be >= 0, got -1"):
+        LatencyPopulationEncoder(bias_spikes=-1).fit(X)
+
+
+def test_bias_weight_is_a_per_neuron_bias():
+    # Two output neurons with the same input weights: the bias input's weight alone decides the winner.
+    X = np.array([[0.3, 0.7]])
+    enc = LatencyPopulationEncoder(n_centers=4, steps=16, feature_range=(0.0, 1.0), bias_spikes=16).fit(X)
+    rasters = enc.transform(X)
+    W = np.full((2, enc.n_outputs_), 0.1)
+    W[:, -1] = [0.0, 0.05]
+    from neurochip.plasticity.fewshot import OutputParams, decide, simulate_outputs
+    out = OutputParams(0.5, 0.2, 1.0, 1.0, 0.3, 4)
+    _, counts, drive, _ = simulate_outputs(W, rasters, out)
+    # the bias input adds 0.05 per step of the window (delay 1: steps 1 .. 16) to neuron 1's input current
+    _, c0, d0, _ = simulate_outputs(W[:, :-1], rasters[..., :-1], out)
+    np.testing.assert_allclose(drive[0] - d0[0], [0.0, 0.05 * 16], rtol=1e-12)
+    assert decide(counts, drive)[0] == 1
+    W[:, -1] = [0.05, 0.0]
+    _, counts, drive, _ = simulate_outputs(W, rasters, out)
+    assert decide(counts, drive)[0] == 0
+
+
+def test_batched_evaluation_equals_classifier_with_bias_input():
+    inner = InnerLoop(k_shot=2, n_query=4, bias_spikes=2)
+    rules = [None, supervised_hebbian()]
+    acc, ops = evaluate_rules(rules, [7], inner)
+    task = inner.sampler().sample(k_shot=2, n_query=4, random_state=7)
+    for n, rule in enumerate(rules):
+        clf = FewShotSpikingClassifier(rule=rule, random_state=7, **inner.classifier_kwargs())
+        assert clf.fit(task.X_support, task.y_support).score(task.X_query, task.y_query) == acc[n, 0]
+        assert clf.W_.shape[1] == 8 * 6 + 1
+        assert clf.synops_ / task.y_query.size == pytest.approx(ops[n, 0], rel=1e-12)
