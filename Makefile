@@ -6,7 +6,9 @@
 PYTHON ?= $(shell command -v python3.10 2>/dev/null || echo python3.10)
 VENV   ?= .venv
 STAMP  := $(VENV)/.installed
-PYTEST_ARGS ?=
+# Two pytest workers: a cold run compiles ~180 Brian2 Cython modules, CPU-bound work that
+# halves on 2 cores. PYTEST_ARGS="-n 0" runs the tests in one process.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test venv clean
 

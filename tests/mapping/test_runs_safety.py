@@ -6,6 +6,7 @@ sleeps at Lava time step 3; Lava forks its children, so they run the swapped cla
 """
 import _thread
 import os
+import signal
 import threading
 import time
 
@@ -104,7 +105,10 @@ def test_a_hanging_child_hits_the_time_bound(monkeypatch, assert_no_leaks):
 
 
 def test_ctrl_c_during_a_run_stops_it_and_cleans_up(monkeypatch, assert_no_leaks):
+    # Python's own SIGINT handler, as in a terminal: brian2's handler chains to whatever handler was
+    # installed when brian2 was imported, which is SIG_IGN in pytest-xdist workers (not callable).
     monkeypatch.setattr(_lava_models, "RecordingLifFloat", SleepingLif)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     dep = mapping.compile(small_network(), target(60))
     timer = threading.Timer(1.5, _thread.interrupt_main)  # what Ctrl-C does to the main thread
     timer.start()
@@ -114,6 +118,7 @@ def test_ctrl_c_during_a_run_stops_it_and_cleans_up(monkeypatch, assert_no_leaks
             mapping.run(dep, 10)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - start < 20
     assert_no_leaks()
 
