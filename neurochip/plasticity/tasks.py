@@ -40,6 +40,19 @@ class Task:
     analytes: np.ndarray
 
 
+def _start_task(owner: str, sampler, k_shot, n_query, split: str, random_state):
+    """Checked ``k_shot``/``n_query``, the task's generator and its ``n_way`` analytes drawn from the
+    ``split`` pool (train: the first ``n_train_analytes``; test: the rest)."""
+    k_shot = check_int(owner, "k_shot", k_shot, minimum=1)
+    n_query = check_int(owner, "n_query", n_query, minimum=1)
+    if split not in ("train", "test"):
+        raise ValueError(f"{owner}: split should be 'train' or 'test', got {split!r}")
+    rng = np.random.default_rng(random_state)
+    pool = (np.arange(sampler.n_train_analytes) if split == "train"
+            else np.arange(sampler.n_train_analytes, sampler.n_analytes))
+    return k_shot, n_query, rng, rng.choice(pool, sampler.n_way, replace=False)
+
+
 class SensorTaskSampler:
     """Sample few-shot tasks from a randomized sensor array (see module docstring).
 
@@ -90,14 +103,8 @@ class SensorTaskSampler:
 
     def sample(self, *, k_shot: int, n_query: int = 10, split: str = "train", random_state=None) -> Task:
         """A task with ``k_shot`` support and ``n_query`` query samples per class."""
-        k_shot = check_int("SensorTaskSampler.sample", "k_shot", k_shot, minimum=1)
-        n_query = check_int("SensorTaskSampler.sample", "n_query", n_query, minimum=1)
-        if split not in ("train", "test"):
-            raise ValueError(f"SensorTaskSampler.sample: split should be 'train' or 'test', got {split!r}")
-        rng = np.random.default_rng(random_state)
-        pool = (np.arange(self.n_train_analytes) if split == "train"
-                else np.arange(self.n_train_analytes, self.n_analytes))
-        analytes = rng.choice(pool, self.n_way, replace=False)
+        k_shot, n_query, rng, analytes = _start_task("SensorTaskSampler.sample", self, k_shot, n_query, split,
+                                                      random_state)
         cond = {"sens": 1 + rng.uniform(0, self.sensitivity_spread) * rng.standard_normal(self.n_channels),
                 "drift": rng.uniform(-self.drift, self.drift, self.n_channels),
                 "noise": rng.uniform(0.3, 1.0) * self.noise,
@@ -161,14 +168,9 @@ class TwinTaskSampler:
         """A task with ``k_shot`` support and ``n_query`` query samples per class."""
         from sensors import make_dataset
 
-        k_shot = check_int("TwinTaskSampler.sample", "k_shot", k_shot, minimum=1)
-        n_query = check_int("TwinTaskSampler.sample", "n_query", n_query, minimum=1)
-        if split not in ("train", "test"):
-            raise ValueError(f"TwinTaskSampler.sample: split should be 'train' or 'test', got {split!r}")
-        rng = np.random.default_rng(random_state)
-        pool = (np.arange(self.n_train_analytes) if split == "train"
-                else np.arange(self.n_train_analytes, self.n_analytes))
-        analytes = np.sort(rng.choice(pool, self.n_way, replace=False))
+        k_shot, n_query, rng, analytes = _start_task("TwinTaskSampler.sample", self, k_shot, n_query, split,
+                                                      random_state)
+        analytes = np.sort(analytes)
         base = self._spec()
         spec = base.with_changes(classes=tuple(base.analytes[a] for a in analytes),
                                  array_seed=int(rng.integers(2 ** 31)), n_sensors=base.n_sensors,
