@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -28,18 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _timing import timed  # noqa: E402
 from neurochip.io import write_json  # noqa: E402
 from sensors import (DeltaEncoder, LatencyEncoder, PopulationEncoder, RateEncoder, SensorArray,  # noqa: E402
                      Step)
-
-
-def timed(fn, repeats):
-    out, times = None, []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return out, statistics.median(times), times
 
 
 def main(argv=None):

@@ -19,11 +19,9 @@ Medians of ``--repeats`` repeats. Prints a table and writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import mapping  # noqa: E402
+from _timing import timed  # noqa: E402
 from neurochip import Network, Population, Projection, SpikeSource, compare_spikes  # noqa: E402
-from neurochip import brian_backend, reference  # noqa: E402
+from neurochip import brian_backend  # noqa: E402
 from neurochip.io import write_json  # noqa: E402
 
 
@@ -61,14 +60,6 @@ def median(xs):
     return float(statistics.median(xs))
 
 
-def timed(fn, repeats):
-    out, times = None, []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return out, median(times)
-
 
 def main(argv=None) -> Path:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -82,8 +73,8 @@ def main(argv=None) -> Path:
     rows = []
     for n_syn in sizes:
         net = network(n_syn, steps)
-        dep, compile_float = timed(lambda: mapping.compile(net, "loihi2-sim-float"), repeats)
-        _, compile_fixed = timed(lambda: mapping.compile(net, "loihi2-sim-fixed"), repeats)
+        dep, compile_float, _ = timed(lambda: mapping.compile(net, "loihi2-sim-float"), repeats)
+        _, compile_fixed, _ = timed(lambda: mapping.compile(net, "loihi2-sim-fixed"), repeats)
         runs = [mapping.run(dep, steps) for _ in range(repeats)]
         setup = median([r.info["lava_setup_seconds"] for r in runs])
         run_s = median([r.info["lava_run_seconds"] for r in runs])

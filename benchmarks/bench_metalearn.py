@@ -18,12 +18,11 @@ Run: ``python benchmarks/bench_metalearn.py [--candidates 8] [--repeats 3]``.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
+import _timing
 from neurochip import Network, Population, Projection, SpikeSource
 from neurochip.io import write_json
 from neurochip.plasticity import InnerLoop, LatencyPopulationEncoder, MetaSpace, evaluate_rules
@@ -91,12 +90,8 @@ def one_group(rules, W0, inner: InnerLoop, seed: int) -> np.ndarray:
 
 
 def timed(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """Median seconds of ``repeats`` calls (see benchmarks/_timing.py)."""
+    return _timing.timed(fn, repeats)[1]
 
 
 def main(argv=None) -> dict:

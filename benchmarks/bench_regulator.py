@@ -10,13 +10,12 @@ Prints the figures and writes ``benchmarks/out/bench_regulator.json``.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 from brian2 import Hz
 
+from _timing import timed
 from neurochip import Network, Population, Projection, SpikeSource
 from neurochip.brian_backend import simulate
 from neurochip.io import write_json
@@ -32,13 +31,8 @@ def network(n_in: int, n_pop: int, steps: int, seed: int) -> Network:
 
 
 def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up (compilation, caches)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    """Median seconds of ``repeats`` calls after one warm-up call (compilation, caches)."""
+    return timed(fn, repeats, warmup=True)[1]
 
 
 def main(argv=None) -> dict:
