@@ -40,6 +40,17 @@ class Task:
     analytes: np.ndarray
 
 
+def _check_pools(owner: str, n_analytes, n_train_analytes, n_way) -> tuple[int, int, int]:
+    """Checked analyte counts: ``n_way`` analytes must fit in both the train and the test pool."""
+    n_analytes = check_int(owner, "n_analytes", n_analytes, minimum=2)
+    n_train_analytes = check_int(owner, "n_train_analytes", n_train_analytes, minimum=1)
+    n_way = check_int(owner, "n_way", n_way, minimum=2)
+    if not n_way <= min(n_train_analytes, n_analytes - n_train_analytes):
+        raise ValueError(f"{owner}: n_way should be <= the train pool ({n_train_analytes}) and the "
+                         f"test pool ({n_analytes - n_train_analytes}), got {n_way}")
+    return n_analytes, n_train_analytes, n_way
+
+
 def _start_task(owner: str, sampler, k_shot, n_query, split: str, random_state):
     """Checked ``k_shot``/``n_query``, the task's generator and its ``n_way`` analytes drawn from the
     ``split`` pool (train: the first ``n_train_analytes``; test: the rest)."""
@@ -77,12 +88,8 @@ class SensorTaskSampler:
                  random_state: int = 0):
         owner = "SensorTaskSampler"
         self.n_channels = check_int(owner, "n_channels", n_channels, minimum=1)
-        self.n_analytes = check_int(owner, "n_analytes", n_analytes, minimum=2)
-        self.n_train_analytes = check_int(owner, "n_train_analytes", n_train_analytes, minimum=1)
-        self.n_way = check_int(owner, "n_way", n_way, minimum=2)
-        if not self.n_way <= min(self.n_train_analytes, self.n_analytes - self.n_train_analytes):
-            raise ValueError(f"{owner}: n_way should be <= the train pool ({self.n_train_analytes}) and the "
-                             f"test pool ({self.n_analytes - self.n_train_analytes}), got {self.n_way}")
+        self.n_analytes, self.n_train_analytes, self.n_way = _check_pools(owner, n_analytes, n_train_analytes,
+                                                                          n_way)
         self.sensitivity_spread = check_float(owner, "sensitivity_spread", sensitivity_spread, low=0.0)
         self.drift = check_float(owner, "drift", drift, low=0.0)
         self.noise = check_float(owner, "noise", noise, low=0.0)
@@ -141,12 +148,8 @@ class TwinTaskSampler:
                  n_sensors: int = 8, duration_ms: float = 600.0, dt_ms: float = 2.0,
                  shifted_test: bool = False, shifted_train: bool = False, random_state: int = 0):
         owner = "TwinTaskSampler"
-        self.n_analytes = check_int(owner, "n_analytes", n_analytes, minimum=2)
-        self.n_train_analytes = check_int(owner, "n_train_analytes", n_train_analytes, minimum=1)
-        self.n_way = check_int(owner, "n_way", n_way, minimum=2)
-        if not self.n_way <= min(self.n_train_analytes, self.n_analytes - self.n_train_analytes):
-            raise ValueError(f"{owner}: n_way should be <= the train pool ({self.n_train_analytes}) and the "
-                             f"test pool ({self.n_analytes - self.n_train_analytes}), got {self.n_way}")
+        self.n_analytes, self.n_train_analytes, self.n_way = _check_pools(owner, n_analytes, n_train_analytes,
+                                                                          n_way)
         self.n_sensors = check_int(owner, "n_sensors", n_sensors, minimum=1)
         self.duration_ms = check_float(owner, "duration_ms", duration_ms, low=0.0, low_open=True)
         self.dt_ms = check_float(owner, "dt_ms", dt_ms, low=0.0, low_open=True)
