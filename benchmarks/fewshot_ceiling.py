@@ -10,10 +10,14 @@ seeds), per k: accuracy of
   window (what the encoding keeps);
 - the *dot product* with that class mean: what a rule that accumulates the
   shots' pre traces into the label neuron's weights computes with a readout
-  by summed input (the ceiling of accumulating rules with this readout).
+  by summed input (the ceiling of accumulating rules with this readout);
+- the *cosine*, the dot product with the class means scaled to unit norm:
+  what soft-bounded rules approach (every weight saturates toward the same
+  bound, so the class prototypes get similar norms).
 
 Prints a table; writes ``benchmarks/out/fewshot_ceiling.json``.
-Run: ``python benchmarks/fewshot_ceiling.py [--tasks 60] [--ks 1 5 10]``.
+Run: ``python benchmarks/fewshot_ceiling.py [--tasks 60] [--ks 1 5 10] [--seed 0]`` (``--seed``: the
+experiment's ``seed``, which also draws the analyte library).
 """
 from __future__ import annotations
 
@@ -47,6 +51,8 @@ def readout_accuracies(task, feature_range, *, n_centers=6, steps=16, extra_step
         out[f"nearest_mean_{name}"] = float(np.mean(classes[dist.argmin(axis=1)] == task.y_query))
         if name == "code":
             out["dot_product_code"] = float(np.mean(classes[(Q @ means.T).argmax(axis=1)] == task.y_query))
+            unit = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-300)
+            out["cosine_code"] = float(np.mean(classes[(Q @ unit.T).argmax(axis=1)] == task.y_query))
     return out
 
 
@@ -54,11 +60,12 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=60)
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10])
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "experiments"))
     from fewshot_metalearn import Config, _feature_range
 
-    cfg = Config()
+    cfg = Config(seed=args.seed)
     fr = _feature_range(cfg.feature_range)
     inner = InnerLoop(n_query=cfg.n_query, n_way=cfg.n_way, library_seed=cfg.seed, twin=cfg.twin,
                       n_analytes=cfg.n_analytes, n_train_analytes=cfg.n_train_analytes,
@@ -70,12 +77,13 @@ def main(argv=None) -> dict:
         rows = [readout_accuracies(sampler.sample(k_shot=k, n_query=inner.n_query, split="test",
                                                   random_state=int(s)), fr) for s in seeds]
         results[f"k={k}"] = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
-    print(f"held-out {cfg.n_way}-way twin tasks (shifted={cfg.shifted_test}), {args.tasks} tasks, accuracy %")
+    print(f"held-out {cfg.n_way}-way twin tasks (shifted={cfg.shifted_test}), {args.tasks} tasks, "
+          f"seed {cfg.seed}, accuracy %")
     print("k  " + "  ".join(f"{key:>18}" for key in results[f"k={args.ks[0]}"]))
     for k in args.ks:
         print(f"{k:<3}" + "  ".join(f"{100 * v:>18.1f}" for v in results[f"k={k}"].values()))
     write_json(ROOT / "benchmarks" / "out" / "fewshot_ceiling.json",
-               {"tasks": args.tasks, "config": {"n_way": cfg.n_way, "shifted_test": cfg.shifted_test,
+               {"tasks": args.tasks, "seed": cfg.seed, "config": {"n_way": cfg.n_way, "shifted_test": cfg.shifted_test,
                                                 "feature_range": list(fr)}, "results": results})
     return results
 

@@ -1,18 +1,20 @@
 """Meta-learn a plasticity rule, then evaluate it on held-out few-shot tasks.
 
-1. Hand-tune pair STDP: grid search (a_plus, a_minus / a_plus, tau) on
-   meta-training tasks at ``meta_k_shot`` shots; the best grid point is the
-   "hand-tuned STDP" baseline (tuned at the 5 shots of the target).
+1. Hand-tune pair STDP, twice: additive (grid over a_plus, a_minus / a_plus,
+   tau) and soft-bound (the same grid times ``stdp_w_soft``), on meta-training
+   tasks at ``meta_k_shot`` shots; the best point of each grid is a baseline
+   (tuned at the 5 shots of the target).
 2. Meta-learn the rule with CMA-ES (:class:`neurochip.plasticity.MetaLearner`),
    checkpointing every generation into the run folder (``--set resume_from=...``
    continues a killed run from its checkpoint). Default: meta-trained at the
    evaluated 5 shots, on the same (shifted) task distribution as the held-out
-   evaluation, in the sparse rule family (``meta_dead_zone``) from the
-   hand-written supervised Hebbian rule.
+   evaluation, in the sparse rule family (``meta_dead_zone``) with coefficients
+   searched in octaves (``meta_scale``), from the hand-tuned soft-bound STDP.
 3. Evaluate on held-out tasks (analytes never seen in meta-training): meta-learned
-   rule vs hand-tuned STDP vs the hand-written supervised Hebbian rule vs no
-   plasticity, for k = 1, 5, 10 shots per class, with 95 % bootstrap confidence
-   intervals over tasks and the paired difference meta-learned - STDP.
+   rule vs both hand-tuned STDPs vs the hand-written supervised Hebbian rule vs
+   no plasticity, for k = 1, 5, 10 shots per class, with 95 % bootstrap
+   confidence intervals over tasks and the paired differences meta-learned -
+   each STDP.
 
 Writes ``results/fewshot_metalearn/<timestamp>/``: ``config.json``,
 ``metrics.json`` (results table), ``results.md``, ``raster.png`` (first figure:
@@ -64,13 +66,14 @@ class Config:
     meta_k_shot: int = 5
     meta_k_shots: list = field(default_factory=list)  # [] trains at meta_k_shot only; e.g. [1, 5, 10]
     generations: int = 40
-    # CMA-ES initial mean: "zeros" (no plasticity), "stdp" (the hand-tuned STDP) or "hebbian"
-    # (the hand-written supervised_hebbian())
-    start_from: str = "hebbian"
+    # CMA-ES initial mean: "zeros" (no plasticity), "stdp" (the hand-tuned STDP), "soft_stdp" (the
+    # hand-tuned soft-bound STDP) or "hebbian" (the hand-written supervised_hebbian())
+    start_from: str = "soft_stdp"
     sigma0: float = 0.5
     meta_score: str = "accuracy"  # what meta-training maximizes: "accuracy" or "soft" (see InnerLoop)
     meta_terms: list = field(default_factory=list)  # rule terms searched ([]: all 15 of TERM_NAMES)
     meta_dead_zone: float = 1.0   # MetaSpace.dead_zone: soft threshold of the coefficients (theta units)
+    meta_scale: str = "log2"      # MetaSpace.scale: coefficients searched in octaves ("log2") or "linear"ly
     popsize: int = 12
     tasks_per_eval: int = 16
     validation_tasks: int = 32
@@ -82,7 +85,10 @@ class Config:
     # hand-tuned STDP grid (evaluated on meta-training tasks)
     stdp_a_plus: list = field(default_factory=lambda: [0.005, 0.01, 0.02, 0.05, 0.1])
     stdp_ratio: list = field(default_factory=lambda: [0.25, 0.5, 1.0, 1.5])
-    stdp_tau: list = field(default_factory=lambda: [2.0, 3.0, 6.0, 12.0])
+    stdp_tau: list = field(default_factory=lambda: [2.0, 3.0, 6.0, 12.0, 20.0])
+    # soft-bound (multiplicative) STDP, a second hand-tuned baseline: the grid above times these w_soft
+    # ([] skips it). It can use the weight-dependent terms the meta-learned family has.
+    stdp_w_soft: list = field(default_factory=lambda: [0.125, 0.25, 0.5])
     stdp_tune_tasks: int = 48
     # held-out evaluation
     ks: list = field(default_factory=lambda: [1, 5, 10])
@@ -92,7 +98,7 @@ class Config:
 
 #: Seconds-long run for CI and ``--tiny``.
 TINY = {"generations": 2, "popsize": 4, "tasks_per_eval": 2, "validation_tasks": 2, "n_query": 4,
-        "stdp_a_plus": [0.02], "stdp_ratio": [1.0], "stdp_tau": [3.0, 6.0], "stdp_tune_tasks": 2,
+        "stdp_a_plus": [0.02], "stdp_ratio": [1.0], "stdp_tau": [3.0, 6.0], "stdp_w_soft": [0.25], "stdp_tune_tasks": 2,
         "eval_tasks": 3, "bootstrap": 200, "address": "serial", "candidates_per_job": 2}
 
 
@@ -115,10 +121,25 @@ def _feature_range(value) -> tuple:
     return (low, high)
 
 
-def stdp_grid(cfg: Config) -> list:
-    return [pair_stdp(a_plus=a, a_minus=a * r, tau_plus=t, tau_minus=t, w_min=0.0, w_max=1.0,
-                      name=f"stdp_a{a}_r{r}_tau{t}").quantized()
+def stdp_grid(cfg: Config, w_soft: float | None = None) -> list:
+    """Pair STDP on the hand-tuning grid (additive, or soft-bounded at ``w_soft``), quantized."""
+    tag = "" if w_soft is None else f"_soft{w_soft}"
+    return [pair_stdp(a_plus=a, a_minus=a * r, tau_plus=t, tau_minus=t, w_min=0.0, w_max=1.0, w_soft=w_soft,
+                      name=f"stdp_a{a}_r{r}_tau{t}{tag}").quantized()
             for a in cfg.stdp_a_plus for r in cfg.stdp_ratio for t in cfg.stdp_tau]
+
+
+def hand_tune(grids: dict, seeds, inner: InnerLoop, k: int) -> dict:
+    """Best rule of each grid by mean accuracy on meta-training tasks: ``{name: (rule, accuracy, size)}``."""
+    rules = [r for grid in grids.values() for r in grid]
+    acc, _ = evaluate_rules(rules, seeds, inner, split="train", k_shot=k)
+    acc = acc.mean(axis=1)
+    out, start = {}, 0
+    for name, grid in grids.items():
+        best = start + int(np.argmax(acc[start:start + len(grid)]))
+        out[name] = (rules[best], float(acc[best]), len(grid))
+        start += len(grid)
+    return out
 
 
 def raster_figure(rule, inner: InnerLoop, seed: int, n_samples: int = 6):
@@ -163,24 +184,28 @@ def main(cfg: Config) -> Path:
                       score=cfg.meta_score, bias_spikes=cfg.bias_spikes)
     rng = np.random.default_rng(cfg.seed)
 
-    # 1. hand-tuned STDP (grid on meta-training tasks)
-    grid = stdp_grid(cfg)
+    # 1. hand-tuned STDP, additive and soft-bound (grids on meta-training tasks)
+    grids = {"hand-tuned STDP": stdp_grid(cfg)}
+    if cfg.stdp_w_soft:
+        grids["hand-tuned soft-bound STDP"] = [r for ws in cfg.stdp_w_soft for r in stdp_grid(cfg, float(ws))]
     tune_seeds = np.random.SeedSequence([cfg.seed, 10]).generate_state(cfg.stdp_tune_tasks)
-    tune_acc, _ = evaluate_rules(grid, tune_seeds, inner, split="train", k_shot=cfg.meta_k_shot)
-    best = int(np.argmax(tune_acc.mean(axis=1)))
-    stdp = grid[best]
-    stdp.name = "hand_tuned_stdp"
-    print(f"[fewshot_metalearn] hand-tuned STDP: {grid[best].describe()}, "
-          f"train accuracy {tune_acc[best].mean():.3f} (best of {len(grid)})")
+    tuned = hand_tune(grids, tune_seeds, inner, cfg.meta_k_shot)
+    for name, (rule, acc, size) in tuned.items():
+        rule.name = name.replace("-", "_").replace(" ", "_")
+        print(f"[fewshot_metalearn] {name}: {rule.describe()}, train accuracy {acc:.3f} (best of {size})")
+    stdp = tuned["hand-tuned STDP"][0]
 
     # 2. meta-learning
     ckpt = run_dir / "checkpoint.pkl"
     if cfg.resume_from:
         shutil.copyfile(cfg.resume_from, ckpt)
-    starts = {"zeros": None, "stdp": stdp, "hebbian": supervised_hebbian()}
+    starts = {"zeros": None, "stdp": stdp, "soft_stdp": tuned.get("hand-tuned soft-bound STDP", (None,))[0],
+              "hebbian": supervised_hebbian()}
     if cfg.start_from not in starts:
-        raise ValueError(f"start_from should be 'zeros', 'stdp' or 'hebbian', got {cfg.start_from!r}")
-    ml = MetaLearner(space=MetaSpace(terms=tuple(cfg.meta_terms), dead_zone=cfg.meta_dead_zone), inner=inner, generations=cfg.generations, popsize=cfg.popsize, sigma0=cfg.sigma0,
+        raise ValueError(f"start_from should be 'zeros', 'stdp', 'soft_stdp' or 'hebbian', got {cfg.start_from!r}")
+    if cfg.start_from == "soft_stdp" and starts["soft_stdp"] is None:
+        raise ValueError("start_from='soft_stdp' needs the soft-bound STDP baseline: set stdp_w_soft (not [])")
+    ml = MetaLearner(space=MetaSpace(terms=tuple(cfg.meta_terms), dead_zone=cfg.meta_dead_zone, scale=cfg.meta_scale), inner=inner, generations=cfg.generations, popsize=cfg.popsize, sigma0=cfg.sigma0,
                      x0=starts[cfg.start_from],
                      tasks_per_eval=cfg.tasks_per_eval, validation_tasks=cfg.validation_tasks,
                      synops_cost=cfg.synops_cost, candidates_per_job=cfg.candidates_per_job,
@@ -195,8 +220,9 @@ def main(cfg: Config) -> Path:
     print(f"[fewshot_metalearn] Lava dw: {meta.lava_rule_string()}")
 
     # 3. held-out evaluation
-    methods = {"meta-learned": meta, "hand-tuned STDP": stdp, "supervised Hebbian": supervised_hebbian(),
-               "no plasticity": None}
+    methods = {"meta-learned": meta, **{name: rule for name, (rule, _, _) in tuned.items()},
+               "supervised Hebbian": supervised_hebbian(), "no plasticity": None}
+    baselines = list(tuned)
     eval_seeds = np.random.SeedSequence([cfg.seed, 20]).generate_state(cfg.eval_tasks)
     table, mean, low, high = {}, {m: [] for m in methods}, {m: [] for m in methods}, {m: [] for m in methods}
     paired = {}
@@ -209,18 +235,20 @@ def main(cfg: Config) -> Path:
             high[name].append(hi[n])
             table.setdefault(name, {})[f"k={k}"] = {"accuracy": float(m[n]), "ci95": [float(lo[n]), float(hi[n])],
                                                     "synops_per_sample": float(ops[n].mean())}
-        d, dlo, dhi = bootstrap_ci(acc[0] - acc[1], cfg.bootstrap, rng)
-        paired[f"k={k}"] = {"meta_minus_stdp_points": 100 * float(d), "ci95_points": [100 * float(dlo),
-                                                                                    100 * float(dhi)]}
+        for n, name in enumerate(baselines, start=1):
+            d, dlo, dhi = bootstrap_ci(acc[0] - acc[n], cfg.bootstrap, rng)
+            paired.setdefault(name, {})[f"k={k}"] = {"meta_minus_points": 100 * float(d),
+                                                     "ci95_points": [100 * float(dlo), 100 * float(dhi)]}
 
     save_figure(raster_figure(meta, inner, int(eval_seeds[0])), run_dir / "raster.png")
     save_figure(kshot_accuracy(cfg.ks, mean, low, high, chance=1 / cfg.n_way,
                                title=f"{cfg.n_way}-way held-out tasks ({cfg.eval_tasks} tasks, 95% CI)"),
                 run_dir / "kshot_accuracy.png")
-    target = paired.get("k=5", {}).get("meta_minus_stdp_points")
-    metrics = {"table": table, "meta_minus_stdp": paired,
-               "target_met_at_5_shots": (None if target is None else bool(target >= 10.0)),
-               "hand_tuned_stdp": stdp.to_dict(), "hand_tuned_stdp_train_accuracy": float(tune_acc[best].mean()),
+    target = {name: paired[name].get("k=5", {}).get("meta_minus_points") for name in baselines}
+    metrics = {"table": table, "meta_minus_baseline": paired,
+               "target_met_at_5_shots": {name: (None if t is None else bool(t >= 10.0)) for name, t in target.items()},
+               "hand_tuned": {name: {"rule": rule.to_dict(), "train_accuracy": acc, "grid_size": size}
+                              for name, (rule, acc, size) in tuned.items()},
                "meta_learned_rule": meta.to_dict(), "lava_dw": meta.lava_rule_string(),
                "meta_validation_accuracy": ml.validation_accuracy_,
                "meta_generations": len(ml.history_), "meta_seconds": meta_seconds,
@@ -234,9 +262,10 @@ def main(cfg: Config) -> Path:
                  f"[{100 * table[name][f'k={k}']['ci95'][0]:.1f}, {100 * table[name][f'k={k}']['ci95'][1]:.1f}]"
                  for k in cfg.ks]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("| meta - STDP (points) | " + " | ".join(
-        f"{paired[f'k={k}']['meta_minus_stdp_points']:+.1f} [{paired[f'k={k}']['ci95_points'][0]:+.1f}, "
-        f"{paired[f'k={k}']['ci95_points'][1]:+.1f}]" for k in cfg.ks) + " |")
+    for name in baselines:
+        lines.append(f"| meta - {name.removeprefix('hand-tuned ')} (points, paired) | " + " | ".join(
+            f"{paired[name][f'k={k}']['meta_minus_points']:+.1f} [{paired[name][f'k={k}']['ci95_points'][0]:+.1f}, "
+            f"{paired[name][f'k={k}']['ci95_points'][1]:+.1f}]" for k in cfg.ks) + " |")
     text = "\n".join(lines)
     (run_dir / "results.md").write_text(f"# Held-out {cfg.n_way}-way few-shot accuracy (%), 95% CI\n\n{text}\n")
     print(text)

@@ -418,7 +418,8 @@ def load_csv(path, *, label_column: str = "label") -> tuple[np.ndarray, np.ndarr
 
 
 def supervised_hebbian(*, eta: float = 0.05, decay: float = 0.05, anti: float = 0.0, tau: float = 8.0,
-                       w_min: float = -1.0, w_max: float = 1.0, name: str = "supervised_hebbian") -> LearningRule:
+                       w_soft: float | None = None, w_min: float = -1.0, w_max: float = 1.0,
+                       name: str = "supervised_hebbian") -> LearningRule:
     """Label-gated Hebbian rule with decay on the labelled neuron (a prototype learner).
 
     ``dw = u0 * y3 * (eta * x1 - decay * w) - anti * y0 * x1``: while the label
@@ -426,8 +427,18 @@ def supervised_hebbian(*, eta: float = 0.05, decay: float = 0.05, anti: float = 
     ``(eta / decay) * x1``, the pre-trace pattern of its class; ``anti``
     depresses inputs of neurons that fire. A hand-written rule, expressible on
     Loihi (coefficients are exact on Lava's grid for the defaults).
+
+    ``w_soft`` bounds the Hebbian growth softly, ``eta * x1 * (1 - w / w_soft)``
+    (Loihi term ``u0*x1*y3*w``): each weight saturates toward ``w_soft`` at a
+    rate set by its own input's activity, so the class prototypes end up with
+    similar norms (a dot-product readout then acts like a cosine one).
     """
-    coeffs = {"u0*x1*y3": eta, "u0*y3*w": -decay}
+    coeffs = {"u0*x1*y3": eta}
+    if decay:
+        coeffs["u0*y3*w"] = -decay
+    if w_soft is not None:
+        coeffs["u0*x1*y3*w"] = -eta / check_float("supervised_hebbian", "w_soft", w_soft, low=0.0,
+                                                  low_open=True)
     if anti:
         coeffs["y0*x1"] = -anti
     return LearningRule(coefficients=coeffs, x1_impulse=1.0, x1_tau=tau, y3_impulse=1.0, y3_tau=1.0,

@@ -67,6 +67,15 @@ class MetaSpace:
     sampled rule has all terms on (Lava's smallest nonzero coefficient is
     ``2**-7``, and a per-step ``u0*w`` term of that size already scales the
     weights by ``(1 + 2**-7)**300`` over 15 shots of 20 steps).
+
+    ``scale="log2"`` searches the coefficients' magnitudes in octaves, as
+    Lava's coefficient grid ``m * 2**e`` is laid out:
+    ``c = sign(theta) * coef_min * 2**(octaves * (|theta| - dead_zone))`` outside
+    the dead zone (``dead_zone > 0`` required), 0 inside. One ``theta`` unit is
+    ``octaves`` factors of two, so CMA-ES steps are relative changes whatever
+    the size of a coefficient (``2**-7`` and ``2**-2`` are equally easy to tune),
+    where the linear map spends most of its range on rules that change the
+    weights too fast. ``coef_scale`` is unused then.
     """
 
     coef_scale: float = 0.05
@@ -77,9 +86,19 @@ class MetaSpace:
     quantize: bool = True
     terms: tuple = ()
     dead_zone: float = 0.0
+    scale: str = "linear"
+    coef_min: float = 2.0 ** -7
+    octaves: float = 4.0
 
     def __post_init__(self):
         check_float("MetaSpace", "dead_zone", self.dead_zone, low=0.0)
+        if self.scale not in ("linear", "log2"):
+            raise ValueError(f"MetaSpace: scale should be 'linear' or 'log2', got {self.scale!r}")
+        if self.scale == "log2" and not self.dead_zone > 0:
+            raise ValueError("MetaSpace: scale='log2' needs dead_zone > 0 (the region where a term is absent), "
+                             f"got dead_zone={self.dead_zone}")
+        check_float("MetaSpace", "coef_min", self.coef_min, low=0.0, low_open=True)
+        check_float("MetaSpace", "octaves", self.octaves, low=0.0, low_open=True)
         terms = tuple(self.terms)
         unknown = [t for t in terms if t not in TERM_NAMES]
         if unknown or len(set(terms)) != len(terms):
@@ -101,8 +120,12 @@ class MetaSpace:
         if theta.shape != (self.dim,):
             raise ValueError(f"MetaSpace: theta should have shape ({self.dim},), got {theta.shape}")
         k = len(self.searched_terms)
-        c = np.sign(theta[:k]) * np.maximum(np.abs(theta[:k]) - self.dead_zone, 0.0)
-        coeffs = {t: float(v) * self.coef_scale for t, v in zip(self.searched_terms, c) if v != 0.0}
+        excess = np.maximum(np.abs(theta[:k]) - self.dead_zone, 0.0)
+        if self.scale == "log2":
+            c = np.where(excess > 0, np.sign(theta[:k]) * self.coef_min * 2.0 ** (self.octaves * excess), 0.0)
+        else:
+            c = np.sign(theta[:k]) * excess * self.coef_scale
+        coeffs = {t: float(v) for t, v in zip(self.searched_terms, c) if v != 0.0}
         taus = self.tau_min + (self.tau_max - self.tau_min) / (1 + np.exp(-theta[k:]))
         kw = {}
         for tr, tau in zip(TRACE_NAMES, taus):
@@ -115,8 +138,13 @@ class MetaSpace:
         """``theta`` of a rule (taus clipped into the open range); impulses and unsearched terms are ignored."""
         k = len(self.searched_terms)
         theta = np.zeros(self.dim)
-        c = np.array([rule.coefficients.get(t, 0.0) / self.coef_scale for t in self.searched_terms])
-        theta[:k] = np.where(c != 0, c + np.sign(c) * self.dead_zone, 0.0)
+        c = np.array([rule.coefficients.get(t, 0.0) for t in self.searched_terms])
+        if self.scale == "log2":
+            octs = np.log2(np.maximum(np.abs(c), self.coef_min) / self.coef_min) / self.octaves
+            theta[:k] = np.where(c != 0, np.sign(c) * (self.dead_zone + octs), 0.0)
+        else:
+            c = c / self.coef_scale
+            theta[:k] = np.where(c != 0, c + np.sign(c) * self.dead_zone, 0.0)
         for n, tr in enumerate(TRACE_NAMES):
             p = (getattr(rule, f"{tr}_tau") - self.tau_min) / (self.tau_max - self.tau_min)
             p = min(max(p, 1e-3), 1 - 1e-3)

@@ -47,12 +47,15 @@ TERMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("x0*y3", "x0", ("y3",)),
     ("x0*w", "x0", ("w",)),
     ("x0*y1*y3", "x0", ("y1", "y3")),
+    ("x0*y1*w", "x0", ("y1", "w")),
     ("y0", "y0", ()),
     ("y0*x1", "y0", ("x1",)),
     ("y0*x2", "y0", ("x2",)),
     ("y0*w", "y0", ("w",)),
     ("y0*x1*y3", "y0", ("x1", "y3")),
+    ("y0*x1*w", "y0", ("x1", "w")),
     ("u0*x1*y3", "u0", ("x1", "y3")),
+    ("u0*x1*y3*w", "u0", ("x1", "y3", "w")),
     ("u0*x1*y1", "u0", ("x1", "y1")),
     ("u0*y3*w", "u0", ("y3", "w")),
     ("u0*w", "u0", ("w",)),
@@ -291,19 +294,31 @@ def _inf_from_json(v):
 
 def pair_stdp(*, a_plus: float = 0.01, a_minus: float = 0.012, tau_plus: Quantity | float = 20 * ms,
               tau_minus: Quantity | float = 20 * ms, dt: Quantity = 1 * ms, w_min: float = -math.inf,
-              w_max: float = math.inf, name: str = "pair_stdp") -> LearningRule:
+              w_max: float = math.inf, w_soft: float | None = None, name: str = "pair_stdp") -> LearningRule:
     """Pair-based STDP: ``dw = -a_minus * x0 * y1 + a_plus * y0 * x1``.
 
     With unit impulses, a pre spike at step ``t_pre`` and a post spike at
     ``t_post = t_pre + d`` give ``dw = a_plus * exp(-d / tau_plus)`` for ``d >= 0``
     and ``dw = -a_minus * exp(d / tau_minus)`` for ``d <= 0`` (``d = 0``: both).
     ``tau_plus`` / ``tau_minus`` are quantities (or floats in steps).
+
+    ``w_soft`` makes the updates weight-dependent (soft bounds, multiplicative
+    STDP as in van Rossum et al. 2000 / Guetig et al. 2003 with mu = 1):
+    ``dw = a_plus * y0 * x1 * (1 - w / w_soft) - a_minus * x0 * y1 * w / w_soft``,
+    so weights settle inside ``[0, w_soft]`` instead of running to the clip
+    bounds (Loihi terms ``y0*x1``, ``y0*x1*w`` and ``x0*y1*w``).
     """
     owner = f"LearningRule '{name}'"
     dt = check_quantity(owner, "dt", dt, second, positive=True)
+    a_plus = check_float(owner, "a_plus", a_plus)
+    a_minus = check_float(owner, "a_minus", a_minus)
+    if w_soft is None:
+        coefficients = {"x0*y1": -a_minus, "y0*x1": a_plus}
+    else:
+        w_soft = check_float(owner, "w_soft", w_soft, low=0.0, low_open=True)
+        coefficients = {"y0*x1": a_plus, "y0*x1*w": -a_plus / w_soft, "x0*y1*w": -a_minus / w_soft}
     return LearningRule(
-        coefficients={"x0*y1": -check_float(owner, "a_minus", a_minus),
-                      "y0*x1": check_float(owner, "a_plus", a_plus)},
+        coefficients=coefficients,
         x1_impulse=1.0, x1_tau=_tau_steps(owner, "tau_plus", tau_plus, dt),
         y1_impulse=1.0, y1_tau=_tau_steps(owner, "tau_minus", tau_minus, dt),
         w_min=w_min, w_max=w_max, name=name)

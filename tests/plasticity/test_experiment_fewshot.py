@@ -17,10 +17,18 @@ def test_tiny_run_writes_results(tmp_path):
                  "rule.json", "results.md", "checkpoint.pkl"):
         assert (run / name).exists(), name
     metrics = json.loads((run / "metrics.json").read_text())
-    for method in ("meta-learned", "hand-tuned STDP", "no plasticity"):
+    for method in ("meta-learned", "hand-tuned STDP", "hand-tuned soft-bound STDP", "no plasticity"):
         for k in (1, 5, 10):
             cell = metrics["table"][method][f"k={k}"]
             assert 0 <= cell["ci95"][0] <= cell["accuracy"] <= cell["ci95"][1] <= 1
+    # both hand-tuned baselines: the best of their own grid, paired differences against each
+    soft = metrics["hand_tuned"]["hand-tuned soft-bound STDP"]
+    assert soft["grid_size"] == 2 and set(soft["rule"]["coefficients"]) == {"y0*x1", "y0*x1*w", "x0*y1*w"}
+    assert set(metrics["hand_tuned"]["hand-tuned STDP"]["rule"]["coefficients"]) == {"y0*x1", "x0*y1"}
+    for name in ("hand-tuned STDP", "hand-tuned soft-bound STDP"):
+        d = metrics["meta_minus_baseline"][name]["k=5"]
+        assert d["ci95_points"][0] <= d["meta_minus_points"] <= d["ci95_points"][1]
+    assert "| meta - soft-bound STDP (points, paired) |" in (run / "results.md").read_text()
     # Resume from the finished checkpoint: no new generation, same rule.
     again = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path),
                                                    "resume_from": str(run / "checkpoint.pkl")}))
@@ -44,7 +52,7 @@ def test_start_from_stdp_and_bad_value(tmp_path):
     run = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "start_from": "stdp",
                                                  "twin": False, "n_analytes": 16, "n_train_analytes": 10}))
     assert (run / "rule.json").exists()
-    with pytest.raises(ValueError, match="start_from should be 'zeros', 'stdp' or 'hebbian'"):
+    with pytest.raises(ValueError, match="start_from should be 'zeros', 'stdp', 'soft_stdp' or 'hebbian'"):
         exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "start_from": "best"}))
 
 

@@ -1,5 +1,6 @@
 """Meta-learning levers: a restricted rule family (MetaSpace.terms) and the soft fitness score."""
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -89,6 +90,44 @@ def test_dead_zone_soft_thresholds_coefficients():
         MetaSpace(dead_zone=-1.0)
 
 
+def test_log2_scale_searches_coefficients_in_octaves():
+    space = MetaSpace(terms=("u0*x1*y3", "u0*x1*y3*w", "y0"), dead_zone=1.0, scale="log2", quantize=False)
+    assert space.searched_terms == ("y0", "u0*x1*y3", "u0*x1*y3*w")     # theta follows TERM_NAMES order
+    rule = space.to_rule(np.array([0.7, 1.5, -1.25, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    # |theta| - dead_zone = 0.5 -> coef_min * 2**(octaves * 0.5) = 2**-7 * 2**2; 0.25 -> 2**-6; inside: absent.
+    assert rule.coefficients == pytest.approx({"u0*x1*y3": 2.0 ** -5, "u0*x1*y3*w": -2.0 ** -6}, rel=1e-12)
+    start = supervised_hebbian(w_soft=0.25)
+    back = space.to_rule(space.from_rule(start))
+    assert back.coefficients == pytest.approx({k: start.coefficients[k] for k in ("u0*x1*y3", "u0*x1*y3*w")},
+                                              rel=1e-12)
+    with pytest.raises(ValueError, match="scale should be 'linear' or 'log2'"):
+        MetaSpace(scale="log")
+    with pytest.raises(ValueError, match="scale='log2' needs dead_zone > 0"):
+        MetaSpace(scale="log2")
+
+
+def test_soft_bounded_hebbian_saturates_at_w_soft():
+    """Label on, constant pre trace: w_{t+1} = w_t + eta x1 y3_t (1 - w_t / w_soft) -> w_soft from below."""
+    from neurochip.plasticity import run_rule
+
+    eta, w_soft, steps = 0.05, 0.25, 40
+    rule = supervised_hebbian(eta=eta, decay=0.0, w_soft=w_soft, tau=1e9)
+    assert rule.coefficients == pytest.approx({"u0*x1*y3": eta, "u0*x1*y3*w": -eta / w_soft})
+    pre = np.zeros((steps, 1))
+    pre[0, 0] = 1.0                                   # x1 jumps to 1 and (tau 1e9 steps) stays there
+    label = np.ones((steps, 1))
+    w, _ = run_rule(rule, pre, np.zeros((steps, 1)), np.zeros((1, 1)), third=label)
+    # y3 (tau 1 step, impulse 1 per label step) = sum_j e^-j; x1 = exp(-t / 1e9)
+    expected = 0.0
+    for t in range(steps):
+        y3 = sum(math.exp(-j) for j in range(t + 1))
+        expected += eta * math.exp(-t / 1e9) * y3 * (1 - expected / w_soft)
+    assert w[0, 0] == pytest.approx(expected, rel=1e-12)
+    assert 0 < w_soft - w[0, 0] < 1e-5               # (1 - eta * 1.58 / w_soft)**40 ~ 3e-7 of w_soft left
+    with pytest.raises(ValueError, match="w_soft should be > 0"):
+        supervised_hebbian(w_soft=-1.0)
+
+
 def test_ceiling_benchmark_readouts_on_a_separable_task():
     import importlib.util
     from pathlib import Path
@@ -102,10 +141,11 @@ def test_ceiling_benchmark_readouts_on_a_separable_task():
     Xs = np.array([[0.9, -0.8], [0.8, -0.9], [-0.8, 0.9], [-0.9, 0.8]])
     task = Task(Xs, np.array([0, 0, 1, 1]), Xs[[1, 2]], np.array([0, 1]), np.array([0, 1]))
     assert bench.readout_accuracies(task, (-1.0, 1.0)) == {"nearest_mean_raw": 1.0, "nearest_mean_code": 1.0,
-                                                           "dot_product_code": 1.0}
+                                                           "dot_product_code": 1.0, "cosine_code": 1.0}
     # Queries at and near the class-0 mean.
     Xs = np.array([[0.0, 0.0], [0.0, 0.0], [0.5, 0.5], [0.5, 0.5]])
     acc = [bench.readout_accuracies(Task(Xs, np.array([0, 0, 1, 1]), np.array([[q, q]]), np.array([0]),
                                          np.array([0, 1])), (0.0, 1.0)) for q in (0.0, 0.1)]
-    assert acc[0] == {"nearest_mean_raw": 1.0, "nearest_mean_code": 1.0, "dot_product_code": 1.0}
+    assert acc[0] == {"nearest_mean_raw": 1.0, "nearest_mean_code": 1.0, "dot_product_code": 1.0,
+                      "cosine_code": 1.0}
     assert acc[1]["nearest_mean_raw"] == 1.0

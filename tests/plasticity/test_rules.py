@@ -34,6 +34,23 @@ def test_stdp_window_matches_exponentials():
     np.testing.assert_allclose(dw, expected, rtol=1e-12, atol=1e-15)
 
 
+def test_soft_bound_stdp_pairs_scale_with_the_weight():
+    """Soft bounds: one pairing moves w by a_plus exp(-d/tau) (1 - w/w_soft), or -a_minus exp(-d/tau) w/w_soft."""
+    a_plus, a_minus, tau, w_soft = 0.1, 0.05, 6.0, 0.5
+    rule = pair_stdp(a_plus=a_plus, a_minus=a_minus, tau_plus=tau, tau_minus=tau, w_soft=w_soft)
+    assert set(rule.coefficients) == {"y0*x1", "y0*x1*w", "x0*y1*w"}
+    for w0 in (0.0, 0.2, 0.45):
+        for d in (3, -3):
+            pre, post = np.zeros((8, 1)), np.zeros((8, 1))
+            pre[2 if d > 0 else 5, 0] = 1
+            post[5 if d > 0 else 2, 0] = 1
+            w, _ = run_rule(rule, pre, post, np.full((1, 1), w0))
+            expected = (a_plus * (1 - w0 / w_soft) if d > 0 else -a_minus * w0 / w_soft) * math.exp(-3 / tau)
+            assert w[0, 0] - w0 == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    with pytest.raises(ValueError, match="w_soft should be > 0"):
+        pair_stdp(w_soft=0.0)
+
+
 def test_pair_stdp_accepts_steps_and_checks_units():
     assert pair_stdp(tau_plus=7.0).x1_tau == 7.0
     with pytest.raises(DimensionMismatchError, match="tau_plus should have units"):
@@ -259,7 +276,7 @@ def test_batched_one_group_equals_backend_runs():
     from neurochip.brian_backend import simulate
     from neurochip.plasticity.brian import run_batched_learning
 
-    rng = np.random.default_rng(8)
+    rng = np.random.default_rng(9)
     n_pre, n_out, steps = 4, 2, 60
     pre = SpikeSource.poisson("input", n_pre, rate=200 * 1e-3 / ms, steps=steps, random_state=rng)
     label = SpikeSource.poisson("label", n_out, rate=300 * 1e-3 / ms, steps=steps, random_state=rng)
