@@ -33,7 +33,7 @@ def kshot_accuracy(ks, mean: Mapping[str, np.ndarray], low: Mapping[str, np.ndar
     """Accuracy vs shots per class, one line per method with its confidence interval."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))   # room for the legend at the right of the axes
     ks = np.asarray(ks)
     for name in mean:
         m = np.asarray(mean[name])
