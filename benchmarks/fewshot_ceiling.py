@@ -15,6 +15,12 @@ seeds), per k: accuracy of
   what soft-bounded rules approach (every weight saturates toward the same
   bound, so the class prototypes get similar norms).
 
+With ``--learners``, also learners that could do better than a class mean:
+1-nearest neighbour, a perceptron (10 epochs) and diagonal LDA on the input
+code, and nearest mean under a Mahalanobis metric whose covariance is pooled
+over ``--metric-tasks`` meta-training tasks (a prior across tasks, which is
+what meta-learning could carry over).
+
 Prints a table; writes ``benchmarks/out/fewshot_ceiling.json``.
 Run: ``python benchmarks/fewshot_ceiling.py [--tasks 60] [--ks 1 5 10] [--seed 0]`` (``--seed``: the
 experiment's ``seed``, which also draws the analyte library).
@@ -56,11 +62,55 @@ def readout_accuracies(task, feature_range, *, n_centers=6, steps=16, extra_step
     return out
 
 
+def pooled_precision(sampler, seeds, n_query: int) -> np.ndarray:
+    """Inverse of the within-class covariance of the raw features, pooled over meta-training tasks."""
+    covs = []
+    for s in seeds:
+        t = sampler.sample(k_shot=5, n_query=n_query, split="train", random_state=int(s))
+        X, y = np.vstack([t.X_support, t.X_query]), np.concatenate([t.y_support, t.y_query])
+        covs.append(np.mean([np.cov(X[y == c].T) for c in np.unique(y)], axis=0))
+    return np.linalg.inv(np.mean(covs, axis=0))
+
+
+def learner_accuracies(task, feature_range, precision, *, seed: int = 0, epochs: int = 10, n_centers=6, steps=16,
+                       extra_steps=4, tau=8.0) -> dict:
+    """Accuracies of 1-NN, perceptron and diagonal LDA on the code; pooled-metric nearest mean on raw features."""
+    classes = np.unique(task.y_support)
+    labels = np.searchsorted(classes, task.y_support)
+    truth = np.searchsorted(classes, task.y_query)
+    enc = LatencyPopulationEncoder(n_centers=n_centers, steps=steps, feature_range=feature_range).fit(task.X_support)
+    decay = np.exp(-1.0 / tau)
+    weight = (1 - decay ** (steps + extra_steps - np.arange(steps))) / (1 - decay)
+    S, Q = ((enc.transform(X) * weight[None, :, None]).sum(axis=1) for X in (task.X_support, task.X_query))
+    out = {"one_nn_code": float(np.mean(labels[((Q[:, None] - S[None]) ** 2).sum(-1).argmin(1)] == truth))}
+    W, b = np.zeros((classes.size, S.shape[1])), np.zeros(classes.size)
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        for i in rng.permutation(len(S)):
+            p = int(np.argmax(W @ S[i] + b))
+            if p != labels[i]:
+                W[labels[i]] += S[i]
+                W[p] -= S[i]
+                b[labels[i]] += 1
+                b[p] -= 1
+    out[f"perceptron{epochs}_code"] = float(np.mean((Q @ W.T + b).argmax(1) == truth))
+    means = np.array([S[labels == c].mean(axis=0) for c in range(classes.size)])
+    var = np.mean([(S[labels == c] - means[c]) ** 2 for c in range(classes.size)], axis=(0, 1))
+    var = var + 1e-3 * np.mean(S ** 2)
+    out["diag_lda_code"] = float(np.mean((((Q[:, None] - means) ** 2) / var).sum(-1).argmin(1) == truth))
+    raw = np.array([task.X_support[labels == c].mean(axis=0) for c in range(classes.size)])
+    diff = task.X_query[:, None] - raw
+    out["pooled_metric_raw"] = float(np.mean(np.einsum("qcf,fg,qcg->qc", diff, precision, diff).argmin(1) == truth))
+    return out
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=60)
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--learners", action="store_true", help="also 1-NN, perceptron, LDA, pooled metric")
+    parser.add_argument("--metric-tasks", type=int, default=150)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "experiments"))
     from fewshot_metalearn import Config, _feature_range
@@ -72,16 +122,23 @@ def main(argv=None) -> dict:
                       shifted_test=cfg.shifted_test, shifted_train=cfg.shifted_train, feature_range=fr)
     seeds = np.random.SeedSequence([cfg.seed, 20]).generate_state(args.tasks)  # the experiment's held-out seeds
     sampler = inner.sampler()
+    precision = (pooled_precision(sampler, np.random.SeedSequence([cfg.seed, 30]).generate_state(args.metric_tasks),
+                                  inner.n_query) if args.learners else None)
     results = {}
     for k in args.ks:
-        rows = [readout_accuracies(sampler.sample(k_shot=k, n_query=inner.n_query, split="test",
-                                                  random_state=int(s)), fr) for s in seeds]
+        rows = []
+        for s in seeds:
+            task = sampler.sample(k_shot=k, n_query=inner.n_query, split="test", random_state=int(s))
+            row = readout_accuracies(task, fr)
+            if args.learners:
+                row.update(learner_accuracies(task, fr, precision, seed=int(s)))
+            rows.append(row)
         results[f"k={k}"] = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
     print(f"held-out {cfg.n_way}-way twin tasks (shifted={cfg.shifted_test}), {args.tasks} tasks, "
           f"seed {cfg.seed}, accuracy %")
-    print("k  " + "  ".join(f"{key:>18}" for key in results[f"k={args.ks[0]}"]))
-    for k in args.ks:
-        print(f"{k:<3}" + "  ".join(f"{100 * v:>18.1f}" for v in results[f"k={k}"].values()))
+    print(f"{'readout':20s}" + "".join(f"{f'k={k}':>8}" for k in args.ks))
+    for key in results[f"k={args.ks[0]}"]:
+        print(f"{key:20s}" + "".join(f"{100 * results[f'k={k}'][key]:>8.1f}" for k in args.ks))
     write_json(ROOT / "benchmarks" / "out" / "fewshot_ceiling.json",
                {"tasks": args.tasks, "seed": cfg.seed, "config": {"n_way": cfg.n_way, "shifted_test": cfg.shifted_test,
                                                 "feature_range": list(fr)}, "results": results})

@@ -149,3 +149,31 @@ def test_ceiling_benchmark_readouts_on_a_separable_task():
     assert acc[0] == {"nearest_mean_raw": 1.0, "nearest_mean_code": 1.0, "dot_product_code": 1.0,
                       "cosine_code": 1.0}
     assert acc[1]["nearest_mean_raw"] == 1.0
+    # The learners on the separable task: all right; the pooled metric with identity precision is nearest mean.
+    learned = bench.learner_accuracies(task, (-1.0, 1.0), np.eye(2))
+    assert learned == {"one_nn_code": 1.0, "perceptron10_code": 1.0, "diag_lda_code": 1.0, "pooled_metric_raw": 1.0}
+    # A metric that ignores feature 0 and the classes differ only in feature 0: no better than the first class.
+    Xs = np.array([[0.0, 0.5], [0.1, 0.5], [0.9, 0.5], [1.0, 0.5]])
+    blind = bench.learner_accuracies(Task(Xs, np.array([0, 0, 1, 1]), Xs, np.array([0, 0, 1, 1]),
+                                          np.array([0, 1])), (0.0, 1.0), np.diag([0.0, 1.0]))
+    assert blind["pooled_metric_raw"] == 0.5 and blind["one_nn_code"] == 1.0
+
+
+def test_soft_bounds_benchmark_ideal_prototypes_on_a_separable_task():
+    import importlib.util
+    from pathlib import Path
+
+    from neurochip.plasticity import Task
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "fewshot_soft_bounds.py"
+    spec = importlib.util.spec_from_file_location("fewshot_soft_bounds", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    Xs = np.array([[0.9, -0.8], [0.8, -0.9], [-0.8, 0.9], [-0.9, 0.8]])
+    task = Task(Xs, np.array([0, 0, 1, 1]), Xs, np.array([0, 0, 1, 1]), np.array([0, 1]))
+    inner = InnerLoop(feature_range=(-1.0, 1.0))
+    acc = bench.ideal_prototypes(task, inner, alphas=(0.2, 0.4))
+    assert acc.shape == (2, 2)
+    np.testing.assert_array_equal(acc, 1.0)          # both prototype kinds separate two opposite classes
+    # Without weights the outputs stay silent: ties, the first class for every query.
+    assert bench.ideal_prototypes(task, inner, alphas=(0.0,))[1, 0] == 0.5
