@@ -57,7 +57,7 @@ def support_spikes(inner: InnerLoop, seed: int):
 def learning_network(rules: list, W0, inner: InnerLoop, seed: int) -> tuple[Network, int]:
     """One output population + plastic projection (own synapse group) per rule."""
     sources, steps = support_spikes(inner, seed)
-    n_in, n_out = sources[0].size, sources[1].size
+    n_out = sources[1].size
     pops, projs = [], []
     for c, rule in enumerate(rules):
         rule = rule.quantized()
