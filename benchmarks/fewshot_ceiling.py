@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from neurochip.io import write_json
-from neurochip.plasticity import InnerLoop, LatencyPopulationEncoder
+from neurochip.plasticity import LatencyPopulationEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,14 +113,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--metric-tasks", type=int, default=150)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "experiments"))
-    from fewshot_metalearn import Config, _feature_range
+    from fewshot_metalearn import EVAL_STREAM, Config, experiment_seeds, inner_loop
 
     cfg = Config(seed=args.seed)
-    fr = _feature_range(cfg.feature_range)
-    inner = InnerLoop(n_query=cfg.n_query, n_way=cfg.n_way, library_seed=cfg.seed, twin=cfg.twin,
-                      n_analytes=cfg.n_analytes, n_train_analytes=cfg.n_train_analytes,
-                      shifted_test=cfg.shifted_test, shifted_train=cfg.shifted_train, feature_range=fr)
-    seeds = np.random.SeedSequence([cfg.seed, 20]).generate_state(args.tasks)  # the experiment's held-out seeds
+    inner = inner_loop(cfg)
+    fr = inner.feature_range
+    seeds = experiment_seeds(cfg, EVAL_STREAM, args.tasks)  # the experiment's held-out tasks
     sampler = inner.sampler()
     precision = (pooled_precision(sampler, np.random.SeedSequence([cfg.seed, 30]).generate_state(args.metric_tasks),
                                   inner.n_query) if args.learners else None)

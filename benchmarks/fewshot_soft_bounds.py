@@ -55,14 +55,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--tasks", type=int, default=48)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "experiments"))
-    from fewshot_metalearn import Config, _feature_range
+    from fewshot_metalearn import TUNE_STREAM, Config, experiment_seeds, inner_loop
 
     cfg = Config()
-    inner = InnerLoop(k_shot=cfg.meta_k_shot, n_query=cfg.n_query, n_way=cfg.n_way, library_seed=cfg.seed,
-                      twin=cfg.twin, n_analytes=cfg.n_analytes, n_train_analytes=cfg.n_train_analytes,
-                      shifted_test=cfg.shifted_test, shifted_train=cfg.shifted_train,
-                      feature_range=_feature_range(cfg.feature_range))
-    seeds = np.random.SeedSequence([cfg.seed, 10]).generate_state(args.tasks)  # the experiment's STDP tuning tasks
+    inner = inner_loop(cfg)
+    seeds = experiment_seeds(cfg, TUNE_STREAM, args.tasks)  # the experiment's STDP tuning tasks
     sampler = inner.sampler()
     ideal = 100 * np.mean([ideal_prototypes(sampler.sample(k_shot=inner.k_shot, n_query=inner.n_query,
                                                            split="train", random_state=int(s)), inner)

@@ -121,6 +121,25 @@ def _feature_range(value) -> tuple:
     return (low, high)
 
 
+#: SeedSequence streams of the experiment's task seeds: ``[cfg.seed, stream]``.
+TUNE_STREAM, EVAL_STREAM = 10, 20
+
+
+def experiment_seeds(cfg: Config, stream: int, n: int) -> np.ndarray:
+    """Task seeds of the STDP tuning (``TUNE_STREAM``, meta-training tasks) or held-out (``EVAL_STREAM``) tasks."""
+    return np.random.SeedSequence([cfg.seed, stream]).generate_state(n)
+
+
+def inner_loop(cfg: Config) -> InnerLoop:
+    """The task distribution, classifier and score of the experiment (shared with the few-shot benchmarks)."""
+    return InnerLoop(k_shot=cfg.meta_k_shot, k_shots=tuple(int(k) for k in cfg.meta_k_shots),
+                     n_query=cfg.n_query, n_way=cfg.n_way, noise=cfg.noise, drift=cfg.drift,
+                     library_seed=cfg.seed, twin=cfg.twin, n_analytes=cfg.n_analytes,
+                     n_train_analytes=cfg.n_train_analytes, shifted_test=cfg.shifted_test,
+                     shifted_train=cfg.shifted_train, feature_range=_feature_range(cfg.feature_range),
+                     score=cfg.meta_score, bias_spikes=cfg.bias_spikes)
+
+
 def stdp_grid(cfg: Config, w_soft: float | None = None) -> list:
     """Pair STDP on the hand-tuning grid (additive, or soft-bounded at ``w_soft``), quantized."""
     tag = "" if w_soft is None else f"_soft{w_soft}"
@@ -176,19 +195,14 @@ def main(cfg: Config) -> Path:
     start = time.perf_counter()
     run_dir = new_run_dir(cfg.name, cfg.results_root)
     write_json(run_dir / "config.json", config_dict(cfg))
-    inner = InnerLoop(k_shot=cfg.meta_k_shot, k_shots=tuple(int(k) for k in cfg.meta_k_shots),
-                      n_query=cfg.n_query, n_way=cfg.n_way, noise=cfg.noise, drift=cfg.drift,
-                      library_seed=cfg.seed, twin=cfg.twin, n_analytes=cfg.n_analytes,
-                      n_train_analytes=cfg.n_train_analytes, shifted_test=cfg.shifted_test,
-                      shifted_train=cfg.shifted_train, feature_range=_feature_range(cfg.feature_range),
-                      score=cfg.meta_score, bias_spikes=cfg.bias_spikes)
+    inner = inner_loop(cfg)
     rng = np.random.default_rng(cfg.seed)
 
     # 1. hand-tuned STDP, additive and soft-bound (grids on meta-training tasks)
     grids = {"hand-tuned STDP": stdp_grid(cfg)}
     if cfg.stdp_w_soft:
         grids["hand-tuned soft-bound STDP"] = [r for ws in cfg.stdp_w_soft for r in stdp_grid(cfg, float(ws))]
-    tune_seeds = np.random.SeedSequence([cfg.seed, 10]).generate_state(cfg.stdp_tune_tasks)
+    tune_seeds = experiment_seeds(cfg, TUNE_STREAM, cfg.stdp_tune_tasks)
     tuned = hand_tune(grids, tune_seeds, inner, cfg.meta_k_shot)
     for name, (rule, acc, size) in tuned.items():
         rule.name = name.replace("-", "_").replace(" ", "_")
@@ -223,7 +237,7 @@ def main(cfg: Config) -> Path:
     methods = {"meta-learned": meta, **{name: rule for name, (rule, _, _) in tuned.items()},
                "supervised Hebbian": supervised_hebbian(), "no plasticity": None}
     baselines = list(tuned)
-    eval_seeds = np.random.SeedSequence([cfg.seed, 20]).generate_state(cfg.eval_tasks)
+    eval_seeds = experiment_seeds(cfg, EVAL_STREAM, cfg.eval_tasks)
     table, mean, low, high = {}, {m: [] for m in methods}, {m: [] for m in methods}, {m: [] for m in methods}
     paired = {}
     for k in cfg.ks:

@@ -1,22 +1,11 @@
 """benchmarks/fewshot_bias_readout.py: its measurements against independent paths."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from neurochip.plasticity import InnerLoop, evaluate_rules
 
 
-def _bench():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "fewshot_bias_readout.py"
-    spec = importlib.util.spec_from_file_location("fewshot_bias_readout", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
-
-
-def test_zero_bias_equals_evaluate_rules_and_bias_changes_decisions():
-    bench = _bench()
+def test_zero_bias_equals_evaluate_rules_and_bias_changes_decisions(load_benchmark):
+    bench = load_benchmark("fewshot_bias_readout")
     inner = InnerLoop(k_shot=3, n_query=6)
     rules = list(bench.methods().values())
     seeds = [3, 4]
@@ -33,10 +22,10 @@ def test_zero_bias_equals_evaluate_rules_and_bias_changes_decisions():
         assert np.any(act[:, 1] != act[:, 0])
 
 
-def test_ideal_readout_separable_task():
+def test_ideal_readout_separable_task(load_benchmark):
     from neurochip.plasticity import Task
 
-    bench = _bench()
+    bench = load_benchmark("fewshot_bias_readout")
     inner = InnerLoop(feature_range=(-1.0, 1.0), n_channels=2)
     Xs = np.array([[0.9, -0.8], [0.8, -0.9], [-0.8, 0.9], [-0.9, 0.8]])
     task = Task(Xs, np.array([0, 0, 1, 1]), Xs[[1, 2]], np.array([0, 1]), np.array([0, 1]))

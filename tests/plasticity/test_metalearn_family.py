@@ -128,16 +128,10 @@ def test_soft_bounded_hebbian_saturates_at_w_soft():
         supervised_hebbian(w_soft=-1.0)
 
 
-def test_ceiling_benchmark_readouts_on_a_separable_task():
-    import importlib.util
-    from pathlib import Path
-
+def test_ceiling_benchmark_readouts_on_a_separable_task(load_benchmark):
     from neurochip.plasticity import Task
 
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "fewshot_ceiling.py"
-    spec = importlib.util.spec_from_file_location("fewshot_ceiling", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("fewshot_ceiling")
     Xs = np.array([[0.9, -0.8], [0.8, -0.9], [-0.8, 0.9], [-0.9, 0.8]])
     task = Task(Xs, np.array([0, 0, 1, 1]), Xs[[1, 2]], np.array([0, 1]), np.array([0, 1]))
     assert bench.readout_accuracies(task, (-1.0, 1.0)) == {"nearest_mean_raw": 1.0, "nearest_mean_code": 1.0,
@@ -159,16 +153,10 @@ def test_ceiling_benchmark_readouts_on_a_separable_task():
     assert blind["pooled_metric_raw"] == 0.5 and blind["one_nn_code"] == 1.0
 
 
-def test_soft_bounds_benchmark_ideal_prototypes_on_a_separable_task():
-    import importlib.util
-    from pathlib import Path
-
+def test_soft_bounds_benchmark_ideal_prototypes_on_a_separable_task(load_benchmark):
     from neurochip.plasticity import Task
 
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "fewshot_soft_bounds.py"
-    spec = importlib.util.spec_from_file_location("fewshot_soft_bounds", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("fewshot_soft_bounds")
     Xs = np.array([[0.9, -0.8], [0.8, -0.9], [-0.8, 0.9], [-0.9, 0.8]])
     task = Task(Xs, np.array([0, 0, 1, 1]), Xs, np.array([0, 0, 1, 1]), np.array([0, 1]))
     inner = InnerLoop(feature_range=(-1.0, 1.0))
