@@ -101,6 +101,28 @@ def snapshot_weights(net: Network, *, random_state=None) -> dict:
     return out
 
 
+def _check_third_factor(network, proj, third, target) -> None:
+    """A label / reward third factor runs on Lava as Loihi3F: float, a spike source, one per population."""
+    sources = {src.name: src for src in network.sources}
+    post = next(pop for pop in network.populations if pop.name == proj.post)
+    if third not in sources:
+        known = ", ".join(sorted(sources)) or "none"
+        raise ValueError(f"Projection '{proj.name}': third factor {third!r} should name a spike source of "
+                         f"the network to run on Lava (sources: {known}); a population as third factor "
+                         f"runs in Brian2 only")
+    if sources[third].size != post.size:
+        raise ValueError(f"Projection '{proj.name}': third factor source {third!r} should have the post "
+                         f"size {post.size}, got {sources[third].size}")
+    if target.precision == "fixed":
+        return  # the fixed-point check below names the problem
+    others = [p.name for p in network.projections if p is not proj and p.post == proj.post
+              and p.plasticity is not None and getattr(p.plasticity, "third_factor", None) is not None]
+    if others:
+        raise ValueError(f"Projection '{proj.name}': population '{proj.post}' holds the y traces of one "
+                         f"Loihi3F rule on Lava, but projection(s) {', '.join(others)} also have a third "
+                         f"factor; keep one per post population")
+
+
 def compile(network: Network, target: Target | str = "loihi2-sim-float", *, random_state=None,
             vth_bits: int | None = None, min_vth_bits: int = 12, weight_parts: int = 1,
             calibrate_steps: int | None = None, calibration_margin: float = 2.0,
@@ -162,9 +184,7 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
                                  f"pulses; drop the device (or the plasticity) for deployment")
             third = getattr(proj.plasticity, "third_factor", None)
             if third is not None:
-                raise ValueError(f"Projection '{proj.name}': a third factor driven by {third!r} cannot run "
-                                 f"on Lava's LearningDense: with Loihi2FLearningRule y3 follows the post "
-                                 f"spikes (Lava 0.10); use third_factor=None")
+                _check_third_factor(network, proj, third, target)
             if proj.delay != 1:
                 raise ValueError(f"Projection '{proj.name}': plastic projections need delay 1 "
                                  f"(LearningDense has no delays), got {proj.delay}")

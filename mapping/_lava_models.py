@@ -21,7 +21,7 @@ from lava.proc.dense.models import (
     PyLearningDenseModelBitApproximate,
     PyLearningDenseModelFloat,
 )
-from lava.proc.lif.models import PyLifModelBitAcc, PyLifModelFloat
+from lava.proc.lif.models import PyLearningLifModelFloat, PyLifModelBitAcc, PyLifModelFloat
 
 
 class _RecordOnStop:
@@ -89,8 +89,57 @@ class RecordingLifFixed(_RecordEveryStep, PyLifModelBitAcc):
     """Lava's bit-accurate fixed-point LIF (``PyLifModelBitAcc``) plus bulk recording."""
 
 
+class LabelTraceLifFloat(_RecordEveryStep, PyLearningLifModelFloat):
+    """Lava's floating-point ``LearningLIF`` that owns the post traces of a Loihi3F rule.
+
+    Lava 0.10's float ``LearningLIF`` model sends nothing on its trace ports.
+    This one, after the LIF step, updates and sends every step (the order of
+    neurochip's numpy / Brian2 rule, so the synapse sees this step's traces)::
+
+        y1 = y1 * exp(-1/y1_tau) + y1_impulse * spikes        (y2 alike)
+        y3 = y3 * exp(-1/y3_tau) + y3_impulse * third_factor  (events on a_third_factor_in)
+
+    plus the spikes on ``s_out_bap``. The impulses and time constants come from
+    the process parameter ``learning_rule`` (a ``Loihi2FLearningRule`` holding
+    the rule's y settings).
+    """
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        rule = proc_params["learning_rule"]
+        self._nc_y_decay = np.exp(-1.0 / np.array([rule.y1_tau, rule.y2_tau, rule.y3_tau], dtype=float))
+        self._nc_y_impulse = np.array([rule.y1_impulse, rule.y2_impulse, rule.y3_impulse], dtype=float)
+
+    def run_spk(self):
+        super().run_spk()
+        third = self.a_third_factor_in.recv()
+        spikes = np.asarray(self.s_out_buff, dtype=float)
+        d, i = self._nc_y_decay, self._nc_y_impulse
+        self.y1 = self.y1 * d[0] + i[0] * spikes
+        self.y2 = self.y2 * d[1] + i[1] * spikes
+        self.y3 = self.y3 * d[2] + i[2] * third
+        self.s_out_bap.send(np.asarray(self.s_out_buff, dtype=bool))
+        self.s_out_y1.send(self.y1)
+        self.s_out_y2.send(self.y2)
+        self.s_out_y3.send(self.y3)
+
+
 class DumpingLearningDenseFloat(_RecordOnStop, PyLearningDenseModelFloat):
-    """Lava's floating-point ``LearningDense`` model; writes its weights on STOP."""
+    """Lava's floating-point ``LearningDense`` model; writes its weights on STOP.
+
+    With a ``Loihi3FLearningRule`` the post traces arrive from the neuron
+    (:class:`LabelTraceLifFloat`) already updated for this step; Lava's float
+    model would still decay them once more with its 3F placeholder time
+    constant (65535 steps, a relative error of 1.5e-5 per use). Here they are
+    used as received (time constant infinite: ``exp(-1/inf) = 1`` exactly).
+    """
+
+    def _store_impulses_and_taus(self):
+        super()._store_impulses_and_taus()
+        from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+
+        if isinstance(self._learning_rule, Loihi3FLearningRule):
+            self._y_taus = np.full(3, np.inf)
 
 
 class DumpingLearningDenseFixed(_RecordOnStop, PyLearningDenseModelBitApproximate):

@@ -12,7 +12,10 @@ Lowering, one rule per node type:
   weights) or ``Sparse`` (sparse weights); ``delay > 1`` -> ``DelayDense`` with
   synaptic delay ``delay - 1`` (Lava's ``Dense`` already adds one step);
   plastic -> ``LearningDense`` with ``Loihi2FLearningRule(**proj.plasticity.lava_rule_kwargs())``
-  and the post population's spikes as back-propagating action potentials;
+  and the post population's spikes as back-propagating action potentials; with a label /
+  reward third factor (a spike source of the post size), ``Loihi3FLearningRule`` and the
+  post population a ``LearningLIF`` that owns the y traces and receives the third-factor
+  spikes (:class:`mapping._lava_models.LabelTraceLifFloat`; float targets);
   memristive -> ``Dense``/``Sparse`` of the device's conductance snapshot.
 
 Runs (:func:`run`) are bounded by the target's timeout, always stopped (also on
@@ -114,10 +117,10 @@ def _lava_sign_mode(mode: str):
 
 def wire(deployment, *, horizon: int, probes: dict) -> Wired:
     """Build and connect the Lava processes of ``deployment`` (no run)."""
-    from lava.magma.core.learning.learning_rule import Loihi2FLearningRule
+    from lava.magma.core.learning.learning_rule import Loihi2FLearningRule, Loihi3FLearningRule
     from lava.proc.dense.process import DelayDense, Dense, LearningDense
     from lava.proc.io.source import RingBuffer
-    from lava.proc.lif.process import LIF
+    from lava.proc.lif.process import LIF, LearningLIF
     from lava.proc.sparse.process import Sparse
 
     net = deployment.network
@@ -130,6 +133,10 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
     record_dir = Path(tempfile.gettempdir()) / f"neurochip-lava-{uuid.uuid4().hex}"
     paths = {}
     lifs = {}
+    # Label / reward third factors (Loihi3F): the post population owns the y traces (compile
+    # allows one such projection per population, float targets only).
+    third_of = {proj.post: proj for proj in net.projections
+                if proj.plasticity is not None and getattr(proj.plasticity, "third_factor", None) is not None}
     for k, pop in enumerate(net.populations):
         paths[pop.name] = str(record_dir / f"pop{k}.npz")
         common = dict(shape=(pop.size,), name=f"neurochip_{pop.name}", nc_record=paths[pop.name],
@@ -140,11 +147,16 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
                                  bias_exp=qp.bias_exp.copy(), u=qp.u_init.copy(), v=qp.v_init.copy(),
                                  **common)
         else:
-            lifs[pop.name] = LIF(du=pop.du, dv=pop.dv, vth=pop.vth,
-                                 bias_mant=np.broadcast_to(np.asarray(pop.bias, float), (pop.size,)).copy(),
-                                 bias_exp=0, u=np.broadcast_to(np.asarray(pop.u_init, float), (pop.size,)).copy(),
-                                 v=np.broadcast_to(np.asarray(pop.v_init, float), (pop.size,)).copy(), **common)
-    used_sources = {p.pre for p in net.projections} - set(lifs)
+            kind = LIF
+            if pop.name in third_of:
+                kind = LearningLIF
+                common["learning_rule"] = Loihi2FLearningRule(**third_of[pop.name].plasticity.lava_rule_kwargs())
+            lifs[pop.name] = kind(du=pop.du, dv=pop.dv, vth=pop.vth,
+                                  bias_mant=np.broadcast_to(np.asarray(pop.bias, float), (pop.size,)).copy(),
+                                  bias_exp=0, u=np.broadcast_to(np.asarray(pop.u_init, float), (pop.size,)).copy(),
+                                  v=np.broadcast_to(np.asarray(pop.v_init, float), (pop.size,)).copy(), **common)
+    used_sources = ({p.pre for p in net.projections}
+                    | {p.plasticity.third_factor for p in third_of.values()}) - set(lifs)
     sources = {}
     for src in net.sources:
         if src.name not in used_sources:
@@ -170,12 +182,26 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
             if proj.plasticity is not None:
                 if j > 0:  # pragma: no cover - compile rejects fixed-point plasticity
                     raise ValueError(f"Projection '{proj.name}': plastic projections have one weight part")
-                rule = Loihi2FLearningRule(**proj.plasticity.lava_rule_kwargs())
+                kw = proj.plasticity.lava_rule_kwargs()
+                third = getattr(proj.plasticity, "third_factor", None)
+                if third is None:
+                    rule = Loihi2FLearningRule(**kw)
+                else:
+                    rule = Loihi3FLearningRule(**{key: kw[key] for key in ("dw", "x1_impulse", "x1_tau",
+                                                                          "x2_impulse", "x2_tau", "t_epoch")})
                 paths[proj.name] = str(record_dir / f"proj{k}.npz")
                 dense_w = pw.toarray() if sp.issparse(pw) else np.asarray(pw)
                 conn = LearningDense(weights=dense_w.copy(), learning_rule=rule, name=pname,
                                      nc_record=paths[proj.name], nc_dump=("weights",), **extra)
-                lifs[proj.post].s_out.connect(conn.s_in_bap)
+                post = lifs[proj.post]
+                if third is None:
+                    post.s_out.connect(conn.s_in_bap)
+                else:
+                    sources[third].s_out.connect(post.a_third_factor_in)
+                    post.s_out_bap.connect(conn.s_in_bap)
+                    post.s_out_y1.connect(conn.s_in_y1)
+                    post.s_out_y2.connect(conn.s_in_y2)
+                    post.s_out_y3.connect(conn.s_in_y3)
             elif proj.delay > 1:
                 dense_w = pw.toarray() if sp.issparse(pw) else np.asarray(pw)
                 conn = DelayDense(weights=dense_w.copy(),
@@ -202,6 +228,8 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
 
     for proj in net.projections:
         parent[find(proj.pre)] = find(proj.post)
+    for post, proj in third_of.items():
+        parent[find(proj.plasticity.third_factor)] = find(post)
     links = []
     roots_seen = {}
     for name in lifs:
@@ -223,7 +251,7 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
 def _run_config(deployment):
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.dense.process import LearningDense
-    from lava.proc.lif.process import LIF
+    from lava.proc.lif.process import LIF, LearningLIF
 
     fixed = deployment.target.precision == "fixed"
     if deployment.target.platform == "hw":  # pragma: no cover - needs lava-loihi and a Loihi 2
@@ -234,6 +262,7 @@ def _run_config(deployment):
             f"readout uses Python ProcessModels that do not run on neuro cores, and it was not tested "
             f"without hardware; run Loihi2HwCfg() yourself on deployment.wired, or use 'loihi2-sim-fixed'")
     models = {LIF: _lava_models.RecordingLifFixed if fixed else _lava_models.RecordingLifFloat,
+              LearningLIF: _lava_models.LabelTraceLifFloat,
               LearningDense: (_lava_models.DumpingLearningDenseFixed if fixed
                               else _lava_models.DumpingLearningDenseFloat)}
     return Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt",

@@ -195,6 +195,38 @@ def test_learning_dense_matches_brian2_plastic_synapses():
     assert lava.spike_counts()["post"] == brian.spike_counts()["post"] > 0
 
 
+def test_label_third_factor_runs_as_loihi3f_like_brian2():
+    """A label-gated rule (third factor from a spike source): Lava LearningLIF + Loihi3F == Brian2."""
+    plasticity = pytest.importorskip("neurochip.plasticity")
+    from brian2 import Hz
+
+    from neurochip import brian_backend
+
+    rule = plasticity.LearningRule(
+        coefficients={"u0*x1*y3": 2 ** -4, "u0*x1*y3*w": -2 ** -3, "y0*x1": 2 ** -5, "x0*y1*w": -2 ** -4,
+                      "y0*x1*y3": -2 ** -5}, x1_impulse=1.0, x1_tau=6.0, y1_impulse=1.0, y1_tau=4.0,
+        y3_impulse=1.0, y3_tau=3.0, third_factor="label", name="label_gated")
+    rng = np.random.default_rng(5)
+    net = Network(sources=[SpikeSource.poisson("pre", 10, rate=120 * Hz, steps=150, random_state=1),
+                           SpikeSource.poisson("label", 3, rate=100 * Hz, steps=150, random_state=2),
+                           SpikeSource.poisson("drive", 3, rate=80 * Hz, steps=150, random_state=3)],
+                  populations=[Population("out", 3, du=0.5, dv=0.2, vth=1.0)],
+                  projections=[Projection("pre_out", "pre", "out", rng.uniform(0.05, 0.3, (3, 10)),
+                                          plasticity=rule),
+                               Projection("drive_out", "drive", "out", 1.5 * np.eye(3))])
+    brian = brian_backend.simulate(net, 150)
+    lava = mapping.run(mapping.compile(net, "loihi2-sim-float"), 150)
+    w_brian = np.array(brian.info["weights"]["pre_out"])
+    w_lava = np.array(lava.info["weights"]["pre_out"])
+    assert np.abs(w_brian - net.projections[0].weights).max() > 0.05  # learning happened
+    np.testing.assert_allclose(w_lava, w_brian, rtol=1e-9, atol=1e-12)  # stated tolerance
+    # With y3 following the post spikes instead (Loihi2F), the weights differ: the label did reach Lava's rule.
+    rule.third_factor = None
+    w_post = np.array(brian_backend.simulate(net, 150).info["weights"]["pre_out"])
+    assert np.abs(w_post - w_lava).max() > 0.05
+    assert lava.spike_counts()["out"] == brian.spike_counts()["out"] > 0
+
+
 def test_plasticity_report(constant_rule):
     dep = mapping.compile(tiny_net(plasticity=constant_rule("2^-2 * x0")), "loihi2-sim-float")
     rep = dep.report["plasticity"]["p"]
@@ -211,8 +243,12 @@ def test_plasticity_errors(constant_rule, noisy_device):
         mapping.compile(tiny_net(plasticity=constant_rule("x0"), device=noisy_device()), "loihi2-sim-float")
     rule = constant_rule("x0")
     rule.third_factor = "s"
-    with pytest.raises(ValueError, match=r"Projection 'p': a third factor driven by 's' cannot run on Lava's "
-                                         r"LearningDense"):
+    with pytest.raises(ValueError, match=r"Projection 'p': third factor source 's' should have the post size 2, "
+                                         r"got 3"):
+        mapping.compile(tiny_net(plasticity=rule), "loihi2-sim-float")
+    rule.third_factor = "post"
+    with pytest.raises(ValueError, match=r"third factor 'post' should name a spike source of the network to run "
+                                         r"on Lava \(sources: s\); a population as third factor runs in Brian2"):
         mapping.compile(tiny_net(plasticity=rule), "loihi2-sim-float")
     dep = mapping.compile(tiny_net(plasticity=constant_rule("x0")), "loihi2-sim-float")
     with pytest.raises(ValueError, match=r"verify: the float references have no plasticity yet; projection\(s\) p"):
