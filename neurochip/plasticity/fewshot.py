@@ -155,6 +155,9 @@ def simulate_outputs(W, rasters, out: OutputParams, *, rule: RuleParams | None =
     out : OutputParams
     rule : RuleParams, optional
         Learn with this rule (batch axes as ``W``); samples are then run one after another.
+        As in Lava's ``LearningDense`` and the Brian2 backend, a pre spike of step ``k``
+        reaches the output neurons at step ``k + 1`` with the weights of step ``k``
+        (before that step's update); tested equal to both (:func:`learning_network`).
     labels : int array (n_samples,), optional
         Teacher and third factor (required when learning).
 
@@ -210,8 +213,9 @@ def simulate_outputs(W, rasters, out: OutputParams, *, rule: RuleParams | None =
         v = np.zeros_like(u)
         prev = np.zeros(n_in)
         prev_out = np.zeros_like(u)
+        sent = np.zeros_like(u)   # input current of the last step's spikes, through the weights of then
         for k in range(total):
-            a_in = W @ prev - prev_out @ lateral
+            a_in = sent - prev_out @ lateral
             u = u * (1 - out.du) + a_in
             v = v * (1 - out.dv) + u + teach
             spk = v > out.vth
@@ -220,9 +224,41 @@ def simulate_outputs(W, rasters, out: OutputParams, *, rule: RuleParams | None =
             drive[..., s, :] += a_in
             synops = synops + prev.sum() * n_out + prev_out.sum(axis=-1) * (n_out - 1)
             pre = pad[s, k]
+            sent = W @ pre.astype(float)
             W, _, state = plasticity_step(W, state, pre, spk, onehot, rule)
             prev, prev_out = pre.astype(float), spk.astype(float)
     return W, counts, drive, synops
+
+
+def learning_network(W, raster, label: int, out: OutputParams, rule: LearningRule, *, name: str = "fewshot"):
+    """The network that learns one sample, as :func:`simulate_outputs` runs it, for Brian2 or Lava.
+
+    Sources ``input`` (the sample's raster) and ``label`` (a third-factor event
+    on the label neuron every step); population ``out`` with the teacher as the
+    label neuron's bias; projections ``plastic`` (``W``, the rule with
+    ``third_factor="label"``) and ``wta`` (lateral inhibition). Run it for
+    ``raster.shape[0] + out.extra_steps`` steps from zero state; the learned
+    weights are ``result.info["weights"]["plastic"]``.
+    """
+    import copy
+
+    from neurochip.network import Network, Population, Projection, SpikeSource
+
+    W = np.asarray(W, dtype=float)
+    n_out, n_in = W.shape
+    total = raster.shape[0] + out.extra_steps
+    steps, indices = np.nonzero(np.asarray(raster, dtype=bool))
+    rule = copy.deepcopy(rule)
+    rule.third_factor = "label"
+    bias = np.zeros(n_out)
+    bias[label] = out.teacher
+    return Network(
+        name=name,
+        sources=[SpikeSource("input", n_in, indices=indices, steps=steps),
+                 SpikeSource("label", n_out, indices=np.full(total, label), steps=np.arange(total))],
+        populations=[Population("out", n_out, du=out.du, dv=out.dv, vth=out.vth, bias=bias)],
+        projections=[Projection("plastic", "input", "out", W.copy(), plasticity=rule),
+                     Projection("wta", "out", "out", -out.w_inh * (1 - np.eye(n_out)))])
 
 
 def decide(counts, drive) -> np.ndarray:
@@ -252,6 +288,14 @@ class FewShotSpikingClassifier:
         Steps run after the encoding window of each sample.
     epochs : int
         Passes over the data in :meth:`fit` / :meth:`adapt`.
+    backend : {"numpy", "brian2", "lava"}
+        Where :meth:`fit` / :meth:`adapt` learn. ``"numpy"`` (default) runs the
+        batched numpy twin; ``"brian2"`` and ``"lava"`` run each shot as its own
+        network (:func:`learning_network`: Brian2 plastic synapses, or Lava's
+        ``LearningDense`` with a Loihi3F label third factor on the simulator),
+        the weights carried from shot to shot. All three learn the same weights
+        (tested to 1e-9) when no weight reaches ``w_min`` / ``w_max``
+        (Lava does not clip). Prediction always runs the numpy twin.
     random_state : int or numpy Generator, optional
         Seeds the initial weights and the order of samples.
 
@@ -278,8 +322,9 @@ class FewShotSpikingClassifier:
     def __init__(self, *, rule: LearningRule | None = None, n_centers: int = 6, steps: int = 16,
                  feature_range: tuple | None = None, du: float = 0.5, dv: float = 0.2, vth: float = 1.0,
                  w_inh: float = 1.0, teacher: float = 0.3, w_init: float = 0.05, extra_steps: int = 4,
-                 epochs: int = 1, bias_spikes: int = 0, random_state=None):
+                 epochs: int = 1, bias_spikes: int = 0, backend: str = "numpy", random_state=None):
         self.rule = rule
+        self.backend = backend
         self.bias_spikes = bias_spikes
         self.n_centers = n_centers
         self.steps = steps
@@ -305,6 +350,8 @@ class FewShotSpikingClassifier:
         check_float(owner, "w_init", self.w_init, low=0.0)
         check_int(owner, "extra_steps", self.extra_steps, minimum=0)
         check_int(owner, "epochs", self.epochs, minimum=1)
+        if self.backend not in ("numpy", "brian2", "lava"):
+            raise ValueError(f"{owner}: backend should be 'numpy', 'brian2' or 'lava', got {self.backend!r}")
 
     def _out(self) -> OutputParams:
         return OutputParams(float(self.du), float(self.dv), float(self.vth), float(self.w_inh),
@@ -328,11 +375,30 @@ class FewShotSpikingClassifier:
         labels = self._labels(y, X.shape[0])
         if self.rule is None:
             return
-        params = rule_params(self.rule)
+        params = rule_params(self.rule) if self.backend == "numpy" else None
         for _ in range(self.epochs):
             order = self._rng.permutation(X.shape[0])
-            self.W_, _, _, _ = simulate_outputs(self.W_, rasters[order], self._out(), rule=params,
-                                                labels=labels[order])
+            if params is not None:
+                self.W_, _, _, _ = simulate_outputs(self.W_, rasters[order], self._out(), rule=params,
+                                                    labels=labels[order])
+                continue
+            for i in order:
+                self.W_ = self._learn_shot(rasters[i], int(labels[i]))
+
+    def _learn_shot(self, raster, label: int) -> np.ndarray:
+        """One shot as its own Brian2 or Lava run (fresh state and traces, as the numpy twin)."""
+        out = self._out()
+        net = learning_network(self.W_, raster, label, out, self.rule)
+        steps = raster.shape[0] + out.extra_steps
+        if self.backend == "lava":
+            import mapping
+
+            result = mapping.run(mapping.compile(net, "loihi2-sim-float"), steps)
+        else:
+            from neurochip.brian_backend import simulate
+
+            result = simulate(net, steps)
+        return np.array(result.info["weights"]["plastic"], dtype=float)
 
     # -------------------------------------------------------------- public API
     def fit(self, X, y=None) -> "FewShotSpikingClassifier":

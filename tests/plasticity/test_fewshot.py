@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, LatencyPopulationEncoder,
+from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, LatencyPopulationEncoder, LearningRule,
                                   SensorTaskSampler, evaluate_rules, load_csv, pair_stdp,
                                   supervised_hebbian)
 
@@ -206,3 +206,24 @@ def test_batched_evaluation_equals_classifier_with_bias_input():
         assert clf.fit(task.X_support, task.y_support).score(task.X_query, task.y_query) == acc[n, 0]
         assert clf.W_.shape[1] == 8 * 6 + 1
         assert clf.synops_ / task.y_query.size == pytest.approx(ops[n, 0], rel=1e-12)
+
+
+def test_learning_backends_agree_numpy_brian2_lava():
+    """Each shot run as a Brian2 network and on Lava (Loihi3F label third factor) learns the numpy twin's weights."""
+    rule = LearningRule(coefficients={"u0*x1*y3": 2 ** -4, "u0*x1*y3*w": -2 ** -3, "y0*x1": 2 ** -5,
+                                      "x0*y1*w": -2 ** -4, "y0": -2 ** -6},
+                        x1_impulse=1.0, x1_tau=6.0, y1_impulse=1.0, y1_tau=4.0, y3_impulse=1.0, y3_tau=1.0,
+                        w_min=-1.0, w_max=1.0, name="test_rule")
+    X = np.array([[0.1, 0.9], [0.2, 0.8], [0.9, 0.2], [0.8, 0.1]])
+    y = np.array([0, 0, 1, 1])
+    kw = dict(rule=rule, n_centers=3, feature_range=(0.0, 1.0), random_state=4)
+    ref = FewShotSpikingClassifier(**kw).fit(X, y)
+    assert np.abs(ref.W_).max() < 1.0                           # no clipping: Lava does not clip
+    start = np.random.default_rng(4).uniform(0, ref.w_init, ref.W_.shape)
+    assert np.abs(ref.W_ - start).max() > 0.05                  # learning happened
+    for backend in ("brian2", "lava"):
+        clf = FewShotSpikingClassifier(backend=backend, **kw).fit(X, y)
+        np.testing.assert_allclose(clf.W_, ref.W_, rtol=1e-9, atol=1e-12, err_msg=backend)
+        assert clf.score(X, y) == ref.score(X, y)
+    with pytest.raises(ValueError, match="backend should be 'numpy', 'brian2' or 'lava', got 'gpu'"):
+        FewShotSpikingClassifier(backend="gpu", **kw).fit(X, y)
