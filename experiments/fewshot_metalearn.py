@@ -8,8 +8,8 @@
    checkpointing every generation into the run folder (``--set resume_from=...``
    continues a killed run from its checkpoint). Default: meta-trained at the
    evaluated 5 shots, on the same (shifted) task distribution as the held-out
-   evaluation, in the sparse rule family (``meta_dead_zone``) with coefficients
-   searched in octaves (``meta_scale``), from the hand-tuned soft-bound STDP.
+   evaluation, in the sparse rule family (``meta_dead_zone``), from the
+   hand-tuned soft-bound STDP (``start_from``).
 3. Evaluate on held-out tasks (analytes never seen in meta-training): meta-learned
    rule vs both hand-tuned STDPs vs the hand-written supervised Hebbian rule vs
    no plasticity, for k = 1, 5, 10 shots per class, with 95 % bootstrap
@@ -73,7 +73,7 @@ class Config:
     meta_score: str = "accuracy"  # what meta-training maximizes: "accuracy" or "soft" (see InnerLoop)
     meta_terms: list = field(default_factory=list)  # rule terms searched ([]: all 15 of TERM_NAMES)
     meta_dead_zone: float = 1.0   # MetaSpace.dead_zone: soft threshold of the coefficients (theta units)
-    meta_scale: str = "log2"      # MetaSpace.scale: coefficients searched in octaves ("log2") or "linear"ly
+    meta_scale: str = "linear"    # MetaSpace.scale: coefficients searched "linear"ly or in octaves ("log2")
     popsize: int = 12
     tasks_per_eval: int = 16
     validation_tasks: int = 32
