@@ -88,11 +88,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--tasks", type=int, default=48)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "experiments"))
-    from fewshot_metalearn import TUNE_STREAM, Config, experiment_seeds, inner_loop
+    from fewshot_metalearn import tuning_tasks
 
-    cfg = Config()
-    inner = inner_loop(cfg)
-    seeds = experiment_seeds(cfg, TUNE_STREAM, args.tasks)  # the experiment's STDP tuning tasks
+    cfg, inner, seeds = tuning_tasks(args.tasks)  # the experiment's STDP tuning tasks
     sampler = inner.sampler()
     named = methods()
     acts, ideals = [], []

@@ -55,11 +55,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--tasks", type=int, default=48)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "experiments"))
-    from fewshot_metalearn import TUNE_STREAM, Config, experiment_seeds, inner_loop
+    from fewshot_metalearn import tuning_tasks
 
-    cfg = Config()
-    inner = inner_loop(cfg)
-    seeds = experiment_seeds(cfg, TUNE_STREAM, args.tasks)  # the experiment's STDP tuning tasks
+    cfg, inner, seeds = tuning_tasks(args.tasks)  # the experiment's STDP tuning tasks
     sampler = inner.sampler()
     ideal = 100 * np.mean([ideal_prototypes(sampler.sample(k_shot=inner.k_shot, n_query=inner.n_query,
                                                            split="train", random_state=int(s)), inner)

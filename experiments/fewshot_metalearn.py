@@ -130,6 +130,12 @@ def experiment_seeds(cfg: Config, stream: int, n: int) -> np.ndarray:
     return np.random.SeedSequence([cfg.seed, stream]).generate_state(n)
 
 
+def tuning_tasks(n: int, *, seed: int = 0) -> tuple[Config, InnerLoop, np.ndarray]:
+    """``(cfg, inner, task seeds)`` of the experiment's first ``n`` STDP tuning tasks (meta-training split)."""
+    cfg = Config(seed=seed)
+    return cfg, inner_loop(cfg), experiment_seeds(cfg, TUNE_STREAM, n)
+
+
 def inner_loop(cfg: Config) -> InnerLoop:
     """The task distribution, classifier and score of the experiment (shared with the few-shot benchmarks)."""
     return InnerLoop(k_shot=cfg.meta_k_shot, k_shots=tuple(int(k) for k in cfg.meta_k_shots),
