@@ -398,7 +398,16 @@ class FewShotSpikingClassifier:
             from neurochip.brian_backend import simulate
 
             result = simulate(net, steps)
-        return np.array(result.info["weights"]["plastic"], dtype=float)
+        W = np.array(result.info["weights"]["plastic"], dtype=float)
+        if self.backend == "lava" and (W.min() < self.rule.w_min or W.max() > self.rule.w_max):
+            import warnings
+
+            warnings.warn(f"FewShotSpikingClassifier: on Lava the weights left [w_min, w_max] = "
+                          f"[{self.rule.w_min}, {self.rule.w_max}] (range now [{W.min():.3g}, {W.max():.3g}]); "
+                          f"Lava's float LearningDense does not clip, so they differ from the numpy and "
+                          f"Brian2 backends from here on. Use a rule with soft bounds or wider w_min / w_max.",
+                          RuntimeWarning, stacklevel=3)
+        return W
 
     # -------------------------------------------------------------- public API
     def fit(self, X, y=None) -> "FewShotSpikingClassifier":

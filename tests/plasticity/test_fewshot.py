@@ -227,3 +227,8 @@ def test_learning_backends_agree_numpy_brian2_lava():
         assert clf.score(X, y) == ref.score(X, y)
     with pytest.raises(ValueError, match="backend should be 'numpy', 'brian2' or 'lava', got 'gpu'"):
         FewShotSpikingClassifier(backend="gpu", **kw).fit(X, y)
+    # Bounds that the rule crosses: Lava does not clip, and says so.
+    tight = LearningRule(**{**{k: getattr(rule, k) for k in LearningRule.TRACE_PARAMS},
+                            "coefficients": rule.coefficients, "w_min": -1.0, "w_max": 0.2})
+    with pytest.warns(RuntimeWarning, match=r"on Lava the weights left \[w_min, w_max\] = \[-1.0, 0.2\]"):
+        FewShotSpikingClassifier(backend="lava", **{**kw, "rule": tight}).fit(X[:1], y[:1])
