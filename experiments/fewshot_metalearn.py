@@ -71,7 +71,7 @@ class Config:
     start_from: str = "soft_stdp"
     sigma0: float = 0.5
     meta_score: str = "accuracy"  # what meta-training maximizes: "accuracy" or "soft" (see InnerLoop)
-    meta_terms: list = field(default_factory=list)  # rule terms searched ([]: all 15 of TERM_NAMES)
+    meta_terms: list = field(default_factory=list)  # rule terms searched ([]: all 18 of TERM_NAMES)
     meta_dead_zone: float = 1.0   # MetaSpace.dead_zone: soft threshold of the coefficients (theta units)
     meta_scale: str = "linear"    # MetaSpace.scale: coefficients searched "linear"ly or in octaves ("log2")
     popsize: int = 12
@@ -98,7 +98,8 @@ class Config:
 
 #: Seconds-long run for CI and ``--tiny``.
 TINY = {"generations": 2, "popsize": 4, "tasks_per_eval": 2, "validation_tasks": 2, "n_query": 4,
-        "stdp_a_plus": [0.02], "stdp_ratio": [1.0], "stdp_tau": [3.0, 6.0], "stdp_w_soft": [0.25], "stdp_tune_tasks": 2,
+        "stdp_a_plus": [0.02], "stdp_ratio": [1.0], "stdp_tau": [3.0, 6.0], "stdp_w_soft": [0.25],
+        "stdp_tune_tasks": 2,
         "eval_tasks": 3, "bootstrap": 200, "address": "serial", "candidates_per_job": 2}
 
 
@@ -225,7 +226,8 @@ def main(cfg: Config) -> Path:
         raise ValueError(f"start_from should be 'zeros', 'stdp', 'soft_stdp' or 'hebbian', got {cfg.start_from!r}")
     if cfg.start_from == "soft_stdp" and starts["soft_stdp"] is None:
         raise ValueError("start_from='soft_stdp' needs the soft-bound STDP baseline: set stdp_w_soft (not [])")
-    ml = MetaLearner(space=MetaSpace(terms=tuple(cfg.meta_terms), dead_zone=cfg.meta_dead_zone, scale=cfg.meta_scale), inner=inner, generations=cfg.generations, popsize=cfg.popsize, sigma0=cfg.sigma0,
+    space = MetaSpace(terms=tuple(cfg.meta_terms), dead_zone=cfg.meta_dead_zone, scale=cfg.meta_scale)
+    ml = MetaLearner(space=space, inner=inner, generations=cfg.generations, popsize=cfg.popsize, sigma0=cfg.sigma0,
                      x0=starts[cfg.start_from],
                      tasks_per_eval=cfg.tasks_per_eval, validation_tasks=cfg.validation_tasks,
                      synops_cost=cfg.synops_cost, candidates_per_job=cfg.candidates_per_job,

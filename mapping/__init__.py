@@ -101,6 +101,11 @@ def snapshot_weights(net: Network, *, random_state=None) -> dict:
     return out
 
 
+def third_factor_of(proj) -> str | None:
+    """Name of the label / reward source driving ``y3`` of a plastic projection (``None``: the post spikes)."""
+    return None if proj.plasticity is None else getattr(proj.plasticity, "third_factor", None)
+
+
 def _check_third_factor(network, proj, third, target) -> None:
     """A label / reward third factor runs on Lava as Loihi3F: float, a spike source, one per population."""
     sources = {src.name: src for src in network.sources}
@@ -115,8 +120,8 @@ def _check_third_factor(network, proj, third, target) -> None:
                          f"size {post.size}, got {sources[third].size}")
     if target.precision == "fixed":
         return  # the fixed-point check below names the problem
-    others = [p.name for p in network.projections if p is not proj and p.post == proj.post
-              and p.plasticity is not None and getattr(p.plasticity, "third_factor", None) is not None]
+    others = [p.name for p in network.projections
+              if p is not proj and p.post == proj.post and third_factor_of(p) is not None]
     if others:
         raise ValueError(f"Projection '{proj.name}': population '{proj.post}' holds the y traces of one "
                          f"Loihi3F rule on Lava, but projection(s) {', '.join(others)} also have a third "
@@ -182,7 +187,7 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
                 raise ValueError(f"Projection '{proj.name}': plastic memristive projections cannot run on "
                                  f"Lava: LearningDense updates float weights, not the device's conductance "
                                  f"pulses; drop the device (or the plasticity) for deployment")
-            third = getattr(proj.plasticity, "third_factor", None)
+            third = third_factor_of(proj)
             if third is not None:
                 _check_third_factor(network, proj, third, target)
             if proj.delay != 1:

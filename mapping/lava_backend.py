@@ -135,8 +135,9 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
     lifs = {}
     # Label / reward third factors (Loihi3F): the post population owns the y traces (compile
     # allows one such projection per population, float targets only).
-    third_of = {proj.post: proj for proj in net.projections
-                if proj.plasticity is not None and getattr(proj.plasticity, "third_factor", None) is not None}
+    from mapping import third_factor_of
+
+    third_of = {proj.post: proj for proj in net.projections if third_factor_of(proj) is not None}
     for k, pop in enumerate(net.populations):
         paths[pop.name] = str(record_dir / f"pop{k}.npz")
         common = dict(shape=(pop.size,), name=f"neurochip_{pop.name}", nc_record=paths[pop.name],
@@ -156,7 +157,7 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
                                   bias_exp=0, u=np.broadcast_to(np.asarray(pop.u_init, float), (pop.size,)).copy(),
                                   v=np.broadcast_to(np.asarray(pop.v_init, float), (pop.size,)).copy(), **common)
     used_sources = ({p.pre for p in net.projections}
-                    | {p.plasticity.third_factor for p in third_of.values()}) - set(lifs)
+                    | {third_factor_of(p) for p in third_of.values()}) - set(lifs)
     sources = {}
     for src in net.sources:
         if src.name not in used_sources:
@@ -183,7 +184,7 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
                 if j > 0:  # pragma: no cover - compile rejects fixed-point plasticity
                     raise ValueError(f"Projection '{proj.name}': plastic projections have one weight part")
                 kw = proj.plasticity.lava_rule_kwargs()
-                third = getattr(proj.plasticity, "third_factor", None)
+                third = third_factor_of(proj)
                 if third is None:
                     rule = Loihi2FLearningRule(**kw)
                 else:
@@ -229,7 +230,7 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
     for proj in net.projections:
         parent[find(proj.pre)] = find(proj.post)
     for post, proj in third_of.items():
-        parent[find(proj.plasticity.third_factor)] = find(post)
+        parent[find(third_factor_of(proj))] = find(post)
     links = []
     roots_seen = {}
     for name in lifs:
