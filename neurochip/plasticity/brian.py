@@ -207,7 +207,8 @@ def run_batched_learning(rules: list, *, pre_steps, pre_indices, n_pre: int, lab
     syn.run_regularly(f"w = clip(w + ({_dw_expression()}), w_min, w_max)", dt=dt, when="after_synapses",
                       name="neurochip_batch_plastic_wupdate")
     net = b2.Network(src, lab, out, third, feed, teach, wta, syn, name="neurochip_batch_network")
-    net.run(steps * dt, namespace={})
+    from neurochip._brian import run_network
+    run_network(net, steps * dt)  # checked run (issue 12)
     W = np.zeros((C, n_out, n_pre))
     W[cand, post_j % n_out, pre_i] = np.asarray(syn.w[:])
     return W

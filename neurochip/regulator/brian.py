@@ -162,9 +162,9 @@ def run_regulated(net, regulator: MetaRegulator, steps: int, *, codegen_target: 
     try:
         if codegen_target is not None:
             b2.prefs.codegen.target = codegen_target
-        if steps:
-            model.brian.run(steps * net.dt, namespace={})
-        target = b2.prefs.codegen.target
+        from neurochip._brian import choose_target, run_network  # every Brian2 run is checked (issue 12)
+        target = run_network(model.brian, steps * net.dt, codegen_target=codegen_target) if steps else \
+            choose_target(codegen_target)
     finally:
         b2.prefs.codegen.target = old
     result = collect(model, steps, time.perf_counter() - start)
