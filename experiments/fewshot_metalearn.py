@@ -20,7 +20,7 @@ Writes ``results/fewshot_metalearn/<timestamp>/``: ``config.json``,
 ``metrics.json`` (results table), ``results.md``, ``raster.png`` (first figure:
 the meta-learned classifier on query samples), ``kshot_accuracy.png``,
 ``learning_curve.png``, ``rule.json`` (the tuned rule, Lava string included),
-``checkpoint.pkl``.
+``checkpoint.npz``.
 
 Run: ``python experiments/fewshot_metalearn.py [--tiny] [--set generations=30]``.
 """
@@ -81,7 +81,7 @@ class Config:
     candidates_per_job: int = 6
     address: str = ""          # "" local process pool, "serial", or a Dask scheduler address
     workers: int = 2
-    resume_from: str = ""      # a checkpoint.pkl of a killed run with the same config
+    resume_from: str = ""      # a checkpoint.npz of a killed run with the same config
     # hand-tuned STDP grid (evaluated on meta-training tasks)
     stdp_a_plus: list = field(default_factory=lambda: [0.005, 0.01, 0.02, 0.05, 0.1])
     stdp_ratio: list = field(default_factory=lambda: [0.25, 0.5, 1.0, 1.5])
@@ -217,7 +217,7 @@ def main(cfg: Config) -> Path:
     stdp = tuned["hand-tuned STDP"][0]
 
     # 2. meta-learning
-    ckpt = run_dir / "checkpoint.pkl"
+    ckpt = run_dir / "checkpoint.npz"
     if cfg.resume_from:
         shutil.copyfile(cfg.resume_from, ckpt)
     starts = {"zeros": None, "stdp": stdp, "soft_stdp": tuned.get("hand-tuned soft-bound STDP", (None,))[0],

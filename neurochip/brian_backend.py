@@ -64,6 +64,7 @@ class BrianModel:
 
 def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> BrianModel:
     """Build Brian2 groups, synapses and monitors for ``net`` inside an explicit ``brian2.Network``."""
+    net.validate()  # fields may have changed since construction (issue 12)
     probes = check_probes(net, probes)
     dt = net.dt
     model = BrianModel(network=net, brian=b2.Network(name="neurochip_network"))

@@ -3,10 +3,19 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+
+#: What reading a truncated, bit-flipped or foreign ``.npz`` (zip) file can raise, from zipfile,
+#: zlib and numpy's .npy reader; loaders turn these into one ValueError naming the file.
+DAMAGED_FILE_ERRORS = (OSError, ValueError, EOFError, KeyError, IndexError, TypeError, OverflowError,
+                       NotImplementedError, struct.error, zipfile.BadZipFile, zlib.error)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -54,13 +63,20 @@ def read_json(path: str | os.PathLike):
     """Read JSON with an error naming the file, line and column on corrupt input."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise ValueError(f"cannot read {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: not UTF-8 text (byte {err.start}); "
+                         f"the file is damaged or not JSON") from None
+    if not text.strip():
+        raise ValueError(f"{path} is not valid JSON: the file is empty")
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
+    except RecursionError:
+        raise ValueError(f"{path} is not valid JSON for neurochip: nested too deeply") from None
 
 
 def save_npz(path: str | os.PathLike, **arrays) -> Path:
