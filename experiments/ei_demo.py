@@ -20,33 +20,33 @@ import scipy.sparse as sp
 from brian2 import Hz, ms
 
 from neurochip import Network, Population, Projection, SpikeSource
-from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure
-from neurochip.io import write_json
+from neurochip.experiment import (experiment_main, param, parse_config, save_figure, start_run,
+                                  write_metrics)
 
 
 @dataclass
 class Config:
     """Poisson inputs into an excitatory and an inhibitory LIF population."""
 
-    name: str = "ei_demo"
-    results_root: str = "results"
-    seed: int = 0
-    steps: int = 1000
-    dt_ms: float = 1.0
-    n_input: int = 200
-    n_exc: int = 400
-    n_inh: int = 100
-    input_rate_hz: float = 20.0
-    p_connect: float = 0.1
-    tau_u_ms: float = 5.0
-    tau_v_ms: float = 20.0
-    vth: float = 1.5
-    w_input: float = 0.07
-    w_exc_inh: float = 0.03
-    w_inh_exc: float = -0.1
-    delay_inh_exc: int = 2
-    n_traced: int = 3
-    backend: str = "brian2"
+    name: str = param("ei_demo", "experiment name (the results subfolder)")
+    results_root: str = param("results", "folder of the results")
+    seed: int = param(0, "seed of the inputs and the connectivity", min=0)
+    steps: int = param(1000, "steps of dt to simulate", min=1)
+    dt_ms: float = param(1.0, "time step (ms)", gt=0)
+    n_input: int = param(200, "Poisson input neurons", min=1)
+    n_exc: int = param(400, "excitatory LIF neurons", min=1)
+    n_inh: int = param(100, "inhibitory LIF neurons", min=1)
+    input_rate_hz: float = param(20.0, "rate of each input (Hz; rate * dt <= 1)", min=0)
+    p_connect: float = param(0.1, "connection probability of every projection", min=0, max=1)
+    tau_u_ms: float = param(5.0, "synaptic time constant (ms, >= dt)", gt=0)
+    tau_v_ms: float = param(20.0, "membrane time constant of exc (ms; inh: half of it)", gt=0)
+    vth: float = param(1.5, "firing threshold", gt=0)
+    w_input: float = param(0.07, "mean input weight (uniform 0.5-1.5 times)")
+    w_exc_inh: float = param(0.03, "mean exc -> inh weight")
+    w_inh_exc: float = param(-0.1, "mean inh -> exc weight (negative: inhibition)")
+    delay_inh_exc: int = param(2, "delay of inh -> exc (steps)", min=1)
+    n_traced: int = param(3, "exc neurons whose voltage is plotted", min=0)
+    backend: str = param("brian2", "simulator", choices=("brian2", "reference"))
 
 
 #: Overrides that make the demo run in seconds (used by the tests and `--tiny`).
@@ -91,14 +91,14 @@ def simulate(net: Network, cfg: Config):
     raise ValueError(f"backend should be 'brian2' or 'reference', got {cfg.backend!r}")  # pragma: no cover
 
 
+@experiment_main
 def main(cfg: Config) -> Path:
     from neurochip import plotting
 
     if cfg.backend not in ("brian2", "reference"):
         raise ValueError(f"backend should be 'brian2' or 'reference', got {cfg.backend!r}")
     start = time.perf_counter()
-    run_dir = new_run_dir(cfg.name, cfg.results_root)
-    write_json(run_dir / "config.json", config_dict(cfg))
+    run_dir = start_run(cfg)  # config.json, metrics.json with status 'running' and provenance
     net = build_network(cfg)
     net.save(run_dir / "network.json")
     result = simulate(net, cfg)
@@ -121,7 +121,7 @@ def main(cfg: Config) -> Path:
         "simulation_wall_time_s": result.wall_time,
         "wall_time_s": time.perf_counter() - start,
     }
-    write_json(run_dir / "metrics.json", metrics)
+    write_metrics(run_dir, metrics)  # status "complete" once main returns (experiment_main)
     print(f"ei_demo: {sum(counts[p] for p in result.populations)} spikes "
           + ", ".join(f"{p} {rates[p]:.1f} Hz" for p in result.populations)
           + f"; wrote {run_dir}")
