@@ -528,7 +528,10 @@ def _package_locations() -> list[Path]:
         spec = importlib.util.find_spec(PACKAGE)  # top-level: finds, does not import
     except (ImportError, ValueError):
         return []
-    if spec is None or not spec.submodule_search_locations:
+    # a regular package only (an ``__init__.py``): a bare ``experiments/`` folder that happens to be on
+    # sys.path (e.g. in the current folder under ``python -m``) is a namespace package, not ours
+    if spec is None or not spec.submodule_search_locations or not spec.origin \
+            or Path(spec.origin).name != "__init__.py":
         return []
     return [Path(p) for p in spec.submodule_search_locations]
 

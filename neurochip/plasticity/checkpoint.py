@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurochip.io import DAMAGED_FILE_ERRORS, _json_default, atomic_write_bytes
+from neurochip.io import DAMAGED_FILE_ERRORS, json_default, atomic_write_bytes
 
 FORMAT = "neurochip.metalearn.checkpoint"
 VERSION = 2
@@ -38,7 +38,7 @@ _PICKLE_STARTS = (b"\x80", b"(d", b"}q", b"}", b"(dp")
 
 def normalized(obj):
     """``obj`` as it reads back from JSON (tuples become lists, numpy values plain numbers)."""
-    return json.loads(json.dumps(obj, default=_json_default))
+    return json.loads(json.dumps(obj, default=json_default))
 
 
 def save(path: str | os.PathLike, state: dict, *, cma_version: str) -> Path:
