@@ -65,7 +65,9 @@ def cmd_raster(args) -> int:
     from neurochip.results import SimulationResult
 
     folder = Path(args.results)
-    files = [folder] if folder.is_file() else sorted(folder.glob("*.npz"))
+    # a run folder's result files (a meta-learning checkpoint.npz is not a result)
+    files = [folder] if folder.is_file() else sorted(p for p in folder.glob("*.npz")
+                                                     if not p.name.startswith("checkpoint"))
     if not files:
         raise ValueError(f"no result file (*.npz) in {folder}; pass a run folder written by an experiment")
     for path in files:
