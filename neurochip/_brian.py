@@ -21,10 +21,15 @@ It does three things a bare ``brian2.Network.run`` does not:
    user set it to something other than Brian2's ``"auto"``, then the rule.
 3. **A one-line notice when Brian2 starts compiling Cython** (on stderr, with
    the cache folder), so that a cold first run is not silent.
+
+Functions that build Brian2 objects are decorated with :func:`building`, so
+that set-up code that runs once (``Synapses.connect``) is never compiled.
 """
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
 import os
 import signal
 import sys
@@ -74,19 +79,51 @@ def numpy_extra_seconds(steps: int, elements: int) -> float:
     return steps * (NUMPY_EXTRA_S_PER_STEP + NUMPY_EXTRA_S_PER_ELEMENT_STEP * elements)
 
 
+#: True while a :func:`building` function runs (the target preference is then ours, not the user's).
+_building: contextvars.ContextVar[bool] = contextvars.ContextVar("neurochip_brian_building", default=False)
+
+
+def _chosen_target() -> str | None:
+    """The user's choice: ``$NEUROCHIP_BRIAN_TARGET``, else a ``brian2.prefs.codegen.target`` they set."""
+    env = os.environ.get(TARGET_ENV, "").strip()
+    if env:
+        check_target(env, f"${TARGET_ENV}")
+        return None if env == "auto" else env
+    if not _building.get() and b2.prefs.codegen.target in ("numpy", "cython"):
+        return b2.prefs.codegen.target
+    return None
+
+
 def choose_target(codegen_target: str | None = None, *, steps: int = 0, elements: int = 0) -> str:
     """The target a run uses: ``"numpy"`` or ``"cython"`` (see the module docstring for the order)."""
     check_target(codegen_target)
     if codegen_target in ("numpy", "cython"):
         return codegen_target
-    env = os.environ.get(TARGET_ENV, "").strip()
-    if env:
-        check_target(env, f"${TARGET_ENV}")
-        if env != "auto":
-            return env
-    elif b2.prefs.codegen.target in ("numpy", "cython"):
-        return b2.prefs.codegen.target
+    chosen = _chosen_target()
+    if chosen is not None:
+        return chosen
     return "cython" if numpy_extra_seconds(steps, elements) >= COLD_COMPILE_S else "numpy"
+
+
+def building(fn):
+    """Decorator of functions that build Brian2 objects: their set-up code (``Synapses.connect``
+    and the like, run once) is generated for the numpy target, unless the user chose a target
+    (``$NEUROCHIP_BRIAN_TARGET``, ``brian2.prefs.codegen.target``). Compiling code that runs once
+    never pays; without this a cold first run compiles a module per projection before it starts.
+    The run's own target is still chosen by :func:`run_network`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        old = b2.prefs.codegen.target
+        b2.prefs.codegen.target = _chosen_target() or "numpy"
+        token = _building.set(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _building.reset(token)
+            b2.prefs.codegen.target = old
+
+    return wrapper
 
 
 def cache_dir() -> str:

@@ -27,7 +27,7 @@ from typing import Mapping, Sequence
 import brian2 as b2
 import numpy as np
 
-from neurochip._brian import check_target, run_network
+from neurochip._brian import building, check_target, run_network
 from neurochip.network import Network
 from neurochip.reference import check_probes, check_steps
 from neurochip.results import SimulationResult, Spikes
@@ -62,6 +62,7 @@ class BrianModel:
     others: list = field(default_factory=list)
 
 
+@building  # set-up code (connect) for numpy: it runs once (issue 12)
 def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> BrianModel:
     """Build Brian2 groups, synapses and monitors for ``net`` inside an explicit ``brian2.Network``."""
     net.validate()  # fields may have changed since construction (issue 12)

@@ -14,6 +14,12 @@ import os
 
 os.environ.setdefault("NEUROCHIP_BRIAN_TARGET", "numpy")
 
+import brian2  # noqa: E402
+
+if os.environ["NEUROCHIP_BRIAN_TARGET"] in ("numpy", "cython"):
+    # also for the tests that build and run Brian2 objects themselves
+    brian2.prefs.codegen.target = os.environ["NEUROCHIP_BRIAN_TARGET"]
+
 import matplotlib
 
 matplotlib.use("Agg")

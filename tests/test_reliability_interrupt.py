@@ -110,25 +110,33 @@ def test_target_choice_and_its_precedence(monkeypatch):
     from neurochip import _brian
 
     monkeypatch.delenv(_brian.TARGET_ENV, raising=False)
-    assert _brian.choose_target(None, steps=1000, elements=10_000) == "numpy"
-    assert _brian.choose_target("auto", steps=10**7, elements=10_000) == "cython"
-    assert _brian.choose_target("numpy", steps=10**7, elements=10_000) == "numpy"  # explicit wins
-    monkeypatch.setenv(_brian.TARGET_ENV, "cython")
-    assert _brian.choose_target(None, steps=10, elements=10) == "cython"
-    assert _brian.choose_target("numpy", steps=10, elements=10) == "numpy"
-    monkeypatch.setenv(_brian.TARGET_ENV, "gpu")
-    with pytest.raises(ValueError, match=r"\$NEUROCHIP_BRIAN_TARGET should be one of 'auto', 'numpy', 'cython'"):
-        _brian.choose_target(None, steps=10, elements=10)
-    monkeypatch.delenv(_brian.TARGET_ENV)
-    b2.prefs.codegen.target = "cython"  # a user's explicit Brian2 preference
+    previous = b2.prefs.codegen.target  # the suite pins it (tests/conftest.py): start from Brian2's default
     try:
-        assert _brian.choose_target(None, steps=10, elements=10) == "cython"
-    finally:
         b2.prefs.codegen.target = "auto"
-    # the crossing point of the cost model is where one run's saving repays a cold compile
-    steps = _brian.COLD_COMPILE_S / (_brian.NUMPY_EXTRA_S_PER_STEP + _brian.NUMPY_EXTRA_S_PER_ELEMENT_STEP * 1e4)
-    assert _brian.choose_target(None, steps=int(steps * 0.99), elements=10_000) == "numpy"
-    assert _brian.choose_target(None, steps=int(steps * 1.01) + 1, elements=10_000) == "cython"
+        assert _brian.choose_target(None, steps=1000, elements=10_000) == "numpy"
+        assert _brian.choose_target("auto", steps=10**7, elements=10_000) == "cython"
+        assert _brian.choose_target("numpy", steps=10**7, elements=10_000) == "numpy"  # explicit wins
+        monkeypatch.setenv(_brian.TARGET_ENV, "cython")
+        assert _brian.choose_target(None, steps=10, elements=10) == "cython"
+        assert _brian.choose_target("numpy", steps=10, elements=10) == "numpy"
+        monkeypatch.setenv(_brian.TARGET_ENV, "gpu")
+        with pytest.raises(ValueError, match=r"\$NEUROCHIP_BRIAN_TARGET should be one of 'auto', 'numpy', 'cython'"):
+            _brian.choose_target(None, steps=10, elements=10)
+        monkeypatch.delenv(_brian.TARGET_ENV)
+        b2.prefs.codegen.target = "cython"  # a user's explicit Brian2 preference
+        assert _brian.choose_target(None, steps=10, elements=10) == "cython"
+        b2.prefs.codegen.target = "auto"
+        # the crossing point of the cost model is where one run's saving repays a cold compile
+        steps = _brian.COLD_COMPILE_S / (_brian.NUMPY_EXTRA_S_PER_STEP + _brian.NUMPY_EXTRA_S_PER_ELEMENT_STEP * 1e4)
+        assert _brian.choose_target(None, steps=int(steps * 0.99), elements=10_000) == "numpy"
+        assert _brian.choose_target(None, steps=int(steps * 1.01) + 1, elements=10_000) == "cython"
+        # set-up code of building functions is numpy unless the user chose; the run still decides
+        seen = []
+        _brian.building(lambda: seen.append((b2.prefs.codegen.target,
+                                             _brian.choose_target(None, steps=10**7, elements=10))))()
+        assert seen == [("numpy", "cython")] and b2.prefs.codegen.target == "auto"
+    finally:
+        b2.prefs.codegen.target = previous
 
 
 def test_run_size_counts_steps_and_elements():

@@ -28,6 +28,7 @@ from __future__ import annotations
 import brian2 as b2
 import numpy as np
 
+from neurochip._brian import building as _building
 from neurochip.plasticity.rules import TERMS, TRACE_NAMES, LearningRule
 
 
@@ -138,6 +139,7 @@ def _per_synapse_model() -> str:
     return "\n".join(lines)
 
 
+@_building  # set-up code (connect) for numpy: it runs once (issue 12)
 def run_batched_learning(rules: list, *, pre_steps, pre_indices, n_pre: int, label_steps, label_indices,
                          n_out: int, w0, steps: int, du: float, dv: float, vth: float, teacher: float,
                          w_inh: float, dt=None) -> np.ndarray:

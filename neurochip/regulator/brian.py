@@ -20,6 +20,7 @@ from __future__ import annotations
 import brian2 as b2
 import numpy as np
 
+from neurochip._brian import building as _building
 from neurochip._validation import describe
 from neurochip.regulator.core import RegulatorState, window_step
 from neurochip.regulator.model import MetaRegulator, RegulatorLog
@@ -144,6 +145,7 @@ class BrianRegulator:
         return reg.make_log(table, n_steps=n_steps, backend="brian2")
 
 
+@_building  # set-up code (connect) for numpy: it runs once (issue 12)
 def run_regulated(net, regulator: MetaRegulator, steps: int, *, codegen_target: str | None = None):
     """Build ``net`` in Brian2 with the regulator attached, run ``steps`` steps.
 
