@@ -15,7 +15,7 @@ population is in alarm) on ``safe_out`` every step.
 Lava step ``t`` (``time_step``, from 1) is neurochip step ``t - 1``.
 
 :func:`run_bounded` runs it through the mapping package's bounded run
-primitive (:func:`mapping.lava_backend.run_process`).
+primitive (:func:`mapping.lava.runs.run_process`).
 """
 from __future__ import annotations
 
@@ -80,12 +80,12 @@ def run_bounded(proc: AbstractProcess, steps: int, *, read: Callable[[], T], tim
 
     ``read()`` is called after the run and before the stop (Lava Vars are readable
     only while the runtime lives). Uses the mapping package's run primitive
-    :func:`mapping.lava_backend.run_process`: a timeout raises
-    :class:`~mapping.lava_backend.LavaTimeoutError`, a child's exception becomes
-    :class:`~mapping.lava_backend.LavaRunError` with the original as ``__cause__``,
+    :func:`mapping.lava.runs.run_process`: a timeout raises
+    :class:`~mapping.lava.runs.LavaTimeoutError`, a child's exception becomes
+    :class:`~mapping.lava.runs.LavaRunError` with the original as ``__cause__``,
     and children and shared memory are always released.
     """
-    from mapping.lava_backend import run_process
+    from mapping.lava.runs import run_process
 
     steps = check_int("run_bounded", "steps", steps, minimum=1)
     timeout = check_float("run_bounded", "timeout", timeout, low=0.0, low_open=True)

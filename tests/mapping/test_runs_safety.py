@@ -1,7 +1,7 @@
 """Runs that never hang: child failures, time bounds, Ctrl-C, and no leaked shared memory.
 
 Faults are injected by swapping the LIF ProcessModel the backend selects
-(``mapping._lava_models.RecordingLifFloat``) for a subclass that raises or
+(``mapping.lava.models.RecordingLifFloat``) for a subclass that raises or
 sleeps at Lava time step 3; Lava forks its children, so they run the swapped class.
 """
 import _thread
@@ -15,7 +15,7 @@ import pytest
 from brian2 import second
 
 import mapping
-from mapping import _lava_models
+from mapping.lava import models as _lava_models
 from mapping import lava_backend
 from mapping.lava_backend import LavaRunError, LavaTimeoutError
 from neurochip import Network, Population, Projection, SpikeSource
@@ -155,7 +155,8 @@ CTRL_C_SCRIPT = r"""
 import sys, time
 import numpy as np
 import mapping
-from mapping import _lava_models, lava_backend
+from mapping import lava_backend
+from mapping.lava import models as _lava_models
 from neurochip import Network, Population, Projection, SpikeSource
 
 class SleepingLif(_lava_models.RecordingLifFloat):
