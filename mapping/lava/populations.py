@@ -64,6 +64,6 @@ def lower_label_trace_lif(ctx: LoweringContext, pop: Population) -> None:
 def lower_fixed_lif(ctx: LoweringContext, pop: Population) -> None:
     """Lava fixed-point ``LIF`` with the population's integers from :func:`mapping.quantization.quantize`."""
     qp = ctx.deployment.quantized.populations[pop.name]
-    ctx.lifs[pop.name] = LIF(du=qp.du, dv=qp.dv, vth=qp.vth, bias_mant=qp.bias_mant.copy(),
-                             bias_exp=qp.bias_exp.copy(), u=qp.u_init.copy(), v=qp.v_init.copy(),
+    ctx.lifs[pop.name] = LIF(du=qp.du_int, dv=qp.dv_int, vth=qp.vth_mant, bias_mant=qp.bias_mant.copy(),
+                             bias_exp=qp.bias_exp.copy(), u=qp.u_init_int.copy(), v=qp.v_init_int.copy(),
                              **_recording(ctx, pop))

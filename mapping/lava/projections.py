@@ -68,7 +68,7 @@ def weight_parts(ctx: LoweringContext, proj: Projection) -> list:
     """``(weights, extra Lava arguments)`` of each Lava process of ``proj``: one in float, one per part in fixed."""
     if not ctx.fixed:
         return [(ctx.deployment.weights[proj.name], {})]
-    return [(part.weights, dict(weight_exp=part.weight_exp, num_weight_bits=part.num_weight_bits,
+    return [(part.weight_mant, dict(weight_exp=part.weight_exp, num_weight_bits=part.num_weight_bits,
                                 sign_mode=_sign_mode(part.sign_mode)))
             for part in ctx.deployment.quantized.projections[proj.name].parts()]
 
