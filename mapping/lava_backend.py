@@ -16,8 +16,6 @@ returns a :class:`~neurochip.results.SimulationResult`.
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 import time
 
 import numpy as np
@@ -25,8 +23,10 @@ import numpy as np
 from neurochip.results import SimulationResult, Spikes
 
 from mapping.lava import models
+from mapping.lava.children import record_folder
 from mapping.lava.registry import Wired
 from mapping.lava.runs import LAST_RUN_SEGMENTS, LavaRunError, LavaTimeoutError, run_process
+from mapping.lava.side_effects import no_new_log_handlers
 from mapping.lava.wiring import wire
 
 __all__ = ["check_platform", "wire", "run", "monitor_readout", "run_process", "Wired", "LavaRunError",
@@ -83,8 +83,7 @@ def run(deployment, wired: Wired, steps: int, probes: dict) -> SimulationResult:
     wired.used = True
     info = {"lava_processes": len(wired.processes())}
     files = {}
-    os.makedirs(wired.record_dir, exist_ok=True)
-    try:
+    with record_folder(wired.record_dir):
         run_process(wired.root, _run_config(deployment), steps, timeout=deployment.target.timeout_seconds,
                     info=info)
         # The recording models write their events when stopped: read the files after the stop.
@@ -93,8 +92,6 @@ def run(deployment, wired: Wired, steps: int, probes: dict) -> SimulationResult:
             with np.load(path) as data:
                 files[name] = {k: data[k] for k in data.files}
         info["lava_readout_seconds"] = time.perf_counter() - t0
-    finally:
-        shutil.rmtree(wired.record_dir, ignore_errors=True)
     return _collect(deployment, wired, steps, files, probes, time.perf_counter() - start, info)
 
 
@@ -144,15 +141,13 @@ def monitor_readout(deployment, steps: int, population: str) -> dict:
 
     wired = wire(deployment, horizon=_horizon(deployment.network, steps), probes={})
     lif = wired.lifs[population]
-    monitor = Monitor()
-    monitor.probe(lif.s_out, steps)
+    with no_new_log_handlers():
+        monitor = Monitor()
+        monitor.probe(lif.s_out, steps)
     info: dict = {}
-    os.makedirs(wired.record_dir, exist_ok=True)
-    try:
+    with record_folder(wired.record_dir):
         data = run_process(wired.root, _run_config(deployment), steps,
                            timeout=deployment.target.timeout_seconds, read=monitor.get_data, info=info)
-    finally:
-        shutil.rmtree(wired.record_dir, ignore_errors=True)
     run_s, read_s = info["lava_run_seconds"], info["lava_read_seconds"]
     raster = np.asarray(data[lif.name]["s_out"]).astype(bool)
     return {"raster": raster, "run_seconds": run_s, "read_seconds": read_s, "values": int(raster.size)}

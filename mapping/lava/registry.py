@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import tempfile
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -142,7 +143,12 @@ class LoweringContext:
         return path
 
     def wired(self) -> Wired:
-        return Wired(lifs=self.lifs, sources=self.sources, connections=self.connections, links=self.links,
-                     extras=self.extras, horizon=self.horizon,
-                     probes={k: tuple(v) for k, v in self.probes.items()}, record_dir=self.record_dir,
-                     paths=self.paths)
+        """The result; its processes leave Lava's global registries when it is garbage (run or not)."""
+        from mapping.lava.side_effects import forget_processes
+
+        wired = Wired(lifs=self.lifs, sources=self.sources, connections=self.connections, links=self.links,
+                      extras=self.extras, horizon=self.horizon,
+                      probes={k: tuple(v) for k, v in self.probes.items()}, record_dir=self.record_dir,
+                      paths=self.paths)
+        weakref.finalize(wired, forget_processes, wired.processes()).atexit = False
+        return wired

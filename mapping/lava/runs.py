@@ -13,9 +13,14 @@ segments are released in every case.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from typing import Callable, TypeVar
+
+from mapping.lava.children import forking_children, reaper, sigterm_as_exit
+from mapping.lava.side_effects import (COMPILER_LOGGER, connected_processes, fork_context, forget_processes,
+                                      no_new_log_handlers)
 
 
 class LavaRunError(RuntimeError):
@@ -129,7 +134,8 @@ def _guard_initialize(runtime, deadline: float, timeout: float):
     thread = threading.Thread(target=watch, name="neurochip-lava-init-guard", daemon=True)
     thread.start()
     try:
-        runtime.initialize()
+        with fork_context(), forking_children():
+            runtime.initialize()
     except LavaRunError:
         raise
     except Exception as exc:
@@ -156,6 +162,30 @@ def _graceful_stop(runtime, deadline: float, timeout: float):
     _release(runtime)
 
 
+def _close_actor(actor) -> None:
+    """Close an exited actor's pipe pair and sentinel, as ``SystemProcess.join()`` does (which has no bound).
+
+    Joining through the base ``multiprocessing.Process.join(timeout=...)`` skips
+    that, and each run of a 5-process network then kept 24 descriptors open.
+    """
+    for conn in (getattr(actor, "_pconn", None), getattr(actor, "_cconn", None)):
+        if conn is not None:
+            conn.close()
+    try:
+        multiprocessing.Process.close(actor)  # the sentinel; refuses while the child runs
+    except ValueError:
+        return
+    actor._is_done = True  # SystemProcess.join() would join and close again
+
+
+def _close_queues(runtime) -> None:
+    """Close the per-child exception queues that ``Runtime.initialize`` leaves behind when it fails."""
+    for queue in list(getattr(runtime, "exception_q", []) or []):
+        queue.cancel_join_thread()  # nobody reads them any more: do not wait to flush
+        queue.close()
+    runtime.exception_q = []
+
+
 def _release(runtime):
     """Terminate children, shut the shared-memory manager down, unlink leftovers."""
     mp = multiprocessing
@@ -174,6 +204,8 @@ def _release(runtime):
                 mp.Process.join(actor, timeout=2.0)
         except (ValueError, AssertionError):
             pass
+        _close_actor(actor)
+    _close_queues(runtime)
     mi = getattr(runtime, "_messaging_infrastructure", None)
     smm = getattr(mi, "_smm", None) if mi is not None else None
     names = []
@@ -214,6 +246,24 @@ def _release(runtime):
     runtime._is_running = False
 
 
+def _owned(runtime) -> dict:
+    """What an initialized run owns: child pids (actors, shared-memory manager), segments, the manager's folder.
+
+    The manager listens on a socket in a ``pymp-*`` folder of its own, which it
+    removes when it exits normally (a killed manager leaves it).
+    """
+    pids = [a.pid for a in _actors(runtime)]
+    smm = getattr(getattr(runtime, "_messaging_infrastructure", None), "_smm", None)
+    manager = getattr(smm, "_manager", None)
+    folders = []
+    if manager is not None:
+        pids.append(manager._process.pid)
+        if isinstance(manager.address, str) and os.path.basename(os.path.dirname(manager.address)).startswith("pymp-"):
+            folders.append(os.path.dirname(manager.address))
+    return {"pids": pids, "segments": [h.name for h in getattr(smm, "_shared_memory_handles", [])],
+            "folders": folders}
+
+
 def run_process(root, run_cfg, steps: int, *, timeout: float, read: Callable[[], T] | None = None,
                 info: dict | None = None) -> T | None:
     """Compile and run the Lava network of process ``root`` for ``steps`` steps, bounded and always released.
@@ -223,7 +273,10 @@ def run_process(root, run_cfg, steps: int, *, timeout: float, read: Callable[[],
     :class:`LavaTimeoutError` is raised; an exception in a child process becomes
     :class:`LavaRunError` with the child's exception as ``__cause__``; children
     and shared-memory segments are released in every case (errors, timeouts,
-    ``KeyboardInterrupt``). ``read()`` is called after the last step and before
+    ``KeyboardInterrupt``, and SIGTERM, which then exits with status 143), with
+    every descriptor closed and the run's processes dropped from Lava's global
+    registries; children die with this process, and the reaper cleans up after
+    it if it is killed (:mod:`mapping.lava.children`). ``read()`` is called after the last step and before
     the stop, while Lava ``Var``s are still readable; its value is returned.
     Timings go into ``info`` (``lava_setup_seconds``, ``lava_run_seconds``,
     ``lava_read_seconds``, ``lava_stop_seconds``, ``shared_memory_segments``).
@@ -235,30 +288,37 @@ def run_process(root, run_cfg, steps: int, *, timeout: float, read: Callable[[],
 
     info = {} if info is None else info
     deadline = time.monotonic() + timeout
-    runtime, stopped, value = None, False, None
+    runtime, stopped, value, owned = None, False, None, {}
     LAST_RUN_SEGMENTS.clear()
-    try:
-        t0 = time.perf_counter()
-        executable = root.compile(run_cfg)
-        runtime = Runtime(executable, ActorType.MultiProcessing)
-        executable.assign_runtime_to_all_processes(runtime)
-        _guard_initialize(runtime, deadline, timeout)
-        info["lava_setup_seconds"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        runtime.start(RunSteps(num_steps=steps, blocking=False))
-        _wait_for(runtime, MGMT_RESPONSE.DONE, deadline, f"the run of {steps} steps", timeout)
-        info["lava_run_seconds"] = time.perf_counter() - t0
-        if read is not None:
+    with sigterm_as_exit():
+        try:
             t0 = time.perf_counter()
-            value = read()
-            info["lava_read_seconds"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        _graceful_stop(runtime, deadline, timeout)
-        stopped = True
-        info["lava_stop_seconds"] = time.perf_counter() - t0
-        info["shared_memory_segments"] = len(LAST_RUN_SEGMENTS)
-    finally:
-        if runtime is not None and not stopped:
-            _release(runtime)
+            with no_new_log_handlers(COMPILER_LOGGER):
+                executable = root.compile(run_cfg)
+            runtime = Runtime(executable, ActorType.MultiProcessing)
+            executable.assign_runtime_to_all_processes(runtime)
+            _guard_initialize(runtime, deadline, timeout)
+            owned = _owned(runtime)
+            reaper().register(**owned)
+            info["lava_setup_seconds"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            runtime.start(RunSteps(num_steps=steps, blocking=False))
+            _wait_for(runtime, MGMT_RESPONSE.DONE, deadline, f"the run of {steps} steps", timeout)
+            info["lava_run_seconds"] = time.perf_counter() - t0
+            if read is not None:
+                t0 = time.perf_counter()
+                value = read()
+                info["lava_read_seconds"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            _graceful_stop(runtime, deadline, timeout)
+            stopped = True
+            info["lava_stop_seconds"] = time.perf_counter() - t0
+            info["shared_memory_segments"] = len(LAST_RUN_SEGMENTS)
+        finally:
+            if runtime is not None and not stopped:
+                _release(runtime)
+            if owned:
+                reaper().unregister(**owned)
+            forget_processes(connected_processes(root))
     return value
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mapping.lava import links, populations, projections, sources  # noqa: F401  (register the lowerings)
 from mapping.lava.registry import LOWERINGS, LoweringContext, Wired, kind_of
+from mapping.lava.side_effects import no_new_log_handlers
 
 
 def wire(deployment, *, horizon: int, probes: dict) -> Wired:
@@ -24,6 +25,7 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
 
         check_ranges(deployment.quantized)
     ctx = LoweringContext.for_deployment(deployment, horizon=horizon, probes=probes)
-    for node in ctx.nodes():
-        LOWERINGS[kind_of(node, ctx)](ctx, node)
+    with no_new_log_handlers():  # Lava adds one root-logger handler per process
+        for node in ctx.nodes():
+            LOWERINGS[kind_of(node, ctx)](ctx, node)
     return ctx.wired()
