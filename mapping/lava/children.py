@@ -102,56 +102,82 @@ class Reaper:
     """Parent side of the reaper process: register what a run owns, unregister it once released."""
 
     def __init__(self):
+        self._after_fork()
+
+    def _after_fork(self) -> None:
+        """A fresh state (also in every forked child: the parent's reaper and registrations are not its own)."""
+        self._inherited = getattr(self, "_proc", None)  # kept, not collected: its __del__ would wait for it
         self._proc = None
-        self._owner = None
         self._lock = threading.Lock()
-        self._registered: set = set()
+        self._pids: dict = {}
+        self._segments: set = set()
+        self._folders: set = set()
+
+    def _lines(self) -> list:
+        return ([f"+pid\t{pid}\t{start}" for pid, start in self._pids.items()]
+                + [f"+shm\t{name}" for name in self._segments] + [f"+dir\t{path}" for path in self._folders])
 
     def _start(self) -> None:
-        if self._proc is not None and self._owner == os.getpid():
+        if self._proc is not None:
             with contextlib.suppress(OSError):
                 self._proc.stdin.close()  # the old reaper is gone
         self._proc = subprocess.Popen([sys.executable, "-I", "-S", str(REAPER_SCRIPT), str(os.getpid())],
                                       stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, close_fds=True,
                                       start_new_session=True)
-        self._owner = os.getpid()
-        for line in self._registered:
-            self._proc.stdin.write(line.encode() + b"\n")
 
-    def _send(self, lines: Iterable[str]) -> None:
-        with self._lock:
-            if self._proc is None or self._owner != os.getpid() or self._proc.poll() is not None:
-                self._start()  # first use, a forked copy of the parent, or a reaper that died
-            try:
-                self._proc.stdin.write("".join(line + "\n" for line in lines).encode())
-                self._proc.stdin.flush()
-            except OSError:
-                self._start()
-                self._proc.stdin.flush()
+    def _send(self, lines: list) -> None:
+        """Send ``lines``; (re)start the reaper first if needed, and then replay everything registered."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+            lines = self._lines()
+        try:
+            self._proc.stdin.write("".join(line + "\n" for line in lines).encode())
+            self._proc.stdin.flush()
+        except OSError:  # the reaper died between the check and the write
+            self._start()
+            self._proc.stdin.write("".join(line + "\n" for line in self._lines()).encode())
+            self._proc.stdin.flush()
+
+    @staticmethod
+    def _check(kind: str, names) -> list:
+        names = [str(n) for n in names]
+        bad = [n for n in names if "\n" in n or "\t" in n]
+        if bad:
+            raise ValueError(f"Reaper: {kind} names should not contain tabs or newlines, got {bad[0]!r}")
+        return names
 
     def register(self, *, pids: Iterable[int] = (), segments: Iterable[str] = (),
                  folders: Iterable[str] = ()) -> None:
-        lines = [f"+pid\t{pid}\t{start}" for pid in pids if (start := start_time(pid)) is not None]
-        lines += [f"+shm\t{name}" for name in segments] + [f"+dir\t{path}" for path in folders]
-        self._registered.update(lines)
-        self._send(lines)
+        """Clean these up if this process dies before :meth:`unregister` (pids: only while they are the same process)."""
+        segments, folders = self._check("segment", segments), self._check("folder", folders)
+        with self._lock:
+            started = {pid: start for pid in pids if (start := start_time(pid)) is not None}
+            self._pids.update(started)
+            self._segments.update(segments)
+            self._folders.update(folders)
+            self._send([f"+pid\t{pid}\t{start}" for pid, start in started.items()]
+                       + [f"+shm\t{name}" for name in segments] + [f"+dir\t{path}" for path in folders])
 
     def unregister(self, *, pids: Iterable[int] = (), segments: Iterable[str] = (),
                    folders: Iterable[str] = ()) -> None:
-        pids, segments, folders = set(pids), set(segments), set(map(str, folders))
-        self._registered = {line for line in self._registered
-                            if not (line.startswith("+pid\t") and int(line.split("\t")[1]) in pids
-                                    or line.startswith("+shm\t") and line[5:] in segments
-                                    or line.startswith("+dir\t") and line[5:] in folders)}
-        self._send([f"-pid\t{pid}" for pid in pids] + [f"-shm\t{name}" for name in segments]
-                   + [f"-dir\t{path}" for path in folders])
+        """These are released: leave them alone."""
+        pids, segments, folders = list(pids), self._check("segment", segments), self._check("folder", folders)
+        with self._lock:
+            for pid in pids:
+                self._pids.pop(pid, None)
+            self._segments.difference_update(segments)
+            self._folders.difference_update(folders)
+            self._send([f"-pid\t{pid}" for pid in pids] + [f"-shm\t{name}" for name in segments]
+                       + [f"-dir\t{path}" for path in folders])
 
     @property
     def pid(self):
+        """Process id of the reaper (``None`` before the first registration)."""
         return None if self._proc is None else self._proc.pid
 
 
 _REAPER = Reaper()
+os.register_at_fork(after_in_child=_REAPER._after_fork)
 
 
 def reaper() -> Reaper:
