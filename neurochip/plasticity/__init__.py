@@ -12,11 +12,11 @@
 from neurochip.plasticity.rules import (TERM_NAMES, TERMS, LearningRule, pair_stdp,
                                         quantize_coefficient, reward_stdp)
 from neurochip.plasticity.functional import rule_params, run_rule, run_rule_device, stdp_window
-from neurochip.plasticity.fewshot import (FewShotSpikingClassifier, LatencyPopulationEncoder, load_csv,
-                                          supervised_hebbian)
+from neurochip.plasticity.fewshot import FewShotSpikingClassifier, LatencyPopulationEncoder, supervised_hebbian
 from neurochip.plasticity.tasks import SensorTaskSampler, Task, TwinTaskSampler
 from neurochip.plasticity.metalearn import (InnerLoop, MetaLearner, MetaSpace, evaluate_rules, load_rule,
                                             open_executor)
+from neurochip.recordings import load_csv
 
 __all__ = ["TERMS", "TERM_NAMES", "LearningRule", "pair_stdp", "reward_stdp", "quantize_coefficient",
            "rule_params", "run_rule", "run_rule_device", "stdp_window",

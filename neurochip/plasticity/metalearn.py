@@ -36,7 +36,8 @@ import numpy as np
 
 from neurochip._validation import check_float, check_int
 from neurochip.io import atomic_write_bytes, write_json
-from neurochip.plasticity.fewshot import OutputParams, LatencyPopulationEncoder, decide, simulate_outputs
+from neurochip.encoding import LatencyPopulationEncoder
+from neurochip.plasticity.fewshot import OutputParams, decide, simulate_outputs
 from neurochip.plasticity.functional import rule_params
 from neurochip.plasticity.rules import TERM_NAMES, TRACE_NAMES, LearningRule
 from neurochip.plasticity.tasks import SensorTaskSampler, TwinTaskSampler

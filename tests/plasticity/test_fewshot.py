@@ -133,13 +133,13 @@ def test_load_csv(tmp_path):
     clf = FewShotSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(X, y)
     assert clf.predict(X).shape == (2,)
     p.write_text("ch0,label\nx,1\n")
-    with pytest.raises(ValueError, match="line 2 has a non-numeric feature"):
+    with pytest.raises(ValueError, match=r"line 2, column 1 \('ch0'\): expected a number, got 'x'"):
         load_csv(p)
     p.write_text("ch0,cls\n1,1\n")
-    with pytest.raises(ValueError, match="no column 'label'"):
+    with pytest.raises(ValueError, match="missing column 'label'"):
         load_csv(p)
     p.write_text("ch0,label\n1\n")
-    with pytest.raises(ValueError, match="line 2 has 1 fields, expected 2"):
+    with pytest.raises(ValueError, match="line 2, column 2: expected 2 columns, got 1"):
         load_csv(p)
 
 
