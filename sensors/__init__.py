@@ -4,6 +4,7 @@
 - :mod:`sensors.twin` -- :class:`SensorArray` (unit-checked API), concentration profiles, faults.
 - :mod:`sensors.randomization` -- :class:`RandomizationSpec` of parameter distributions.
 - :mod:`sensors.dataset` -- :class:`Dataset`, :func:`make_dataset`, :func:`load_csv`.
+- :mod:`sensors.gas_drift` -- :func:`load_gas_drift`, the recorded UCI gas-sensor drift batches.
 - :mod:`sensors.encoders` -- delta (level crossing), rate, latency and population encoders.
 - :mod:`sensors.codesign` -- encoder threshold sweeps against the sensor noise floor.
 """
@@ -14,6 +15,7 @@ from sensors.randomization import (Constant, LogNormal, LogUniform, Normal, Rand
                                    default_shifted, default_train, sample_task)
 from sensors.twin import (FAULT_KINDS, Conditions, Fault, Pulse, Ramp, SensorArray, Step, fault_mask,
                           inject_faults, render_profiles)
+from sensors.gas_drift import GAS_DRIFT_GASES, GasDriftBatch, load_gas_drift
 
 __all__ = [
     "CSVFormatError", "Dataset", "load_csv", "make_dataset", "steady_state_features",
@@ -23,4 +25,5 @@ __all__ = [
     "default_train", "sample_task",
     "FAULT_KINDS", "Conditions", "Fault", "Pulse", "Ramp", "SensorArray", "Step", "fault_mask", "inject_faults",
     "render_profiles",
+    "GAS_DRIFT_GASES", "GasDriftBatch", "load_gas_drift",
 ]
