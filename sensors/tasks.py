@@ -31,9 +31,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from brian2 import ms
 
 from neurochip._validation import check_float, check_int
 from sensors import physics
+from sensors.dataset import make_dataset
+from sensors.randomization import RandomizationSpec
 
 
 @dataclass
@@ -188,10 +191,6 @@ class TwinTaskSampler:
         _set(self, "random_state", check_int(owner, "random_state", self.random_state, minimum=0))
 
     def _spec(self):
-        from brian2 import ms
-
-        from sensors.randomization import RandomizationSpec
-
         names = tuple(f"analyte{a}" for a in range(self.n_analytes))
         d = self.duration_ms
         return RandomizationSpec(analytes=names, n_sensors=self.n_sensors, array_seed=self.random_state,
@@ -200,8 +199,6 @@ class TwinTaskSampler:
 
     def sample(self, *, k_shot: int, n_query: int = 10, split: str = "train", random_state=None) -> Task:
         """A task with ``k_shot`` support and ``n_query`` query samples per class."""
-        from sensors.dataset import make_dataset
-
         k_shot, n_query, rng, analytes = _start_task(self, k_shot, n_query, split, random_state)
         analytes = np.sort(analytes)
         base = self._spec()
