@@ -33,7 +33,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -156,6 +156,17 @@ class MetaSpace:
 
 
 # --------------------------------------------------------------------------- inner loop
+class TaskSampler(Protocol):
+    """What :class:`InnerLoop` is handed: draws few-shot tasks (e.g. ``sensors.TwinTaskSampler``).
+
+    ``sample`` returns an object with ``X_support``, ``y_support``, ``X_query``,
+    ``y_query`` (``n_query`` query samples per class); the same ``random_state``
+    must give the same task.
+    """
+
+    def sample(self, *, k_shot: int, n_query: int, split: str, random_state: int): ...
+
+
 def describe_sampler(sampler) -> dict:
     """JSON description of a task sampler: its type and parameters (the checkpoint fingerprint).
 
@@ -207,7 +218,7 @@ class InnerLoop:
     always reports accuracy.
     """
 
-    sampler: object = None
+    sampler: TaskSampler | None = None
     k_shot: int = 5
     k_shots: tuple = ()
     n_query: int = 10
@@ -230,7 +241,8 @@ class InnerLoop:
                              f"sample(*, k_shot, n_query, split, random_state) (e.g. sensors.TwinTaskSampler()), "
                              f"got {type(self.sampler).__name__}")
         object.__setattr__(self, "k_shots", tuple(self.k_shots))
-        object.__setattr__(self, "feature_range", tuple(self.feature_range))
+        if self.feature_range is not None:
+            object.__setattr__(self, "feature_range", tuple(self.feature_range))
 
     def task(self, *, k_shot: int, split: str, random_state: int):
         """The task of ``random_state`` (``n_query`` query samples per class), cached for hashable samplers."""

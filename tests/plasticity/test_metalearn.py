@@ -132,6 +132,8 @@ def test_inner_loop_is_handed_its_sampler():
     assert INNER.task(k_shot=2, split="train", random_state=3) is INNER.task(k_shot=2, split="train", random_state=3)
     assert plain.describe()["sampler"] == {"type": f"{__name__}.PlainSampler",
                                            "repr": f"PlainSampler({SensorTaskSampler()!r})"}
+    free = InnerLoop(sampler=SensorTaskSampler(), k_shot=2, n_query=4, feature_range=None)  # fitted ranges
+    assert free.describe()["feature_range"] is None and evaluate_rules(rules, [3], free)[0].shape == (2, 1)
     with pytest.raises(ValueError, match="InnerLoop: sampler should be an object with a method sample"):
         InnerLoop(sampler=3)
     with pytest.raises(ValueError, match=r"InnerLoop: sampler is None; give InnerLoop\(sampler=...\)"):
