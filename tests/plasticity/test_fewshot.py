@@ -210,6 +210,8 @@ def test_batched_evaluation_equals_classifier_with_bias_input():
 
 def test_learning_backends_agree_numpy_brian2_lava():
     """Each shot run as a Brian2 network and on Lava (Loihi3F label third factor) learns the numpy twin's weights."""
+    import mapping  # noqa: F401  (registers the "lava" runner; tests/test_runners.py checks the entry point)
+
     rule = LearningRule(coefficients={"u0*x1*y3": 2 ** -4, "u0*x1*y3*w": -2 ** -3, "y0*x1": 2 ** -5,
                                       "x0*y1*w": -2 ** -4, "y0": -2 ** -6},
                         x1_impulse=1.0, x1_tau=6.0, y1_impulse=1.0, y1_tau=4.0, y3_impulse=1.0, y3_tau=1.0,
@@ -225,10 +227,11 @@ def test_learning_backends_agree_numpy_brian2_lava():
         clf = FewShotSpikingClassifier(backend=backend, **kw).fit(X, y)
         np.testing.assert_allclose(clf.W_, ref.W_, rtol=1e-9, atol=1e-12, err_msg=backend)
         assert clf.score(X, y) == ref.score(X, y)
-    with pytest.raises(ValueError, match="backend should be 'numpy', 'brian2' or 'lava', got 'gpu'"):
+    with pytest.raises(ValueError, match=r"backend should be 'numpy' \(the batched twin\) or a runner of "
+                                         r"neurochip.runners \(brian2, lava, lava-fixed, numpy\), got 'gpu'"):
         FewShotSpikingClassifier(backend="gpu", **kw).fit(X, y)
     # Bounds that the rule crosses: Lava does not clip, and says so.
     tight = LearningRule(**{**{k: getattr(rule, k) for k in LearningRule.TRACE_PARAMS},
                             "coefficients": rule.coefficients, "w_min": -1.0, "w_max": 0.2})
-    with pytest.warns(RuntimeWarning, match=r"on Lava the weights left \[w_min, w_max\] = \[-1.0, 0.2\]"):
+    with pytest.warns(RuntimeWarning, match=r"on lava the weights left \[w_min, w_max\] = \[-1.0, 0.2\]"):
         FewShotSpikingClassifier(backend="lava", **{**kw, "rule": tight}).fit(X[:1], y[:1])
