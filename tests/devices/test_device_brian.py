@@ -63,6 +63,29 @@ def test_backend_read_noise_is_seeded_and_has_configured_spread():
     assert abs(a - n_pre * 0.5) < 4 * sd
 
 
+def test_noisy_device_seeds_brian2_only_for_its_run():
+    """Same device seed, same draws; another seed, other draws; numpy's and Brian2's global generators untouched."""
+    n_pre = 50
+    W = np.full((1, n_pre), 0.5)
+    src = SpikeSource("in", n_pre, indices=np.arange(n_pre), steps=np.zeros(n_pre, int))
+    pop = Population("out", 1, du=1.0, dv=0.0, vth=1e9)
+
+    def run(seed):
+        device = presets.ideal(read_sigma=0.1, seed=seed)
+        net = Network(sources=[src], populations=[pop], projections=[Projection("p", "in", "out", W, device=device)])
+        return simulate(net, 2, probes={"out": ["u"]}).traces["out"]["u"][1, 0]
+
+    np.random.seed(123)
+    numpy_before = np.random.get_state()[1].copy()
+    brian_before = b2.get_device().get_random_state()
+    a = run(3)
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_before)
+    brian_after = b2.get_device().get_random_state()
+    np.testing.assert_array_equal(brian_after["numpy_state"][1], brian_before["numpy_state"][1])
+    np.testing.assert_array_equal(brian_after["randn_buffer_index"], brian_before["randn_buffer_index"])
+    assert run(3) == a and run(4) != a
+
+
 @pytest.mark.parametrize("scheme", ["pair", "set_only"])
 def test_dw_update_code_matches_numpy(scheme):
     """Scripted weight changes through Brian2 code == functional.apply_dw (no c2c noise)."""
