@@ -36,6 +36,7 @@ import numpy as np
 
 from neurochip.brian_synapses import WeightPart
 from neurochip.devices import functional as F
+from neurochip.devices.functional import dw_step
 
 SYNAPSE_MODEL = """
 gp : siemens
@@ -168,11 +169,6 @@ def set_device_variables(syn: b2.Synapses, device, mapping) -> None:
     syn.read_dev = device.read_sigma
     syn.t0_dev = device.drift_t0
     syn.dw_step_dev = dw_step(device, mapping.k)
-
-
-def dw_step(device, k: float) -> float:
-    """Nominal weight change of one linear level: ``k (g_max - g_min) / (n_levels - 1)``."""
-    return k * (device.g_max_s - device.g_min_s) / (device.n_levels - 1)
 
 
 def device_part(device, w):
