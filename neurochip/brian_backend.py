@@ -89,6 +89,11 @@ def projection_synapses(proj: Projection, groups: dict, *, dt, name: str) -> tup
     """
     pre_idx, post_idx, w = proj.synapses()
     rule = proj.plasticity
+    rule_part = None
+    if rule is not None:
+        from neurochip.plasticity.brian import rule_part as make_rule_part
+
+        rule_part = make_rule_part(proj, groups, dt=dt, name=name)   # checks that it is a LearningRule
     if proj.device is not None:
         from neurochip.devices.brian import device_part
 
@@ -98,11 +103,6 @@ def projection_synapses(proj: Projection, groups: dict, *, dt, name: str) -> tup
         weights = device_part(proj.device, w)
     else:
         weights = plain_weights(w, bounds=None if rule is None else (rule.w_min, rule.w_max))
-    rule_part = None
-    if rule is not None:
-        from neurochip.plasticity.brian import rule_part as make_rule_part
-
-        rule_part = make_rule_part(proj, groups, dt=dt, name=name)
     return build_synapses(groups[proj.pre], groups[proj.post], i=pre_idx, j=post_idx, delay=proj.delay, dt=dt,
                           name=name, weights=weights, rule=rule_part)
 
@@ -127,8 +127,9 @@ def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> Br
         if proj.device is not None:
             from neurochip.devices.brian import brian_seed
 
-            if brian_seed(proj.device) is not None:
-                model.seeds.append(brian_seed(proj.device))
+            seed = brian_seed(proj.device)
+            if seed is not None:
+                model.seeds.append(seed)
     for k, name in enumerate(model.groups):
         model.spike_monitors[name] = b2.SpikeMonitor(model.groups[name], name=f"neurochip_spikemon{k}")
     for k, pop in enumerate(net.population_names):
