@@ -20,20 +20,25 @@ keeps one class active at test time; the label as third factor lets a rule do
 supervised, error-driven updates (``u0*x1*y3`` Hebbian toward the label minus
 ``y0*x1`` on the neuron that actually fired), which pair STDP cannot express.
 
-The simulation is the batched numpy implementation
-(:mod:`neurochip.plasticity.functional`), tested equal to the Brian2 plastic
-synapses, so many candidate rules run at once in meta-learning.
+The network is :func:`neurochip.plasticity.wta.wta_network`; the simulation is
+its batched numpy twin (:func:`~neurochip.plasticity.wta.simulate_outputs`),
+tested equal to the Brian2 and Lava runs of the network, so many candidate
+rules run at once in meta-learning. Other backends are looked up by name in
+:mod:`neurochip.runners` (``"brian2"``; ``"lava"`` from ``mapping``).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+import warnings
 
 import numpy as np
 
 from neurochip._validation import check_float, check_int
 from neurochip.encoding import LatencyPopulationEncoder, check_features as _check_X
-from neurochip.plasticity.functional import RuleParams, init_state, plasticity_step, rule_params
+from neurochip.plasticity.functional import rule_params
 from neurochip.plasticity.rules import LearningRule
+from neurochip.plasticity.wta import (OutputParams, decide, sample_steps, simulate_outputs,  # noqa: F401
+                                      wta_network)
+from neurochip.runners import available_runners, get_runner
 
 
 def _unpack(X, y=None):
@@ -41,139 +46,6 @@ def _unpack(X, y=None):
     if hasattr(X, "features") and hasattr(X, "labels"):
         return np.asarray(X.features, dtype=float), (np.asarray(X.labels) if y is None else y)
     return X, y
-
-
-class OutputParams(NamedTuple):
-    du: float
-    dv: float
-    vth: float
-    w_inh: float
-    teacher: float
-    extra_steps: int
-
-
-def simulate_outputs(W, rasters, out: OutputParams, *, rule: RuleParams | None = None, labels=None,
-                     w_state=None):
-    """Run output neurons on input rasters; learn sample by sample when ``rule`` is given.
-
-    Parameters
-    ----------
-    W : array (..., n_out, n_in)
-        Weights; leading axes batch candidate rules.
-    rasters : bool array (n_samples, steps, n_in)
-    out : OutputParams
-    rule : RuleParams, optional
-        Learn with this rule (batch axes as ``W``); samples are then run one after another.
-        As in Lava's ``LearningDense`` and the Brian2 backend, a pre spike of step ``k``
-        reaches the output neurons at step ``k + 1`` with the weights of step ``k``
-        (before that step's update); tested equal to both (:func:`learning_network`).
-    labels : int array (n_samples,), optional
-        Teacher and third factor (required when learning).
-
-    Returns
-    -------
-    W : ndarray
-        Weights after learning (unchanged without ``rule``).
-    counts : ndarray (..., n_samples, n_out)
-        Output spikes per sample.
-    drive : ndarray (..., n_samples, n_out)
-        Summed input current per sample (tie-break).
-    synops : ndarray (...)
-        Synaptic events (input spikes times fan-out, lateral spikes times fan-out).
-    """
-    W = np.array(W, dtype=float)
-    batch = W.shape[:-2]
-    n_out, n_in = W.shape[-2:]
-    n_samples, steps, _ = rasters.shape
-    total = steps + out.extra_steps
-    pad = np.zeros((n_samples, total, n_in), dtype=bool)
-    pad[:, :steps] = rasters
-    lateral = out.w_inh * (1 - np.eye(n_out))
-    synops = np.zeros(batch)
-    if rule is None:
-        x = pad.astype(float)
-        u = np.zeros((*batch, n_samples, n_out))
-        v = np.zeros_like(u)
-        counts = np.zeros_like(u)
-        drive = np.zeros_like(u)
-        prev = np.zeros((n_samples, n_in))
-        prev_out = np.zeros_like(u)
-        for k in range(total):
-            a_in = np.einsum("si,...oi->...so", prev, W) - prev_out @ lateral
-            u = u * (1 - out.du) + a_in
-            v = v * (1 - out.dv) + u
-            spk = v > out.vth
-            v = np.where(spk, 0.0, v)
-            counts += spk
-            drive += a_in
-            synops = synops + prev.sum() * n_out + prev_out.sum(axis=(-1, -2)) * (n_out - 1)
-            prev, prev_out = x[:, k], spk.astype(float)
-        return W, counts, drive, synops
-    if labels is None:
-        raise ValueError("simulate_outputs: labels are required when learning")
-    counts = np.zeros((*batch, n_samples, n_out))
-    drive = np.zeros_like(counts)
-    for s in range(n_samples):
-        onehot = np.zeros(n_out)
-        onehot[labels[s]] = 1.0
-        teach = out.teacher * onehot
-        state = init_state(n_in, n_out, batch)
-        u = np.zeros((*batch, n_out))
-        v = np.zeros_like(u)
-        prev = np.zeros(n_in)
-        prev_out = np.zeros_like(u)
-        sent = np.zeros_like(u)   # input current of the last step's spikes, through the weights of then
-        for k in range(total):
-            a_in = sent - prev_out @ lateral
-            u = u * (1 - out.du) + a_in
-            v = v * (1 - out.dv) + u + teach
-            spk = v > out.vth
-            v = np.where(spk, 0.0, v)
-            counts[..., s, :] += spk
-            drive[..., s, :] += a_in
-            synops = synops + prev.sum() * n_out + prev_out.sum(axis=-1) * (n_out - 1)
-            pre = pad[s, k]
-            sent = W @ pre.astype(float)
-            W, _, state = plasticity_step(W, state, pre, spk, onehot, rule)
-            prev, prev_out = pre.astype(float), spk.astype(float)
-    return W, counts, drive, synops
-
-
-def learning_network(W, raster, label: int, out: OutputParams, rule: LearningRule, *, name: str = "fewshot"):
-    """The network that learns one sample, as :func:`simulate_outputs` runs it, for Brian2 or Lava.
-
-    Sources ``input`` (the sample's raster) and ``label`` (a third-factor event
-    on the label neuron every step); population ``out`` with the teacher as the
-    label neuron's bias; projections ``plastic`` (``W``, the rule with
-    ``third_factor="label"``) and ``wta`` (lateral inhibition). Run it for
-    ``raster.shape[0] + out.extra_steps`` steps from zero state; the learned
-    weights are ``result.info["weights"]["plastic"]``.
-    """
-    import copy
-
-    from neurochip.network import Network, Population, Projection, SpikeSource
-
-    W = np.asarray(W, dtype=float)
-    n_out, n_in = W.shape
-    total = raster.shape[0] + out.extra_steps
-    steps, indices = np.nonzero(np.asarray(raster, dtype=bool))
-    rule = copy.deepcopy(rule)
-    rule.third_factor = "label"
-    bias = np.zeros(n_out)
-    bias[label] = out.teacher
-    return Network(
-        name=name,
-        sources=[SpikeSource("input", n_in, indices=indices, steps=steps),
-                 SpikeSource("label", n_out, indices=np.full(total, label), steps=np.arange(total))],
-        populations=[Population("out", n_out, du=out.du, dv=out.dv, vth=out.vth, bias=bias)],
-        projections=[Projection("plastic", "input", "out", W.copy(), plasticity=rule),
-                     Projection("wta", "out", "out", -out.w_inh * (1 - np.eye(n_out)))])
-
-
-def decide(counts, drive) -> np.ndarray:
-    """Class per sample: most spikes, ties broken by the largest summed input current."""
-    key = counts + 1e-6 * np.tanh(drive)
-    return np.argmax(key, axis=-1)
 
 
 class FewShotSpikingClassifier:
@@ -197,14 +69,17 @@ class FewShotSpikingClassifier:
         Steps run after the encoding window of each sample.
     epochs : int
         Passes over the data in :meth:`fit` / :meth:`adapt`.
-    backend : {"numpy", "brian2", "lava"}
+    backend : str
         Where :meth:`fit` / :meth:`adapt` learn. ``"numpy"`` (default) runs the
-        batched numpy twin; ``"brian2"`` and ``"lava"`` run each shot as its own
-        network (:func:`learning_network`: Brian2 plastic synapses, or Lava's
-        ``LearningDense`` with a Loihi3F label third factor on the simulator),
-        the weights carried from shot to shot. All three learn the same weights
-        (tested to 1e-9) when no weight reaches ``w_min`` / ``w_max``
-        (Lava does not clip). Prediction always runs the numpy twin.
+        batched numpy twin; any other name is a runner of
+        :mod:`neurochip.runners` that runs each shot as its own network
+        (:func:`~neurochip.plasticity.wta.wta_network`), the weights carried from
+        shot to shot: ``"brian2"`` (Brian2 plastic synapses) or ``"lava"``
+        (Lava's ``LearningDense`` with a Loihi3F label third factor on the
+        simulator; registered by ``mapping``, found through its entry point
+        without importing it). All three learn the same weights (tested to
+        1e-9) when no weight reaches ``w_min`` / ``w_max`` (Lava does not clip).
+        Prediction always runs the numpy twin.
     random_state : int or numpy Generator, optional
         Seeds the initial weights and the order of samples.
 
@@ -259,8 +134,13 @@ class FewShotSpikingClassifier:
         check_float(owner, "w_init", self.w_init, low=0.0)
         check_int(owner, "extra_steps", self.extra_steps, minimum=0)
         check_int(owner, "epochs", self.epochs, minimum=1)
-        if self.backend not in ("numpy", "brian2", "lava"):
-            raise ValueError(f"{owner}: backend should be 'numpy', 'brian2' or 'lava', got {self.backend!r}")
+        if self.backend != "numpy":
+            try:
+                get_runner(self.backend)
+            except ValueError:
+                raise ValueError(f"{owner}: backend should be 'numpy' (the batched twin) or a runner of "
+                                 f"neurochip.runners ({', '.join(available_runners())}), got "
+                                 f"{self.backend!r}") from None
 
     def _out(self) -> OutputParams:
         return OutputParams(float(self.du), float(self.dv), float(self.vth), float(self.w_inh),
@@ -295,27 +175,17 @@ class FewShotSpikingClassifier:
                 self.W_ = self._learn_shot(rasters[i], int(labels[i]))
 
     def _learn_shot(self, raster, label: int) -> np.ndarray:
-        """One shot as its own Brian2 or Lava run (fresh state and traces, as the numpy twin)."""
+        """One shot as its own network on the backend's runner (fresh state and traces, as the numpy twin)."""
         out = self._out()
-        net = learning_network(self.W_, raster, label, out, self.rule)
-        steps = raster.shape[0] + out.extra_steps
-        if self.backend == "lava":
-            import mapping
-
-            result = mapping.run(mapping.compile(net, "loihi2-sim-float"), steps)
-        else:
-            from neurochip.brian_backend import simulate
-
-            result = simulate(net, steps)
+        net = wta_network(self.W_, out, raster=raster, label=label, rule=self.rule)
+        result = get_runner(self.backend)(net, sample_steps(raster, out))
         W = np.array(result.info["weights"]["plastic"], dtype=float)
-        if self.backend == "lava" and (W.min() < self.rule.w_min or W.max() > self.rule.w_max):
-            import warnings
-
-            warnings.warn(f"FewShotSpikingClassifier: on Lava the weights left [w_min, w_max] = "
+        if W.min() < self.rule.w_min or W.max() > self.rule.w_max:
+            warnings.warn(f"FewShotSpikingClassifier: on {self.backend} the weights left [w_min, w_max] = "
                           f"[{self.rule.w_min}, {self.rule.w_max}] (range now [{W.min():.3g}, {W.max():.3g}]); "
-                          f"Lava's float LearningDense does not clip, so they differ from the numpy and "
-                          f"Brian2 backends from here on. Use a rule with soft bounds or wider w_min / w_max.",
-                          RuntimeWarning, stacklevel=3)
+                          f"this backend does not clip (Lava's float LearningDense), so they differ from the "
+                          f"numpy and Brian2 backends from here on. Use a rule with soft bounds or wider "
+                          f"w_min / w_max.", RuntimeWarning, stacklevel=3)
         return W
 
     # -------------------------------------------------------------- public API

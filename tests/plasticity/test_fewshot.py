@@ -196,6 +196,8 @@ def test_batched_evaluation_equals_classifier_with_bias_input():
 
 def test_learning_backends_agree_numpy_brian2_lava():
     """Each shot run as a Brian2 network and on Lava (Loihi3F label third factor) learns the numpy twin's weights."""
+    import mapping  # noqa: F401  (registers the "lava" runner; tests/test_runners.py checks the entry point)
+
     rule = LearningRule(coefficients={"u0*x1*y3": 2 ** -4, "u0*x1*y3*w": -2 ** -3, "y0*x1": 2 ** -5,
                                       "x0*y1*w": -2 ** -4, "y0": -2 ** -6},
                         x1_impulse=1.0, x1_tau=6.0, y1_impulse=1.0, y1_tau=4.0, y3_impulse=1.0, y3_tau=1.0,
@@ -211,10 +213,54 @@ def test_learning_backends_agree_numpy_brian2_lava():
         clf = FewShotSpikingClassifier(backend=backend, **kw).fit(X, y)
         np.testing.assert_allclose(clf.W_, ref.W_, rtol=1e-9, atol=1e-12, err_msg=backend)
         assert clf.score(X, y) == ref.score(X, y)
-    with pytest.raises(ValueError, match="backend should be 'numpy', 'brian2' or 'lava', got 'gpu'"):
+    with pytest.raises(ValueError, match=r"backend should be 'numpy' \(the batched twin\) or a runner of "
+                                         r"neurochip.runners \(brian2, lava, lava-fixed, numpy\), got 'gpu'"):
         FewShotSpikingClassifier(backend="gpu", **kw).fit(X, y)
     # Bounds that the rule crosses: Lava does not clip, and says so.
     tight = LearningRule(**{**{k: getattr(rule, k) for k in LearningRule.TRACE_PARAMS},
                             "coefficients": rule.coefficients, "w_min": -1.0, "w_max": 0.2})
-    with pytest.warns(RuntimeWarning, match=r"on Lava the weights left \[w_min, w_max\] = \[-1.0, 0.2\]"):
+    with pytest.warns(RuntimeWarning, match=r"on lava the weights left \[w_min, w_max\] = \[-1.0, 0.2\]"):
         FewShotSpikingClassifier(backend="lava", **{**kw, "rule": tight}).fit(X[:1], y[:1])
+
+
+def test_numpy_twin_predicts_what_the_reference_and_brian2_runs_of_the_description_spike():
+    """simulate_outputs (no rule) == wta_network run per sample on the numpy reference and on Brian2."""
+    from neurochip import brian_backend, reference
+    from neurochip.plasticity.wta import OutputParams, sample_steps, simulate_outputs, wta_network
+
+    X, y = separable(2)
+    enc = LatencyPopulationEncoder(n_centers=4, steps=12, feature_range=(0.0, 1.0)).fit(X)
+    rasters = enc.transform(X)
+    W = np.random.default_rng(1).uniform(0, 0.6, (3, enc.n_outputs_))
+    out = OutputParams(du=0.5, dv=0.2, vth=0.8, w_inh=0.4, teacher=0.3, extra_steps=4)
+    _, counts, _, _ = simulate_outputs(W, rasters, out)
+    assert counts.sum() > 10 and np.any(counts.max(axis=1) < counts.sum(axis=1))   # spikes, several neurons
+    for s, raster in enumerate(rasters):
+        net = wta_network(W, out, raster=raster)
+        for run in (reference.simulate, brian_backend.simulate):
+            res = run(net, sample_steps(raster, out))
+            np.testing.assert_array_equal(np.bincount(res.spikes["out"].indices, minlength=3), counts[s],
+                                          err_msg=f"sample {s}, {run.__module__}")
+
+
+def test_wta_network_description_and_errors():
+    from neurochip.plasticity.wta import OutputParams, lateral_weights, wta_network
+
+    out = OutputParams(du=0.5, dv=0.2, vth=1.0, w_inh=0.7, teacher=0.3, extra_steps=2)
+    W = np.full((3, 4), 0.1)
+    raster = np.zeros((5, 4), dtype=bool)
+    raster[1, 2] = True
+    net = wta_network(W, out, raster=raster, label=1, rule=supervised_hebbian())
+    np.testing.assert_array_equal(net["wta"].weights, [[0, -0.7, -0.7], [-0.7, 0, -0.7], [-0.7, -0.7, 0]])
+    np.testing.assert_array_equal(lateral_weights(3, 0.7), net["wta"].weights)
+    np.testing.assert_array_equal(net["out"].bias, [0.0, 0.3, 0.0])
+    assert net["plastic"].plasticity.third_factor == "label" and net["plastic"].delay == net["wta"].delay == 1
+    np.testing.assert_array_equal(net["label"].indices, np.ones(7))
+    np.testing.assert_array_equal(net["label"].steps, np.arange(7))
+    assert (net["input"].indices.tolist(), net["input"].steps.tolist()) == ([2], [1])
+    static = wta_network(W, out, raster=raster)
+    assert static["plastic"].plasticity is None and static["out"].bias == 0.0 and "label" not in static.nodes
+    with pytest.raises(ValueError, match="wta_network: label is required when learning"):
+        wta_network(W, out, rule=supervised_hebbian())
+    with pytest.raises(ValueError, match=r"wta_network: label \(1\) is only used when learning"):
+        wta_network(W, out, label=1)
