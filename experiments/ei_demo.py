@@ -16,14 +16,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from brian2 import Hz
-
-from neurochip import Network
-from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure
-from neurochip.io import write_json
-
 if not __package__:  # run as a script or loaded from its file: import the packages of this checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from brian2 import Hz  # noqa: E402
+
+from neurochip import Network  # noqa: E402
+from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure  # noqa: E402
+from neurochip.io import write_json  # noqa: E402
 from experiments._common import EINetworkConfig, ei_network  # noqa: E402
 
 

@@ -32,17 +32,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure
-from neurochip.io import write_json
-from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, MetaLearner, MetaSpace, evaluate_rules,
-                                  pair_stdp, supervised_hebbian)
-from neurochip.plasticity.plots import kshot_accuracy
-from sensors import SensorTaskSampler, TwinTaskSampler
-
 if not __package__:  # run as a script or loaded from its file: import the packages of this checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure  # noqa: E402
+from neurochip.io import write_json  # noqa: E402
+from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, MetaLearner, MetaSpace,  # noqa: E402
+                                  evaluate_rules, pair_stdp, supervised_hebbian)
+from neurochip.plasticity.plots import kshot_accuracy  # noqa: E402
+from sensors import SensorTaskSampler, TwinTaskSampler  # noqa: E402
 from experiments._common import EVAL_STREAM, TUNE_STREAM, few_shot_tasks, task_seeds  # noqa: E402
 
 

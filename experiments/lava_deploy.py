@@ -24,16 +24,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import scipy.sparse as sp
-from brian2 import second
-
-from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure
-from neurochip.io import write_json
-from neurochip.results import compare_spikes
-
 if not __package__:  # run as a script or loaded from its file: import the packages of this checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+from brian2 import second  # noqa: E402
+
+from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure  # noqa: E402
+from neurochip.io import write_json  # noqa: E402
+from neurochip.results import compare_spikes  # noqa: E402
 from experiments._common import EINetworkConfig, ei_network  # noqa: E402
 
 
