@@ -32,7 +32,8 @@ import warnings
 
 import numpy as np
 
-from neurochip._validation import check_float, check_int, describe
+from neurochip._validation import check_float, check_int
+from neurochip.encoding import LatencyPopulationEncoder, check_features as _check_X
 from neurochip.plasticity.functional import rule_params
 from neurochip.plasticity.rules import LearningRule
 from neurochip.plasticity.wta import (OutputParams, decide, sample_steps, simulate_outputs,  # noqa: F401
@@ -40,103 +41,11 @@ from neurochip.plasticity.wta import (OutputParams, decide, sample_steps, simula
 from neurochip.runners import available_runners, get_runner
 
 
-def _check_X(owner: str, X, n_features: int | None = None) -> np.ndarray:
-    try:
-        X = np.asarray(X, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: X should be a 2-D array of numbers, got {describe(X)}") from None
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"{owner}: X should have shape (n_samples >= 1, n_features), got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{owner}: X should be finite, got {int(np.sum(~np.isfinite(X)))} non-finite values")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{owner}: X should have {n_features} features (as in fit), got {X.shape[1]}")
-    return X
-
-
 def _unpack(X, y=None):
     """Feature matrix (and labels) from an array or a ``sensors.Dataset`` (simulated or CSV-recorded)."""
     if hasattr(X, "features") and hasattr(X, "labels"):
         return np.asarray(X.features, dtype=float), (np.asarray(X.labels) if y is None else y)
     return X, y
-
-
-class LatencyPopulationEncoder:
-    """Gaussian receptive fields per feature, then a latency code (time to first spike).
-
-    Feature ``f`` scaled to ``z = (f - low) / (high - low)`` (clipped to [0, 1])
-    activates input ``c`` of that feature with ``a = exp(-(z - mu_c)^2 / (2 sigma^2))``,
-    centers ``mu_c`` evenly in [0, 1], ``sigma = 1 / (n_centers - 1)``; an input
-    with ``a > threshold`` spikes once at step ``round((1 - a) * (steps - 1))``.
-
-    Parameters
-    ----------
-    n_centers : int
-        Inputs per feature (>= 2).
-    steps : int
-        Encoding window in steps.
-    threshold : float
-        Minimum activation in (0, 1) for a spike.
-    feature_range : (low, high), optional
-        Fixed scaling; ``None`` learns per-feature min / max in :meth:`fit`.
-    bias_spikes : int
-        Spikes of one extra, always-on *bias input* (the last input) per sample:
-        ``0`` (default) no bias input; ``n >= 1`` spikes at steps
-        ``floor(j * steps / n)``, ``j = 0 .. n-1``, whatever the features. Its
-        plastic weight to each output neuron is a per-neuron bias (learned by
-        the same rule as every other input weight), the term a distance-like
-        readout needs: nearest class mean is ``argmax_c x.mu_c - |mu_c|^2 / 2``.
-    """
-
-    def __init__(self, *, n_centers: int = 6, steps: int = 16, threshold: float = 0.2,
-                 feature_range: tuple | None = None, bias_spikes: int = 0):
-        self.n_centers = n_centers
-        self.steps = steps
-        self.threshold = threshold
-        self.feature_range = feature_range
-        self.bias_spikes = bias_spikes
-
-    def fit(self, X, y=None) -> "LatencyPopulationEncoder":
-        owner = "LatencyPopulationEncoder"
-        check_int(owner, "n_centers", self.n_centers, minimum=2)
-        check_int(owner, "steps", self.steps, minimum=2)
-        check_float(owner, "threshold", self.threshold, low=0.0, high=1.0, low_open=True, high_open=True)
-        if check_int(owner, "bias_spikes", self.bias_spikes, minimum=0) > self.steps:
-            raise ValueError(f"{owner}: bias_spikes should be <= steps ({self.steps}), got {self.bias_spikes}")
-        X = _check_X(owner, X)
-        if self.feature_range is None:
-            self.low_, self.high_ = X.min(axis=0), X.max(axis=0)
-        else:
-            low, high = (check_float(owner, "feature_range[0]", self.feature_range[0]),
-                         check_float(owner, "feature_range[1]", self.feature_range[1]))
-            if not high > low:
-                raise ValueError(f"{owner}: feature_range should be (low, high) with high > low, "
-                                 f"got {self.feature_range!r}")
-            self.low_, self.high_ = np.full(X.shape[1], low), np.full(X.shape[1], high)
-        self.n_features_in_ = X.shape[1]
-        self.n_outputs_ = X.shape[1] * self.n_centers + (1 if self.bias_spikes else 0)
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        """Spike rasters, bool array of shape (n_samples, steps, n_features * n_centers [+ 1 bias input])."""
-        if not hasattr(self, "low_"):
-            raise ValueError("LatencyPopulationEncoder: call fit before transform")
-        X = _check_X("LatencyPopulationEncoder", X, self.n_features_in_)
-        span = np.where(self.high_ > self.low_, self.high_ - self.low_, 1.0)
-        z = np.clip((X - self.low_) / span, 0.0, 1.0)
-        mu = np.linspace(0.0, 1.0, self.n_centers)
-        sigma = 1.0 / (self.n_centers - 1)
-        a = np.exp(-(z[:, :, None] - mu) ** 2 / (2 * sigma ** 2)).reshape(X.shape[0], -1)
-        t = np.round((1 - a) * (self.steps - 1)).astype(int)
-        raster = np.zeros((X.shape[0], self.steps, self.n_outputs_), dtype=bool)
-        s, i = np.nonzero(a > self.threshold)
-        raster[s, t[s, i], i] = True
-        if self.bias_spikes:
-            raster[:, (np.arange(self.bias_spikes) * self.steps) // self.bias_spikes, -1] = True
-        return raster
-
-    def fit_transform(self, X, y=None) -> np.ndarray:
-        return self.fit(X).transform(X)
 
 
 class FewShotSpikingClassifier:
@@ -326,40 +235,6 @@ class FewShotSpikingClassifier:
         X, y = _unpack(X, y)
         y = np.asarray(y)
         return float(np.mean(self.predict(X) == y))
-
-
-def load_csv(path, *, label_column: str = "label") -> tuple[np.ndarray, np.ndarray]:
-    """Feature matrix and labels from a CSV file with a header row (recorded data).
-
-    All columns other than ``label_column`` must be numeric features.
-    """
-    import csv
-
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        raise ValueError(f"{path}: empty CSV file")
-    header = [h.strip() for h in rows[0]]
-    if label_column not in header:
-        raise ValueError(f"{path}: no column {label_column!r} (columns: {', '.join(header)})")
-    li = header.index(label_column)
-    X, y = [], []
-    for n, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise ValueError(f"{path}: line {n} has {len(row)} fields, expected {len(header)}")
-        try:
-            X.append([float(v) for k, v in enumerate(row) if k != li])
-        except ValueError:
-            raise ValueError(f"{path}: line {n} has a non-numeric feature") from None
-        y.append(row[li].strip())
-    y = np.array(y)
-    try:
-        y = y.astype(int)
-    except ValueError:
-        pass
-    return np.array(X, dtype=float), y
 
 
 def supervised_hebbian(*, eta: float = 0.05, decay: float = 0.05, anti: float = 0.0, tau: float = 8.0,
