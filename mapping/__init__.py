@@ -23,11 +23,16 @@ import scipy.sparse as sp
 from neurochip.network import Network
 from neurochip.reference import check_probes, check_steps
 from neurochip.results import SimulationResult, compare_spikes
+from neurochip.runners import register_runner as _register_runner
 
 from mapping.placement import (LOIHI1, LOIHI2, RESOURCE_MODELS, Placement, PlacementError,
                                ResourceModel, place)
 from mapping.quantization import QuantizationError, QuantizedNetwork, dequantize, quantize
 from mapping.target import BACKENDS, TARGETS, Target, get_target
+
+# The Lava runners of neurochip.runners (mapping/runner.py), by reference: imported when first used.
+_register_runner("lava", "mapping.runner:run_lava_float")
+_register_runner("lava-fixed", "mapping.runner:run_lava_fixed")
 
 __all__ = ["compile", "run", "verify", "Deployment", "Target", "TARGETS", "get_target", "quantize",
            "dequantize", "QuantizationError", "QuantizedNetwork", "place", "Placement",

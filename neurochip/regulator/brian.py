@@ -75,7 +75,8 @@ class BrianRegulator:
     ----------
     model : neurochip.brian_backend.BrianModel
         From :func:`neurochip.brian_backend.build`; the regulator's objects are added
-        to ``model.brian``. Run the model with ``model.brian.run(steps * dt, namespace={})``.
+        to ``model.brian``. Run the model with ``model.brian.run(steps * dt, namespace={})``
+        (inside ``with model.seeded():`` when it has noisy memristive devices).
     regulator : MetaRegulator
         Fitted on a calibration run of the same network.
 
@@ -163,7 +164,8 @@ def run_regulated(net, regulator: MetaRegulator, steps: int, *, codegen_target: 
         if codegen_target is not None:
             b2.prefs.codegen.target = codegen_target
         if steps:
-            model.brian.run(steps * net.dt, namespace={})
+            with model.seeded():
+                model.brian.run(steps * net.dt, namespace={})
         target = b2.prefs.codegen.target
     finally:
         b2.prefs.codegen.target = old
