@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import mapping  # noqa: E402
 from mapping import lava_backend  # noqa: E402
+from mapping.lava._reaper import proc_stat  # noqa: E402
 from neurochip import Network, Population, Projection, SpikeSource  # noqa: E402
 from neurochip.io import write_json  # noqa: E402
 
@@ -49,23 +50,20 @@ def network() -> Network:
                                 Projection("ab", "a", "b", np.ones((2, 4)))])
 
 
-def live_descendants() -> int:
-    """Processes below this one that are alive (not zombies)."""
-    parent, state = {}, {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(b")") + 2:].split()
-            parent[int(entry)], state[int(entry)] = int(fields[1]), fields[0]
-    found, frontier = set(), {os.getpid()}
+def descendants(pid: int) -> dict:
+    """Processes below ``pid`` (children, grandchildren, ...): pid -> start time."""
+    stats = {int(e): st for e in os.listdir("/proc") if e.isdigit() and (st := proc_stat(int(e))) is not None}
+    found, frontier = {}, {pid}
     while frontier:
-        frontier = {p for p, pp in parent.items() if pp in frontier and p not in found}
-        found |= frontier
-    return sum(state[p] != b"Z" for p in found)
+        frontier = {p for p, st in stats.items() if st[0] in frontier and p not in found}
+        found.update({p: stats[p][1] for p in frontier})
+    return found
+
+
+def still_alive(procs: dict) -> list:
+    """The processes of ``procs`` (pid -> start time) that still run: same start time, not a zombie."""
+    return [pid for pid, start in procs.items()
+            if (st := proc_stat(pid)) is not None and st[1] == start and st[2] != "Z"]
 
 
 def sample(seen_segments: set) -> dict:
@@ -79,7 +77,7 @@ def sample(seen_segments: set) -> dict:
     return {"descriptors": len(os.listdir("/proc/self/fd")),
             "segments_left": sum(os.path.exists(os.path.join("/dev/shm", n)) for n in seen_segments),
             "segments_mapped": len(mapped),
-            "children": live_descendants(),
+            "children": len(still_alive(descendants(os.getpid()))),
             "rss_mb": int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20,
             "threads": threading.active_count(),
             "objects": len(gc.get_objects()),

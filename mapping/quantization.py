@@ -254,7 +254,10 @@ def soft_scale_limits(in_bound: float, u_bound: float, v_bound: float) -> dict:
 
 
 def hard_scale(owner: str, vth: float, hard: dict, *, min_vth_bits: int) -> tuple[float, str]:
-    """``(scale, what limits it)``: the smallest hard limit; :class:`QuantizationError` below ``2**min_vth_bits / vth``."""
+    """``(scale, what limits it)``: the smallest hard limit; :class:`QuantizationError` below the floor.
+
+    The floor is ``2**min_vth_bits / vth`` (an effective threshold of ``2**min_vth_bits``).
+    """
     s_min = 2.0 ** min_vth_bits / vth
     hard_name = min(hard, key=hard.get)
     scale = hard[hard_name]
@@ -299,7 +302,7 @@ def exact_threshold(scale: float, vth: float) -> tuple[int, float]:
 
 # --------------------------------------------------------------------------- bias and state
 def quantize_bias(owner: str, bias: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(bias_mant, bias_exp)`` per neuron: the smallest exponent 0..7 whose 13-bit mantissa holds ``bias * scale``."""
+    """``(bias_mant, bias_exp)`` per neuron: the smallest exponent 0..7 at which ``bias * scale`` fits 13 bits."""
     b = bias * scale
     bias_exp = np.zeros(bias.shape[0], dtype=np.int64)
     for e in range(BIAS_EXP_MAX + 1):

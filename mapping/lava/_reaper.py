@@ -23,14 +23,21 @@ import sys
 import time
 
 
-def start_time(pid: int):
-    """Start time of ``pid`` in clock ticks since boot (``/proc/PID/stat`` field 22), ``None`` if gone."""
+def proc_stat(pid: int):
+    """``(parent pid, start time in clock ticks since boot, state)`` from ``/proc/PID/stat``; ``None`` if gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return None
-    return int(stat[stat.rindex(b")") + 2:].split()[19])
+    fields = stat[stat.rindex(b")") + 2:].split()  # the command name in parentheses may hold spaces
+    return int(fields[1]), int(fields[19]), fields[0].decode()
+
+
+def start_time(pid: int):
+    """Start time of ``pid`` (field 22 of ``/proc/PID/stat``), ``None`` if there is no such process."""
+    stat = proc_stat(pid)
+    return None if stat is None else stat[1]
 
 
 def unlink_segment(name: str) -> None:

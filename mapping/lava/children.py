@@ -148,7 +148,7 @@ class Reaper:
 
     def register(self, *, pids: Iterable[int] = (), segments: Iterable[str] = (),
                  folders: Iterable[str] = ()) -> None:
-        """Clean these up if this process dies before :meth:`unregister` (pids: only while they are the same process)."""
+        """Clean these up if this process dies before :meth:`unregister` (pids only while still the same process)."""
         segments, folders = self._check("segment", segments), self._check("folder", folders)
         with self._lock:
             started = {pid: start for pid in pids if (start := start_time(pid)) is not None}

@@ -25,7 +25,7 @@ def connected_heads(ctx: LoweringContext) -> list:
     """The first population (in network order) of each connected part of the network."""
     from mapping import third_factor_of
 
-    parent = {name: name for name in [*ctx.lifs, *ctx.sources]}
+    parent = {name: name for name in [*ctx.wired.lifs, *ctx.wired.sources]}
 
     def find(x):
         while parent[x] != x:
@@ -38,7 +38,7 @@ def connected_heads(ctx: LoweringContext) -> list:
     for post, proj in ctx.third_factor_projections.items():
         parent[find(third_factor_of(proj))] = find(post)
     heads = {}
-    for name in ctx.lifs:
+    for name in ctx.wired.lifs:
         heads.setdefault(find(name), name)
     return list(heads.values())
 
@@ -48,9 +48,9 @@ def lower_zero_links(ctx: LoweringContext, net: Network) -> None:
     """An all-zero ``Dense`` from the first part's head to every other part's head."""
     heads = connected_heads(ctx)
     for other in heads[1:]:
-        a, b = ctx.lifs[heads[0]], ctx.lifs[other]
+        a, b = ctx.wired.lifs[heads[0]], ctx.wired.lifs[other]
         zeros = np.zeros((b.a_in.shape[0], a.s_out.shape[0]), dtype=np.int32 if ctx.fixed else float)
         link = Dense(weights=zeros, name=f"neurochip_link_{other}")
         a.s_out.connect(link.s_in)
         link.a_out.connect(b.a_in)
-        ctx.links.append(link)
+        ctx.wired.links.append(link)

@@ -34,7 +34,7 @@ def _population_kind(pop: Population, ctx: LoweringContext) -> str:
 def _recording(ctx: LoweringContext, pop: Population) -> dict:
     """Arguments every population process gets: shape, name and what its model records."""
     return dict(shape=(pop.size,), name=f"neurochip_{pop.name}", nc_record=ctx.record_path(pop.name),
-                nc_spikes=True, nc_probe=tuple(ctx.probes.get(pop.name, ())))
+                nc_spikes=True, nc_probe=tuple(ctx.wired.probes.get(pop.name, ())))
 
 
 def _per_neuron(value, size: int) -> np.ndarray:
@@ -42,7 +42,7 @@ def _per_neuron(value, size: int) -> np.ndarray:
 
 
 def _float_lif(kind, ctx: LoweringContext, pop: Population, **extra):
-    ctx.lifs[pop.name] = kind(du=pop.du, dv=pop.dv, vth=pop.vth, bias_mant=_per_neuron(pop.bias, pop.size),
+    ctx.wired.lifs[pop.name] = kind(du=pop.du, dv=pop.dv, vth=pop.vth, bias_mant=_per_neuron(pop.bias, pop.size),
                               bias_exp=0, u=_per_neuron(pop.u_init, pop.size), v=_per_neuron(pop.v_init, pop.size),
                               **_recording(ctx, pop), **extra)
 
@@ -64,6 +64,6 @@ def lower_label_trace_lif(ctx: LoweringContext, pop: Population) -> None:
 def lower_fixed_lif(ctx: LoweringContext, pop: Population) -> None:
     """Lava fixed-point ``LIF`` with the population's integers from :func:`mapping.quantization.quantize`."""
     qp = ctx.deployment.quantized.populations[pop.name]
-    ctx.lifs[pop.name] = LIF(du=qp.du_int, dv=qp.dv_int, vth=qp.vth_mant, bias_mant=qp.bias_mant.copy(),
+    ctx.wired.lifs[pop.name] = LIF(du=qp.du_int, dv=qp.dv_int, vth=qp.vth_mant, bias_mant=qp.bias_mant.copy(),
                              bias_exp=qp.bias_exp.copy(), u=qp.u_init_int.copy(), v=qp.v_init_int.copy(),
                              **_recording(ctx, pop))

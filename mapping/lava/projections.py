@@ -18,7 +18,7 @@ Kinds (chosen by :func:`kind_of` from the projection and its deployed weights):
 On fixed-point targets each static projection is one Lava process per weight part
 (:meth:`mapping.quantization.QuantizedProjection.parts`: 8-bit mantissas, shared
 exponent, sign mode); the parts after the first are named ``..._part1`` and kept in
-``ctx.extras``. Plastic projections run on float targets only.
+``ctx.wired.extras``. Plastic projections run on float targets only.
 """
 from __future__ import annotations
 
@@ -80,11 +80,11 @@ def _dense(weights) -> np.ndarray:
 def _attach(ctx: LoweringContext, proj: Projection, part: int, conn) -> None:
     """Connect ``conn`` from the pre's spikes to the post's ``a_in`` and keep it in ``ctx``."""
     ctx.spiking(proj.pre).s_out.connect(conn.s_in)
-    conn.a_out.connect(ctx.lifs[proj.post].a_in)
+    conn.a_out.connect(ctx.wired.lifs[proj.post].a_in)
     if part == 0:
-        ctx.connections[proj.name] = conn
+        ctx.wired.connections[proj.name] = conn
     else:
-        ctx.extras.append(conn)
+        ctx.wired.extras.append(conn)
 
 
 def _static(ctx: LoweringContext, proj: Projection, make) -> None:
@@ -132,7 +132,7 @@ def _learning_dense(ctx: LoweringContext, proj: Projection, rule):
 def lower_plastic(ctx: LoweringContext, proj: Projection) -> None:
     """``LearningDense`` with the rule's Loihi2F form; the post spikes drive the y traces."""
     conn = _learning_dense(ctx, proj, Loihi2FLearningRule(**proj.plasticity.lava_rule_kwargs()))
-    ctx.lifs[proj.post].s_out.connect(conn.s_in_bap)
+    ctx.wired.lifs[proj.post].s_out.connect(conn.s_in_bap)
     _attach(ctx, proj, 0, conn)
 
 
@@ -143,8 +143,8 @@ def lower_plastic_third_factor(ctx: LoweringContext, proj: Projection) -> None:
 
     kw = proj.plasticity.lava_rule_kwargs()
     conn = _learning_dense(ctx, proj, Loihi3FLearningRule(**{key: kw[key] for key in LOIHI3F_KEYS}))
-    post = ctx.lifs[proj.post]
-    ctx.sources[third_factor_of(proj)].s_out.connect(post.a_third_factor_in)
+    post = ctx.wired.lifs[proj.post]
+    ctx.wired.sources[third_factor_of(proj)].s_out.connect(post.a_third_factor_in)
     post.s_out_bap.connect(conn.s_in_bap)
     post.s_out_y1.connect(conn.s_in_y1)
     post.s_out_y2.connect(conn.s_in_y2)

@@ -13,8 +13,8 @@ The families live beside this module: :mod:`mapping.lava.populations`
 (float, fixed and label-trace LIF), :mod:`mapping.lava.sources` (spike sources),
 :mod:`mapping.lava.projections` (dense, sparse, delayed, plastic, label third
 factor, memristive) and :mod:`mapping.lava.links` (the zero links that join
-disconnected parts). A lowering writes its processes into the
-:class:`LoweringContext`, which becomes the :class:`Wired` result.
+disconnected parts). A lowering adds its processes to ``ctx.wired``, the
+:class:`Wired` result.
 """
 from __future__ import annotations
 
@@ -53,16 +53,35 @@ def kind_of(node, ctx: "LoweringContext") -> str:
 
 @dataclass
 class Wired:
-    """Lava processes of one deployment, ready for one run."""
+    """Lava processes of one deployment, ready for one run.
 
-    lifs: dict
-    sources: dict
-    connections: dict
-    links: list
-    extras: list
+    Attributes
+    ----------
+    lifs, sources : dict of node name to Lava process
+        Populations and spike sources (each has an ``s_out`` port).
+    connections : dict of projection name to Lava process
+        The first (or only) weight part of each projection.
+    links : list
+        Zero links joining disconnected parts.
+    extras : list
+        Further weight parts (fixed point, ``weight_parts=2``).
+    horizon, probes, record_dir
+        Steps of buffered input, recorded state variables, the folder the
+        recording process models write to when stopped.
+    paths : dict of node name to str
+        Their files in ``record_dir``.
+    used : bool
+        Run already (Lava processes run once).
+    """
+
     horizon: int
     probes: dict
     record_dir: Path
+    lifs: dict = field(default_factory=dict)
+    sources: dict = field(default_factory=dict)
+    connections: dict = field(default_factory=dict)
+    links: list = field(default_factory=list)
+    extras: list = field(default_factory=list)
     paths: dict = field(default_factory=dict)
     used: bool = False
 
@@ -77,37 +96,16 @@ class Wired:
 
 @dataclass
 class LoweringContext:
-    """What lowerings read (deployment, run horizon, probes) and write (Lava processes by node name).
-
-    Attributes
-    ----------
-    lifs, sources : dict of node name to Lava process
-        Populations and spike sources lowered so far (each has an ``s_out`` port).
-    connections : dict of projection name to Lava process
-        The first (or only) weight part of each projection.
-    extras : list
-        Further weight parts (fixed point, ``weight_parts=2``).
-    links : list
-        Zero links joining disconnected parts.
-    paths : dict of node name to str
-        Files the recording process models write when stopped.
-    """
+    """What lowerings read (the deployment) and write: Lava processes by node name, into ``wired``."""
 
     deployment: Any
-    horizon: int
-    probes: dict
-    record_dir: Path
-    lifs: dict = field(default_factory=dict)
-    sources: dict = field(default_factory=dict)
-    connections: dict = field(default_factory=dict)
-    extras: list = field(default_factory=list)
-    links: list = field(default_factory=list)
-    paths: dict = field(default_factory=dict)
+    wired: Wired
 
     @classmethod
     def for_deployment(cls, deployment, *, horizon: int, probes: dict) -> "LoweringContext":
         record_dir = Path(tempfile.gettempdir()) / f"neurochip-lava-{uuid.uuid4().hex}"
-        return cls(deployment=deployment, horizon=horizon, probes=probes, record_dir=record_dir)
+        return cls(deployment=deployment, wired=Wired(horizon=horizon, probes={k: tuple(v) for k, v in probes.items()},
+                                                      record_dir=record_dir))
 
     @property
     def network(self):
@@ -134,21 +132,18 @@ class LoweringContext:
 
     def spiking(self, name: str):
         """The lowered process of population or source ``name`` (its ``s_out`` sends the spikes)."""
-        return self.lifs[name] if name in self.lifs else self.sources[name]
+        lifs = self.wired.lifs
+        return lifs[name] if name in lifs else self.wired.sources[name]
 
     def record_path(self, name: str) -> str:
         """A file in the run's record folder for node ``name`` (written by its process model on stop)."""
-        path = str(self.record_dir / f"node{len(self.paths)}.npz")
-        self.paths[name] = path
-        return path
+        paths = self.wired.paths
+        paths[name] = str(self.wired.record_dir / f"node{len(paths)}.npz")
+        return paths[name]
 
-    def wired(self) -> Wired:
+    def finish(self) -> Wired:
         """The result; its processes leave Lava's global registries when it is garbage (run or not)."""
         from mapping.lava.side_effects import forget_processes
 
-        wired = Wired(lifs=self.lifs, sources=self.sources, connections=self.connections, links=self.links,
-                      extras=self.extras, horizon=self.horizon,
-                      probes={k: tuple(v) for k, v in self.probes.items()}, record_dir=self.record_dir,
-                      paths=self.paths)
-        weakref.finalize(wired, forget_processes, wired.processes()).atexit = False
-        return wired
+        weakref.finalize(self.wired, forget_processes, self.wired.processes()).atexit = False
+        return self.wired

@@ -28,10 +28,10 @@ def _source_kind(src: SpikeSource, ctx: LoweringContext) -> str:
 @lowering("spike-source")
 def lower_spike_source(ctx: LoweringContext, src: SpikeSource) -> None:
     """A ``RingBuffer`` replaying the source's spikes of steps ``0 .. horizon - 1``."""
-    data = np.zeros((src.size, max(1, ctx.horizon)), dtype=np.int32 if ctx.fixed else float)
-    keep = src.steps < ctx.horizon
+    data = np.zeros((src.size, max(1, ctx.wired.horizon)), dtype=np.int32 if ctx.fixed else float)
+    keep = src.steps < ctx.wired.horizon
     data[src.indices[keep], src.steps[keep]] = 1
-    ctx.sources[src.name] = RingBuffer(data=data)
+    ctx.wired.sources[src.name] = RingBuffer(data=data)
 
 
 @lowering("unused-source")

@@ -28,4 +28,4 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
     with no_new_log_handlers():  # Lava adds one root-logger handler per process
         for node in ctx.nodes():
             LOWERINGS[kind_of(node, ctx)](ctx, node)
-    return ctx.wired()
+    return ctx.finish()

@@ -5,6 +5,7 @@ process, Lava's own global registries and log handlers, a real subprocess killed
 SIGTERM or SIGKILL in the middle of a run (its children, shared-memory segments and
 record folder are looked up in /proc and /dev/shm, not taken from the script), and
 real subprocesses that choose a start method or use a process pool before Lava.
+The network and the /proc helpers are the leak benchmark's (benchmarks/bench_lava_leaks.py).
 """
 import gc
 import logging
@@ -14,20 +15,9 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 import mapping
-from neurochip import Network, Population, Projection, SpikeSource
-
-
-def five_process_network() -> Network:
-    """One source, two populations, two projections: five Lava processes (six actors with the runtime service)."""
-    return Network(sources=[SpikeSource("s", 3, indices=[0, 1, 2], steps=[0, 1, 2])],
-                   populations=[Population("a", 4, du=0.5, dv=0.5, vth=0.5),
-                                Population("b", 2, du=0.5, dv=0.5, vth=0.5)],
-                   projections=[Projection("sa", "s", "a", np.ones((4, 3))),
-                                Projection("ab", "a", "b", np.ones((2, 4)))])
 
 
 def open_descriptors() -> int:
@@ -35,9 +25,9 @@ def open_descriptors() -> int:
 
 
 # --------------------------------------------------------------------------- one process, many runs
-def test_runs_leave_no_descriptor_open(assert_no_leaks):
-    # On main each run of this network kept 24 descriptors (12 pipes, 12 sockets) open.
-    dep = mapping.compile(five_process_network(), "loihi2-sim-float")
+def test_runs_leave_no_descriptor_open(assert_no_leaks, load_benchmark):
+    # On main each run of the leak benchmark's 5-process network kept 24 descriptors (12 pipes, 12 sockets) open.
+    dep = mapping.compile(load_benchmark("bench_lava_leaks").network(), "loihi2-sim-float")
     mapping.run(dep, 5)  # the first run may open lasting ones (resource tracker, reaper)
     before = open_descriptors()
     for _ in range(4):
@@ -46,7 +36,7 @@ def test_runs_leave_no_descriptor_open(assert_no_leaks):
     assert open_descriptors() == before
 
 
-def test_runs_add_no_log_handlers_and_leave_lavas_registries_as_they_were():
+def test_runs_add_no_log_handlers_and_leave_lavas_registries_as_they_were(load_benchmark):
     # Lava adds a root-logger StreamHandler per process and one compiler handler per compile,
     # and keeps every process and Var in global lists (on main: +6 handlers, +6 processes,
     # +22 Vars per compile-and-run of this network).
@@ -56,8 +46,9 @@ def test_runs_add_no_log_handlers_and_leave_lavas_registries_as_they_were():
     compiler = logging.getLogger("lava.magma.compiler.compiler")
     root_before, compiler_before = list(logging.getLogger().handlers), list(compiler.handlers)
     procs_before, vars_before = len(ProcessServer().processes), len(VarServer().vars)
+    net = load_benchmark("bench_lava_leaks").network()
     for _ in range(3):
-        dep = mapping.compile(five_process_network(), "loihi2-sim-float")  # wired at compile, rewired by run
+        dep = mapping.compile(net, "loihi2-sim-float")  # wired at compile, rewired by run
         assert mapping.run(dep, 5).spike_counts()["a"] > 0
     del dep
     gc.collect()
@@ -103,48 +94,6 @@ def test_sigterm_is_handled_only_where_it_has_its_default_action():
 
 
 # --------------------------------------------------------------------------- a parent that is killed
-def _start_time(pid: int):
-    """(start time, state) of ``pid`` from /proc, or None if there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(b")") + 2:].split()
-    return int(fields[19]), fields[0].decode()
-
-
-def descendants(pid: int) -> dict:
-    """Processes below ``pid`` (children, grandchildren, ...): pid -> start time."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat[stat.rindex(b")") + 2:].split()[1])
-    found, frontier = {}, {pid}
-    while frontier:
-        frontier = {p for p, ppid in parents.items() if ppid in frontier and p not in found}
-        for p in frontier:
-            info = _start_time(p)
-            if info is not None:
-                found[p] = info[0]
-    return found
-
-
-def still_alive(procs: dict) -> list:
-    """The processes of ``procs`` that still run (same start time, not a zombie)."""
-    out = []
-    for pid, start in procs.items():
-        info = _start_time(pid)
-        if info is not None and info[0] == start and info[1] != "Z":
-            out.append(pid)
-    return out
-
-
 def mapped_segments(pid: int) -> set:
     with open(f"/proc/{pid}/maps") as f:
         return {line.split("/dev/shm/")[1].strip() for line in f if "/dev/shm/" in line}
@@ -159,7 +108,7 @@ print("the run returned", flush=True)
 """
 
 
-def _a_run_in_progress(lava_script, tmp_path):
+def _a_run_in_progress(lava_script, tmp_path, bench):
     """A real subprocess in the middle of a Lava run: (process, its children, its segments, its temp folder)."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -167,21 +116,21 @@ def _a_run_in_progress(lava_script, tmp_path):
     assert proc.stdout.readline().strip() == "running", proc.stderr.read()[-3000:]
     deadline = time.monotonic() + 90
     while True:  # six actors and the shared-memory manager (and the reaper), and the channels' segments
-        children, segments = descendants(proc.pid), mapped_segments(proc.pid)
+        children, segments = bench.descendants(proc.pid), mapped_segments(proc.pid)
         if len(children) >= 7 and segments or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     time.sleep(1.5)  # let the run reach the sleeping step
-    children, segments = descendants(proc.pid), mapped_segments(proc.pid)
+    children, segments = bench.descendants(proc.pid), mapped_segments(proc.pid)
     assert len(children) >= 7 and segments, (children, segments)
     assert list(tmp.glob("neurochip-lava-*")), "the run's record folder should exist"
     return proc, children, segments, tmp
 
 
-def _assert_nothing_left(children, segments, tmp, seconds=20.0):
+def _assert_nothing_left(bench, children, segments, tmp, seconds=20.0):
     deadline = time.monotonic() + seconds
     while True:
-        alive = still_alive(children)
+        alive = bench.still_alive(children)
         shm = sorted(n for n in segments if os.path.exists(os.path.join("/dev/shm", n)))
         folders = list(tmp.glob("neurochip-lava-*")) + list(tmp.glob("pymp-*"))  # ours and multiprocessing's
         if not (alive or shm or folders) or time.monotonic() > deadline:
@@ -195,25 +144,27 @@ def _assert_nothing_left(children, segments, tmp, seconds=20.0):
 
 
 @pytest.mark.slow
-def test_sigterm_mid_run_stops_releases_and_exits_143(lava_script, tmp_path):
+def test_sigterm_mid_run_stops_releases_and_exits_143(lava_script, tmp_path, load_benchmark):
     # On main SIGTERM killed the parent at once: 6 children stayed with 10 segments and the folder.
-    proc, children, segments, tmp = _a_run_in_progress(lava_script, tmp_path)
+    bench = load_benchmark("bench_lava_leaks")
+    proc, children, segments, tmp = _a_run_in_progress(lava_script, tmp_path, bench)
     os.kill(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, (proc.returncode, err[-3000:])
     assert "the run returned" not in out
-    _assert_nothing_left(children, segments, tmp, seconds=5.0)
+    _assert_nothing_left(bench, children, segments, tmp, seconds=5.0)
 
 
 @pytest.mark.slow
-def test_sigkill_of_the_parent_mid_run_leaves_no_child_segment_or_folder(lava_script, tmp_path):
+def test_sigkill_of_the_parent_mid_run_leaves_no_child_segment_or_folder(lava_script, tmp_path, load_benchmark):
     # Nothing in the parent runs after SIGKILL: the children die by their parent-death signal,
     # the reaper unlinks the segments and removes the folder.
-    proc, children, segments, tmp = _a_run_in_progress(lava_script, tmp_path)
+    bench = load_benchmark("bench_lava_leaks")
+    proc, children, segments, tmp = _a_run_in_progress(lava_script, tmp_path, bench)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    _assert_nothing_left(children, segments, tmp)
+    _assert_nothing_left(bench, children, segments, tmp)
 
 
 REAPER_ONLY = r"""
@@ -231,15 +182,16 @@ time.sleep(600)
 """
 
 
-def test_the_reaper_cleans_up_after_a_killed_parent(lava_script, tmp_path):
+def test_the_reaper_cleans_up_after_a_killed_parent(lava_script, tmp_path, load_benchmark):
+    bench = load_benchmark("bench_lava_leaks")
     proc = lava_script(REAPER_ONLY, prelude=False, TMPDIR=str(tmp_path))
     child, segment, reaper_pid = proc.stdout.readline().split()
-    procs = descendants(proc.pid)
+    procs = bench.descendants(proc.pid)
     assert int(child) in procs and int(reaper_pid) in procs
     assert os.path.exists(os.path.join("/dev/shm", segment)) and (tmp_path / "neurochip-lava-test").is_dir()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    _assert_nothing_left(procs, {segment}, tmp_path)  # the child, the segment, the folder, and the reaper itself
+    _assert_nothing_left(bench, procs, {segment}, tmp_path)  # the child, the segment, the folder and the reaper
 
 
 PDEATHSIG_ONLY = r"""
@@ -255,16 +207,17 @@ time.sleep(600)
 """
 
 
-def test_children_forked_for_lava_die_with_their_parent(lava_script):
+def test_children_forked_for_lava_die_with_their_parent(lava_script, load_benchmark):
+    bench = load_benchmark("bench_lava_leaks")
     proc = lava_script(PDEATHSIG_ONLY, prelude=False)
     child = int(proc.stdout.readline())
-    start = descendants(proc.pid)[child]
+    start = bench.descendants(proc.pid)[child]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     deadline = time.monotonic() + 10
-    while still_alive({child: start}) and time.monotonic() < deadline:
+    while bench.still_alive({child: start}) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert still_alive({child: start}) == []
+    assert bench.still_alive({child: start}) == []
 
 
 # --------------------------------------------------------------------------- start methods
@@ -287,7 +240,8 @@ net = Network(sources=[SpikeSource("s", 3, indices=[0, 1, 2], steps=[0, 1, 2])],
               projections=[Projection("sa", "s", "a", np.ones((4, 3)))])
 lava, ref = mapping.run(mapping.compile(net, "loihi2-sim-float"), 12), reference.simulate(net, 12)
 print("SPIKES", lava.spikes["a"].steps.size)
-print("SAME", all(np.array_equal(getattr(lava.spikes["a"], k), getattr(ref.spikes["a"], k)) for k in ("steps", "indices")))
+print("SAME", all(np.array_equal(getattr(lava.spikes["a"], k), getattr(ref.spikes["a"], k))
+                  for k in ("steps", "indices")))
 print("METHOD", multiprocessing.get_start_method(allow_none=True))
 """
 
