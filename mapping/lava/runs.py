@@ -179,10 +179,18 @@ def _close_actor(actor) -> None:
 
 
 def _close_queues(runtime) -> None:
-    """Close the per-child exception queues that ``Runtime.initialize`` leaves behind when it fails."""
+    """Close the per-child exception queues that ``Runtime.initialize`` leaves behind when it fails.
+
+    ``Queue.close()`` only stops the feeder thread (which then closes the writing
+    end); the pipe's ends are closed when the queue is garbage, and a traceback that
+    holds ``initialize``'s frame keeps one alive: close them here.
+    """
     for queue in list(getattr(runtime, "exception_q", []) or []):
         queue.cancel_join_thread()  # nobody reads them any more: do not wait to flush
         queue.close()
+        queue._reader.close()
+        if queue._thread is None:  # no feeder thread to close the writing end
+            queue._writer.close()
     runtime.exception_q = []
 
 

@@ -124,6 +124,20 @@ def test_ctrl_c_during_a_run_stops_it_and_cleans_up(monkeypatch, assert_no_leaks
     assert_no_leaks()
 
 
+@pytest.mark.parametrize("model,seconds", [(RaisingLif, 30), (BrokenInitLif, 30), (DyingLif, 30), (SleepingLif, 2)])
+def test_failed_runs_leave_no_descriptor_open(monkeypatch, model, seconds, assert_no_leaks):
+    # On main each of these failures kept descriptors open (pipes, sockets, exception queues).
+    dep = mapping.compile(small_network(), target(seconds))
+    mapping.run(dep, 5)  # lasting descriptors (resource tracker, reaper) are open from here on
+    monkeypatch.setattr(models, "RecordingLifFloat", model)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(2):
+        with pytest.raises(LavaRunError):
+            mapping.run(dep, 10)
+        assert_no_leaks()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_the_deployment_runs_again_after_a_failure(monkeypatch, assert_no_leaks):
     dep = mapping.compile(small_network(), target(30))
     monkeypatch.setattr(models, "RecordingLifFloat", RaisingLif)
