@@ -9,6 +9,13 @@ without a bound when a child fails (lava issues 83, 231, 236); here every wait
 polls with a deadline, an exception in a child becomes :class:`LavaRunError`
 with the child's exception as ``__cause__``, and children and shared-memory
 segments are released in every case.
+
+Released means: children joined (terminated, then killed), each child's pipe pair
+and sentinel and the exception queues closed (Lava's unbounded
+``SystemProcess.join()`` is never called), the shared-memory manager shut down and
+leftover segments unlinked, the run's processes dropped from Lava's global
+registries (:mod:`mapping.lava.side_effects`). SIGTERM during a run, and the death
+of this process, are handled by :mod:`mapping.lava.children`.
 """
 from __future__ import annotations
 
