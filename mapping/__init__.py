@@ -7,7 +7,8 @@
 
 The public interface is backend-neutral (:class:`Target`, :class:`Deployment`,
 :func:`compile`, :func:`run`, :func:`verify`); Lava is imported only by the
-backend module :mod:`mapping.lava_backend` and only when a deployment is wired.
+backend module :mod:`mapping.lava_backend` and the package :mod:`mapping.lava`
+(one lowering per node kind, the run machinery), and only when a deployment is wired.
 """
 from __future__ import annotations
 

@@ -88,3 +88,61 @@ def assert_no_leaks():
         assert leaked == [], f"{len(leaked)} shared-memory segments left"
         assert lava_children() == [], lava_children()
     return check
+
+
+#: Start of the scripts run in a real subprocess: a small network, and ``SleepingLif``,
+#: a LIF model whose child sleeps at Lava time step 3 (swap it in to keep a run going).
+SCRIPT_PRELUDE = r'''
+import sys, time
+import numpy as np
+import mapping
+from mapping import lava_backend
+from mapping.lava import models
+from neurochip import Network, Population, Projection, SpikeSource
+
+class SleepingLif(models.RecordingLifFloat):
+    def run_spk(self):
+        super().run_spk()
+        if self.time_step == 3:
+            time.sleep(600)
+
+def small_network():
+    return Network(sources=[SpikeSource("s", 3, indices=[0, 1, 2], steps=[0, 1, 2])],
+                   populations=[Population("a", 4, du=0.5, dv=0.5, vth=0.5),
+                                Population("b", 2, du=0.5, dv=0.5, vth=0.5)],
+                   projections=[Projection("sa", "s", "a", np.ones((4, 3))),
+                                Projection("ab", "a", "b", np.ones((2, 4)))])
+'''
+
+
+@pytest.fixture
+def lava_script(tmp_path):
+    """``lava_script(code, prelude=True, **env)``: start ``SCRIPT_PRELUDE + code`` as a real Python process.
+
+    Returns the ``Popen``. The script runs from the repository root with this checkout
+    first on ``sys.path``, with ``env`` added to the environment, in its own session
+    (signals to its group reach nobody else), with text pipes. At teardown whatever is
+    left of its process group is killed (also when the script itself is gone).
+    """
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    started = []
+
+    def start(code: str, *, prelude: bool = True, **env):
+        script = tmp_path / f"script{len(started)}.py"
+        script.write_text((SCRIPT_PRELUDE if prelude else "") + code)
+        full_env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""), **env}
+        proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True, env=full_env, cwd=root)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        try:
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
+        proc.wait()
