@@ -1,7 +1,7 @@
 """Fixed point against float: agreement of spike trains for the quantization options.
 
 Reproduces the agreement table of docs/mapping.md: the 12 random recurrent
-networks of the mapping tests (``tests/mapping/conftest.py``, 120 steps) and the
+networks of the mapping tests (``neurochip.testing.make_random_network``, 120 steps) and the
 ei_demo network (400 exc / 100 inh, 300 steps), each compiled for
 ``loihi2-sim-fixed`` with plain 8-bit weights, 2-part weights, and 2-part weights
 with calibrated scaling, and compared with the numpy float reference by
@@ -10,7 +10,6 @@ with calibrated scaling, and compared with the numpy float reference by
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -18,17 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import mapping  # noqa: E402
-from neurochip.experiment import find_experiment  # noqa: E402
+from experiments._common import EINetworkConfig, ei_network  # noqa: E402
 from neurochip.io import write_json  # noqa: E402
+from neurochip.testing import make_random_network  # noqa: E402
 
 VARIANTS = {"8-bit": {}, "2-part": {"weight_parts": 2}, "2-part calibrated": {"weight_parts": 2, "calibrate": True}}
-
-
-def random_networks():
-    spec = importlib.util.spec_from_file_location("mapping_test_networks", ROOT / "tests" / "mapping" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_random_network
 
 
 def agreement(net, steps, kw):
@@ -42,15 +35,14 @@ def agreement(net, steps, kw):
 
 
 def main() -> Path:
-    make = random_networks()
+    make = make_random_network
     results = {"random_recurrent": {}, "ei_demo_300_steps": {}}
     for label, kw in VARIANTS.items():
         rows = [agreement(make(seed), 120, kw)["total"] for seed in range(12)]
         results["random_recurrent"][label] = rows
         print(f"random recurrent, {label:18s}: " + " ".join(f"{r:.3f}" for r in rows)
               + f"  ({sum(r >= 0.95 for r in rows)} of 12 >= 0.95)", flush=True)
-    demo = find_experiment("ei_demo", ROOT / "experiments")
-    net = demo.build_network(demo.Config(steps=300))
+    net = ei_network(EINetworkConfig(steps=300))
     for label, kw in VARIANTS.items():
         r = agreement(net, 300, kw)
         results["ei_demo_300_steps"][label] = r

@@ -24,8 +24,10 @@ import numpy as np
 
 import _timing
 from neurochip import Network, Population, Projection, SpikeSource
+from neurochip.encoding import LatencyPopulationEncoder
 from neurochip.io import write_json
-from neurochip.plasticity import InnerLoop, LatencyPopulationEncoder, MetaSpace, evaluate_rules
+from neurochip.plasticity import InnerLoop, MetaSpace, evaluate_rules
+from sensors import SensorTaskSampler
 
 
 def candidates(n: int, seed: int) -> list:
@@ -36,7 +38,7 @@ def candidates(n: int, seed: int) -> list:
 
 def support_spikes(inner: InnerLoop, seed: int):
     """Input and label spikes of one task's support set, and the number of steps."""
-    task = inner.sampler().sample(k_shot=inner.k_shot, n_query=1, random_state=seed)
+    task = inner.sampler.sample(k_shot=inner.k_shot, n_query=1, random_state=seed)
     enc = LatencyPopulationEncoder(n_centers=inner.n_centers, steps=inner.steps,
                                    feature_range=inner.feature_range).fit(task.X_support)
     rasters = enc.transform(task.X_support)
@@ -48,7 +50,7 @@ def support_spikes(inner: InnerLoop, seed: int):
         steps.append(s + n * period)
         lab_idx.append(np.full(period, y))
         lab_steps.append(np.arange(period) + n * period)
-    n_in, n_out = rasters.shape[2], inner.n_way
+    n_in, n_out = rasters.shape[2], inner.sampler.n_way
     sources = [SpikeSource("input", n_in, indices=np.concatenate(idx), steps=np.concatenate(steps)),
                SpikeSource("label", n_out, indices=np.concatenate(lab_idx), steps=np.concatenate(lab_steps))]
     return sources, period * rasters.shape[0]
@@ -103,13 +105,13 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     from neurochip.brian_backend import simulate
 
-    inner = InnerLoop(k_shot=5, n_query=10)
+    inner = InnerLoop(sampler=SensorTaskSampler(), k_shot=5, n_query=10)
     rules = candidates(args.candidates, 0)
     seed = 1
 
     rng = np.random.default_rng(seed)
     n_in = support_spikes(inner, seed)[0][0].size
-    W0 = rng.uniform(0, inner.w_init, (len(rules), inner.n_way, n_in))
+    W0 = rng.uniform(0, inner.w_init, (len(rules), inner.sampler.n_way, n_in))
     # Brian2: warm the compiled-code caches first (and check that the three ways learn the same weights).
     _, steps = learning_network(rules[:1], W0, inner, seed)
     w_each = np.array([learned(simulate(learning_network([r], W0[c:c + 1], inner, seed)[0], steps), 1)[0]

@@ -21,10 +21,15 @@ from pathlib import Path
 import numpy as np
 
 import _timing
-from neurochip.io import write_json
-from neurochip.plasticity import FewShotSpikingClassifier, load_rule, supervised_hebbian
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # this checkout's packages (experiments among them) before an installed copy
+
+from experiments._common import EVAL_STREAM, few_shot_tasks  # noqa: E402
+from experiments.fewshot_metalearn import Config, experiment_seeds, inner_loop  # noqa: E402
+from neurochip.io import write_json  # noqa: E402
+from neurochip.plasticity import FewShotSpikingClassifier, load_rule, supervised_hebbian  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -33,13 +38,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--task", type=int, default=0, help="which held-out task of the experiment")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "experiments"))
-    from fewshot_metalearn import EVAL_STREAM, Config, experiment_seeds, inner_loop
-
     cfg = Config()
     inner = inner_loop(cfg)
     seed = int(experiment_seeds(cfg, EVAL_STREAM, args.task + 1)[args.task])
-    task = inner.sampler().sample(k_shot=inner.k_shot, n_query=inner.n_query, split="test", random_state=seed)
+    task, = few_shot_tasks(inner, [seed], split="test")
     rule = load_rule(args.rule) if args.rule else supervised_hebbian(eta=2 ** -7, decay=0.0, w_soft=0.25)
     kw = dict(rule=rule, feature_range=inner.feature_range, random_state=seed)
     results = {}

@@ -29,12 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-from neurochip.io import write_json
-from neurochip.plasticity import InnerLoop, LatencyPopulationEncoder, LearningRule, supervised_hebbian
-from neurochip.plasticity.fewshot import OutputParams, decide, simulate_outputs
-from neurochip.plasticity.functional import rule_params
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # this checkout's packages (experiments among them) before an installed copy
+
+from experiments._common import few_shot_tasks  # noqa: E402
+from experiments.fewshot_metalearn import tuning_tasks  # noqa: E402
+from neurochip.encoding import LatencyPopulationEncoder  # noqa: E402
+from neurochip.io import write_json  # noqa: E402
+from neurochip.plasticity import InnerLoop, LearningRule, supervised_hebbian  # noqa: E402
+from neurochip.plasticity.fewshot import OutputParams, decide, simulate_outputs  # noqa: E402
+from neurochip.plasticity.functional import rule_params  # noqa: E402
 BETAS = (0.0, 0.0005, 0.001, 0.002, 0.004, 0.008)
 IDEAL_ALPHAS = (0.01, 0.04)
 IDEAL_BETAS = (0.0, 0.1, 0.2, 0.3)
@@ -87,15 +92,10 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=48)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "experiments"))
-    from fewshot_metalearn import tuning_tasks
-
     cfg, inner, seeds = tuning_tasks(args.tasks)  # the experiment's STDP tuning tasks
-    sampler = inner.sampler()
     named = methods()
     acts, ideals = [], []
-    for s in seeds:
-        task = sampler.sample(k_shot=inner.k_shot, n_query=inner.n_query, split="train", random_state=int(s))
+    for s, task in zip(seeds, few_shot_tasks(inner, seeds, split="train")):
         a, i = task_accuracies(task, inner, list(named.values()), int(s))
         acts.append(a)
         ideals.append(i)

@@ -33,10 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from neurochip.io import write_json
-from neurochip.plasticity import LatencyPopulationEncoder
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # this checkout's packages (experiments among them) before an installed copy
+
+from experiments._common import EVAL_STREAM, few_shot_tasks  # noqa: E402
+from experiments.fewshot_metalearn import Config, experiment_seeds, inner_loop  # noqa: E402
+from neurochip.encoding import LatencyPopulationEncoder  # noqa: E402
+from neurochip.io import write_json  # noqa: E402
 
 
 def readout_accuracies(task, feature_range, *, n_centers=6, steps=16, extra_steps=4, tau=8.0) -> dict:
@@ -62,11 +66,10 @@ def readout_accuracies(task, feature_range, *, n_centers=6, steps=16, extra_step
     return out
 
 
-def pooled_precision(sampler, seeds, n_query: int) -> np.ndarray:
+def pooled_precision(inner, seeds) -> np.ndarray:
     """Inverse of the within-class covariance of the raw features, pooled over meta-training tasks."""
     covs = []
-    for s in seeds:
-        t = sampler.sample(k_shot=5, n_query=n_query, split="train", random_state=int(s))
+    for t in few_shot_tasks(inner, seeds, split="train", k_shot=5):
         X, y = np.vstack([t.X_support, t.X_query]), np.concatenate([t.y_support, t.y_query])
         covs.append(np.mean([np.cov(X[y == c].T) for c in np.unique(y)], axis=0))
     return np.linalg.inv(np.mean(covs, axis=0))
@@ -112,21 +115,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--learners", action="store_true", help="also 1-NN, perceptron, LDA, pooled metric")
     parser.add_argument("--metric-tasks", type=int, default=150)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "experiments"))
-    from fewshot_metalearn import EVAL_STREAM, Config, experiment_seeds, inner_loop
-
     cfg = Config(seed=args.seed)
     inner = inner_loop(cfg)
     fr = inner.feature_range
     seeds = experiment_seeds(cfg, EVAL_STREAM, args.tasks)  # the experiment's held-out tasks
-    sampler = inner.sampler()
-    precision = (pooled_precision(sampler, np.random.SeedSequence([cfg.seed, 30]).generate_state(args.metric_tasks),
-                                  inner.n_query) if args.learners else None)
+    precision = (pooled_precision(inner, np.random.SeedSequence([cfg.seed, 30]).generate_state(args.metric_tasks))
+                 if args.learners else None)
     results = {}
     for k in args.ks:
         rows = []
-        for s in seeds:
-            task = sampler.sample(k_shot=k, n_query=inner.n_query, split="test", random_state=int(s))
+        for s, task in zip(seeds, few_shot_tasks(inner, seeds, split="test", k_shot=k)):
             row = readout_accuracies(task, fr)
             if args.learners:
                 row.update(learner_accuracies(task, fr, precision, seed=int(s)))

@@ -23,11 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from neurochip.io import write_json
-from neurochip.plasticity import InnerLoop, LatencyPopulationEncoder, evaluate_rules, supervised_hebbian
-from neurochip.plasticity.fewshot import OutputParams, decide, simulate_outputs
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # this checkout's packages (experiments among them) before an installed copy
+
+from experiments._common import few_shot_tasks  # noqa: E402
+from experiments.fewshot_metalearn import tuning_tasks  # noqa: E402
+from neurochip.encoding import LatencyPopulationEncoder  # noqa: E402
+from neurochip.io import write_json  # noqa: E402
+from neurochip.plasticity import InnerLoop, evaluate_rules, supervised_hebbian  # noqa: E402
+from neurochip.plasticity.fewshot import OutputParams, decide, simulate_outputs  # noqa: E402
 ALPHAS = (0.1, 0.2, 0.4, 0.8)
 ETAS = (2.0 ** -7, 2.0 ** -6)
 W_SOFTS = (None, 0.5, 0.25, 0.125)
@@ -54,14 +59,9 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=48)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "experiments"))
-    from fewshot_metalearn import tuning_tasks
-
     cfg, inner, seeds = tuning_tasks(args.tasks)  # the experiment's STDP tuning tasks
-    sampler = inner.sampler()
-    ideal = 100 * np.mean([ideal_prototypes(sampler.sample(k_shot=inner.k_shot, n_query=inner.n_query,
-                                                           split="train", random_state=int(s)), inner)
-                           for s in seeds], axis=0)
+    ideal = 100 * np.mean([ideal_prototypes(task, inner) for task in few_shot_tasks(inner, seeds, split="train")],
+                          axis=0)
     rules = {(eta, ws): supervised_hebbian(eta=eta, decay=0.0, w_soft=ws).quantized()
              for eta in ETAS for ws in W_SOFTS}
     acc, _ = evaluate_rules(list(rules.values()), seeds, inner, split="train")

@@ -11,40 +11,28 @@ Run: ``neurochip run ei_demo`` or ``python experiments/ei_demo.py [--tiny] [--se
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import scipy.sparse as sp
-from brian2 import Hz, ms
+if not __package__:  # run as a script or loaded from its file: import the packages of this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from neurochip import Network, Population, Projection, SpikeSource
-from neurochip.experiment import (experiment_main, param, parse_config, save_figure, start_run,
-                                  write_metrics)
+from brian2 import Hz  # noqa: E402
+
+from neurochip import Network  # noqa: E402
+from neurochip.experiment import (experiment_main, param, parse_config, save_figure,  # noqa: E402
+                                  start_run, write_metrics)
+from experiments._common import EINetworkConfig, ei_network  # noqa: E402
 
 
 @dataclass
-class Config:
+class Config(EINetworkConfig):
     """Poisson inputs into an excitatory and an inhibitory LIF population."""
 
     name: str = param("ei_demo", "experiment name (the results subfolder)")
     results_root: str = param("results", "folder of the results")
-    seed: int = param(0, "seed of the inputs and the connectivity", min=0)
-    steps: int = param(1000, "steps of dt to simulate", min=1)
-    dt_ms: float = param(1.0, "time step (ms)", gt=0)
-    n_input: int = param(200, "Poisson input neurons", min=1)
-    n_exc: int = param(400, "excitatory LIF neurons", min=1)
-    n_inh: int = param(100, "inhibitory LIF neurons", min=1)
-    input_rate_hz: float = param(20.0, "rate of each input (Hz; rate * dt <= 1)", min=0)
-    p_connect: float = param(0.1, "connection probability of every projection", min=0, max=1)
-    tau_u_ms: float = param(5.0, "synaptic time constant (ms, >= dt)", gt=0)
-    tau_v_ms: float = param(20.0, "membrane time constant of exc (ms; inh: half of it)", gt=0)
-    vth: float = param(1.5, "firing threshold", gt=0)
-    w_input: float = param(0.07, "mean input weight (uniform 0.5-1.5 times)")
-    w_exc_inh: float = param(0.03, "mean exc -> inh weight")
-    w_inh_exc: float = param(-0.1, "mean inh -> exc weight (negative: inhibition)")
-    delay_inh_exc: int = param(2, "delay of inh -> exc (steps)", min=1)
     n_traced: int = param(3, "exc neurons whose voltage is plotted", min=0)
     backend: str = param("brian2", "simulator", choices=("brian2", "reference"))
 
@@ -53,31 +41,8 @@ class Config:
 TINY = {"steps": 200, "n_input": 40, "n_exc": 60, "n_inh": 20, "p_connect": 0.3}
 
 
-def build_network(cfg: Config) -> Network:
-    """The demo network, seeded by ``cfg.seed``."""
-    rng = np.random.default_rng(cfg.seed)
-    dt = cfg.dt_ms * ms
-
-    def sparse(n_post, n_pre, weight):
-        mask = rng.random((n_post, n_pre)) < cfg.p_connect
-        w = weight * rng.uniform(0.5, 1.5, size=(n_post, n_pre)) * mask
-        return sp.csr_matrix(w)
-
-    inputs = SpikeSource.poisson("input", cfg.n_input, rate=cfg.input_rate_hz * Hz, steps=cfg.steps,
-                                 dt=dt, random_state=rng)
-    exc = Population.from_time_constants("exc", cfg.n_exc, tau_u=cfg.tau_u_ms * ms,
-                                         tau_v=cfg.tau_v_ms * ms, dt=dt, vth=cfg.vth)
-    inh = Population.from_time_constants("inh", cfg.n_inh, tau_u=cfg.tau_u_ms * ms,
-                                         tau_v=cfg.tau_v_ms * ms / 2, dt=dt, vth=cfg.vth)
-    return Network(
-        name="ei_demo", dt=dt, sources=[inputs], populations=[exc, inh],
-        projections=[
-            Projection("input_exc", "input", "exc", sparse(cfg.n_exc, cfg.n_input, cfg.w_input)),
-            Projection("input_inh", "input", "inh", sparse(cfg.n_inh, cfg.n_input, cfg.w_input)),
-            Projection("exc_inh", "exc", "inh", sparse(cfg.n_inh, cfg.n_exc, cfg.w_exc_inh)),
-            Projection("inh_exc", "inh", "exc", sparse(cfg.n_exc, cfg.n_inh, cfg.w_inh_exc),
-                       delay=cfg.delay_inh_exc),
-        ])
+#: The demo network of a config (``experiments._common.ei_network``).
+build_network = ei_network
 
 
 def simulate(net: Network, cfg: Config):

@@ -27,17 +27,23 @@ Run: ``python experiments/fewshot_metalearn.py [--tiny] [--set generations=30]``
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+if not __package__:  # run as a script or loaded from its file: import the packages of this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from neurochip.experiment import (experiment_main, param, parse_config, save_figure, start_run,
-                                  write_metrics)
-from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, MetaLearner, MetaSpace, evaluate_rules,
-                                  pair_stdp, supervised_hebbian)
-from neurochip.plasticity.plots import kshot_accuracy
+import numpy as np  # noqa: E402
+
+from neurochip.experiment import (experiment_main, param, parse_config, save_figure,  # noqa: E402
+                                  start_run, write_metrics)
+from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, MetaLearner, MetaSpace,  # noqa: E402
+                                  evaluate_rules, pair_stdp, supervised_hebbian)
+from neurochip.plasticity.plots import kshot_accuracy  # noqa: E402
+from sensors import SensorTaskSampler, TwinTaskSampler  # noqa: E402
+from experiments._common import EVAL_STREAM, TUNE_STREAM, few_shot_tasks, task_seeds  # noqa: E402
 
 
 @dataclass
@@ -47,8 +53,9 @@ class Config:
     name: str = param("fewshot_metalearn", "experiment name (the results subfolder)")
     results_root: str = param("results", "folder of the results")
     seed: int = param(0, "seed of CMA-ES, tasks and bootstrap", min=0)
-    # task distribution: the sensors digital twin (twin=True) or the small Langmuir array model
-    twin: bool = param(True, "tasks from the sensors digital twin (else the small Langmuir array model)")
+    # task distribution: the sensors digital twin (twin=True, sensors.TwinTaskSampler) or its fast
+    # steady-state stand-in (twin=False, sensors.SensorTaskSampler)
+    twin: bool = param(True, "tasks from the sensors digital twin (else its steady-state stand-in)")
     n_analytes: int = param(10, "analytes of the library", min=2)
     n_train_analytes: int = param(6, "analytes of meta-training (the rest are held out)", min=1)
     # Default: the realistic harder regime. Held-out tasks in the twin's shifted (out-of-training)
@@ -57,11 +64,12 @@ class Config:
     shifted_train: bool = param(True, "twin only: meta-training (and STDP tuning) tasks in the shifted conditions")
     n_way: int = param(3, "classes per task", min=2)
     n_query: int = param(10, "query samples per class", min=1)
-    noise: float = param(0.06, "small model only: read noise", min=0)
-    drift: float = param(0.1, "small model only: baseline drift", min=0)
+    noise: float = param(0.06, "steady-state sampler only: read noise (the twin has its own)", min=0)
+    drift: float = param(0.1, "steady-state sampler only: baseline drift", min=0)
     # classifier input encoding, the same for every method: the twin's features are normalized to [-1, 1]
     feature_range: list[float] = param([-1.0, 1.0], "[low, high] of the features the encoder covers")
-    bias_spikes: int = param(0, "spikes per sample of an always-on bias input (0: none)", min=0)
+    bias_spikes: int = param(0, "spikes per sample of an always-on bias input (0: none); every method gets it",
+                             min=0)
     # meta-learning
     meta_k_shot: int = param(5, "shots per class in meta-training", min=1)
     meta_k_shots: list[int] = param([], "[] trains at meta_k_shot only; e.g. [1, 5, 10]", min=1)
@@ -70,7 +78,7 @@ class Config:
     # hand-tuned soft-bound STDP) or "hebbian" (the hand-written supervised_hebbian())
     start_from: str = param("soft_stdp", "CMA-ES initial mean", choices=("zeros", "stdp", "soft_stdp", "hebbian"))
     sigma0: float = param(0.5, "CMA-ES initial step size (theta units)", gt=0)
-    meta_score: str = param("accuracy", "what meta-training maximizes", choices=("accuracy", "soft"))
+    meta_score: str = param("accuracy", "what meta-training maximizes (see InnerLoop)", choices=("accuracy", "soft"))
     meta_terms: list[str] = param([], "rule terms searched ([]: all 18 of TERM_NAMES)")
     meta_dead_zone: float = param(1.0, "MetaSpace.dead_zone: soft threshold of the coefficients (theta units)",
                                   min=0)
@@ -124,13 +132,9 @@ def _feature_range(value) -> tuple:
     return (low, high)
 
 
-#: SeedSequence streams of the experiment's task seeds: ``[cfg.seed, stream]``.
-TUNE_STREAM, EVAL_STREAM = 10, 20
-
-
 def experiment_seeds(cfg: Config, stream: int, n: int) -> np.ndarray:
     """Task seeds of the STDP tuning (``TUNE_STREAM``, meta-training tasks) or held-out (``EVAL_STREAM``) tasks."""
-    return np.random.SeedSequence([cfg.seed, stream]).generate_state(n)
+    return task_seeds(cfg.seed, stream, n)
 
 
 def tuning_tasks(n: int, *, seed: int = 0) -> tuple[Config, InnerLoop, np.ndarray]:
@@ -139,14 +143,22 @@ def tuning_tasks(n: int, *, seed: int = 0) -> tuple[Config, InnerLoop, np.ndarra
     return cfg, inner_loop(cfg), experiment_seeds(cfg, TUNE_STREAM, n)
 
 
+def task_sampler(cfg: Config):
+    """The experiment's task distribution: the digital twin, or with ``twin=False`` its steady state."""
+    if cfg.twin:
+        return TwinTaskSampler(n_analytes=cfg.n_analytes, n_train_analytes=cfg.n_train_analytes, n_way=cfg.n_way,
+                               shifted_test=cfg.shifted_test, shifted_train=cfg.shifted_train,
+                               random_state=cfg.seed)
+    return SensorTaskSampler(n_analytes=cfg.n_analytes, n_train_analytes=cfg.n_train_analytes, n_way=cfg.n_way,
+                             noise=cfg.noise, drift=cfg.drift, random_state=cfg.seed)
+
+
 def inner_loop(cfg: Config) -> InnerLoop:
     """The task distribution, classifier and score of the experiment (shared with the few-shot benchmarks)."""
-    return InnerLoop(k_shot=cfg.meta_k_shot, k_shots=tuple(int(k) for k in cfg.meta_k_shots),
-                     n_query=cfg.n_query, n_way=cfg.n_way, noise=cfg.noise, drift=cfg.drift,
-                     library_seed=cfg.seed, twin=cfg.twin, n_analytes=cfg.n_analytes,
-                     n_train_analytes=cfg.n_train_analytes, shifted_test=cfg.shifted_test,
-                     shifted_train=cfg.shifted_train, feature_range=_feature_range(cfg.feature_range),
-                     score=cfg.meta_score, bias_spikes=cfg.bias_spikes)
+    return InnerLoop(sampler=task_sampler(cfg), k_shot=cfg.meta_k_shot,
+                     k_shots=tuple(int(k) for k in cfg.meta_k_shots), n_query=cfg.n_query,
+                     feature_range=_feature_range(cfg.feature_range), score=cfg.meta_score,
+                     bias_spikes=cfg.bias_spikes)
 
 
 def stdp_grid(cfg: Config, w_soft: float | None = None) -> list:
@@ -176,8 +188,7 @@ def raster_figure(rule, inner: InnerLoop, seed: int, n_samples: int = 6):
     from neurochip.plotting import raster_result
     from neurochip.reference import simulate
 
-    task = inner.sampler().sample(k_shot=inner.k_shot, n_query=inner.n_query, split="test",
-                                  random_state=seed)
+    task, = few_shot_tasks(inner, [seed], split="test")
     clf = FewShotSpikingClassifier(rule=rule, random_state=seed, **inner.classifier_kwargs())
     clf.fit(task.X_support, task.y_support)
     pick = np.linspace(0, task.y_query.size - 1, n_samples).astype(int)

@@ -19,18 +19,23 @@ Run: ``python experiments/lava_deploy.py [--tiny] [--set steps=500]``.
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import scipy.sparse as sp
-from brian2 import second
+if not __package__:  # run as a script or loaded from its file: import the packages of this checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from neurochip.experiment import (experiment_main, find_experiment, param, parse_config, save_figure,
+import numpy as np  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+from brian2 import second  # noqa: E402
+
+from neurochip.experiment import (experiment_main, param, parse_config, save_figure,  # noqa: E402
                                   start_run, write_metrics)
-from neurochip.io import write_json
-from neurochip.results import compare_spikes
+from neurochip.io import write_json  # noqa: E402
+from neurochip.results import compare_spikes  # noqa: E402
+from experiments._common import EINetworkConfig, ei_network  # noqa: E402
 
 
 @dataclass
@@ -135,10 +140,8 @@ def main(cfg: Config) -> Path:
 
     start = time.perf_counter()
     run_dir = start_run(cfg)  # config.json, metrics.json with status 'running' and provenance
-    demo = find_experiment("ei_demo", Path(__file__).resolve().parent)
-    demo_cfg = demo.Config(seed=cfg.seed, steps=cfg.steps, n_input=cfg.n_input, n_exc=cfg.n_exc,
-                           n_inh=cfg.n_inh, p_connect=cfg.p_connect)
-    net = demo.build_network(demo_cfg)
+    net = ei_network(EINetworkConfig(seed=cfg.seed, steps=cfg.steps, n_input=cfg.n_input, n_exc=cfg.n_exc,
+                                     n_inh=cfg.n_inh, p_connect=cfg.p_connect))
     net.save(run_dir / "network.json")
 
     brian = brian_backend.simulate(net, cfg.steps)

@@ -7,7 +7,8 @@
 
 The public interface is backend-neutral (:class:`Target`, :class:`Deployment`,
 :func:`compile`, :func:`run`, :func:`verify`); Lava is imported only by the
-backend module :mod:`mapping.lava_backend` and only when a deployment is wired.
+backend module :mod:`mapping.lava_backend` and the package :mod:`mapping.lava`
+(one lowering per node kind, the run machinery), and only when a deployment is wired.
 """
 from __future__ import annotations
 
@@ -22,11 +23,16 @@ import scipy.sparse as sp
 from neurochip.network import Network
 from neurochip.reference import check_probes, check_steps
 from neurochip.results import SimulationResult, compare_spikes
+from neurochip.runners import register_runner as _register_runner
 
 from mapping.placement import (LOIHI1, LOIHI2, RESOURCE_MODELS, Placement, PlacementError,
                                ResourceModel, place)
 from mapping.quantization import QuantizationError, QuantizedNetwork, dequantize, quantize
 from mapping.target import BACKENDS, TARGETS, Target, get_target
+
+# The Lava runners of neurochip.runners (mapping/runner.py), by reference: imported when first used.
+_register_runner("lava", "mapping.runner:run_lava_float")
+_register_runner("lava-fixed", "mapping.runner:run_lava_fixed")
 
 __all__ = ["compile", "run", "verify", "Deployment", "Target", "TARGETS", "get_target", "quantize",
            "dequantize", "QuantizationError", "QuantizedNetwork", "place", "Placement",

@@ -7,8 +7,19 @@ The fixed-point LIF of Loihi (Lava ``PyLifModelBitAcc``) updates integers::
     spike if v[t] > (vth_mant << 6);  then v[t] = 0
 
 and a fixed-point Dense sends ``a_in = (sum of W over spiking pre) << weight_exp``
-(``>>`` for a negative exponent), with 8-bit weights ``W``: 0..255 (excitatory),
--255..0 (inhibitory) or even numbers -256..254 (mixed sign, 8-bit mantissa).
+(``>>`` for a negative exponent), with 8-bit weights ``W`` (``weight_mant``): 0..255
+(excitatory), -255..0 (inhibitory) or even numbers -256..254 (mixed sign, 8-bit mantissa).
+
+Integer fields are named apart from the float ones (``Population.du`` is a
+fraction, :attr:`QuantizedPopulation.du_int` a 12-bit integer): ``du_int``,
+``dv_int``, ``vth_mant``, ``bias_mant``, ``bias_exp``, ``u_init_int``,
+``v_init_int``, ``weight_mant``, ``weight_exp``; the report uses the same names.
+Each quantity has its own pure function (:func:`quantize_decays`,
+:func:`hard_scale_limits` / :func:`hard_scale` / :func:`apply_soft_limits` /
+:func:`exact_threshold` for the scale, :func:`quantize_bias`,
+:func:`quantize_state`, :func:`quantize_weights`, :func:`state_bounds` and
+:func:`input_error_bound` for the ranges); :func:`quantize_population` and
+:func:`quantize` put them together.
 
 Quantization maps a population's float state to integers with one scale ``S``
 per population (``v_int = S * v_float``), so the float model is recovered as
@@ -56,32 +67,39 @@ class QuantizationError(ValueError):
 
 @dataclass
 class QuantizedPopulation:
-    """Integer LIF parameters of one population (Lava ``LIF`` fixed-point arguments)."""
+    """Integer LIF parameters of one population (the arguments of Lava's fixed-point ``LIF``).
+
+    The integer fields are named apart from the float ones of
+    :class:`~neurochip.network.Population` (``du`` there is a fraction, ``du_int`` here
+    a 12-bit integer): ``du_int``, ``dv_int`` (Lava ``du``, ``dv``), ``vth_mant``
+    (Lava ``vth``), ``bias_mant``, ``bias_exp``, ``u_init_int``, ``v_init_int``
+    (Lava ``u``, ``v``); ``scale`` is the float-to-integer factor ``S``.
+    """
 
     name: str
     scale: float
-    du: int
-    dv: int
-    vth: int
+    du_int: int
+    dv_int: int
+    vth_mant: int
     bias_mant: np.ndarray
     bias_exp: np.ndarray
-    u_init: np.ndarray
-    v_init: np.ndarray
+    u_init_int: np.ndarray
+    v_init_int: np.ndarray
 
     def dequantized(self) -> dict:
         """The float parameters this integer population represents."""
         bias = np.ldexp(self.bias_mant.astype(float), self.bias_exp) / self.scale
-        return {"du": (self.du + 1) / DECAY_UNITY, "dv": self.dv / DECAY_UNITY,
-                "vth": float(self.vth * 2 ** VTH_SHIFT) / self.scale, "bias": bias,
-                "u_init": self.u_init / self.scale, "v_init": self.v_init / self.scale}
+        return {"du": (self.du_int + 1) / DECAY_UNITY, "dv": self.dv_int / DECAY_UNITY,
+                "vth": float(self.vth_mant * 2 ** VTH_SHIFT) / self.scale, "bias": bias,
+                "u_init": self.u_init_int / self.scale, "v_init": self.v_init_int / self.scale}
 
 
 @dataclass
 class QuantizedProjection:
-    """8-bit weights, shared exponent and sign mode of one projection."""
+    """8-bit weights, shared exponent and sign mode of one projection (Lava ``weights``, ``weight_exp``)."""
 
     name: str
-    weights: Any  # int64 ndarray (n_post, n_pre) or scipy.sparse csr
+    weight_mant: Any  # int64 ndarray (n_post, n_pre) or scipy.sparse csr: Lava's integer ``weights``
     weight_exp: int
     sign_mode: str  # "excitatory", "inhibitory", "mixed"
     scale: float  # scale of the post population
@@ -95,11 +113,11 @@ class QuantizedProjection:
     def effective_weights(self):
         """Float weights the chip applies: ``sum over parts of W * 2**weight_exp * 64 / S_post``."""
         factor = 2.0 ** self.weight_exp * 2 ** ACT_SHIFT / self.scale
-        if sp.issparse(self.weights):
-            out = self.weights.astype(float).tocsr()
+        if sp.issparse(self.weight_mant):
+            out = self.weight_mant.astype(float).tocsr()
             out.data = out.data * factor
         else:
-            out = self.weights.astype(float) * factor
+            out = self.weight_mant.astype(float) * factor
         if self.residual is not None:
             out = out + self.residual.effective_weights()
             if sp.issparse(out):
@@ -116,12 +134,33 @@ class QuantizedNetwork:
     report: dict = field(default_factory=dict)
 
 
-def _in_bounds(net: Network, pop: Population, weights: Mapping[str, Any]):
-    """Worst-case |input| per step into any neuron of ``pop`` (all pre neurons spiking)."""
-    pos = np.zeros(pop.size)
-    neg = np.zeros(pop.size)
-    for proj in net.projections_into(pop.name):
-        w = weights[proj.name]
+# --------------------------------------------------------------------------- decays
+def quantize_decays(du: float, dv: float) -> tuple[int, int]:
+    """12-bit decays: ``du = (du_int + 1) / 4096`` (Loihi adds 1 to ``du``), ``dv = dv_int / 4096``.
+
+    Rounded to the nearest step and clipped to 0..4095, so ``du = 0`` becomes
+    1/4096 and ``dv = 1`` becomes 4095/4096 (the reported error bounds say so).
+    """
+    du_int = int(np.clip(round(du * DECAY_UNITY) - 1, 0, DECAY_UNITY - 1))
+    dv_int = int(np.clip(round(dv * DECAY_UNITY), 0, DECAY_UNITY - 1))
+    return du_int, dv_int
+
+
+def decay_report(du: float, dv: float, du_int: int, dv_int: int) -> dict:
+    """``{"du": ..., "dv": ...}``: float, integer and effective decay with the absolute error and its bound."""
+    du_eff, dv_eff = (du_int + 1) / DECAY_UNITY, dv_int / DECAY_UNITY
+    return {"du": {"float": du, "du_int": du_int, "effective": du_eff, "abs_error": abs(du_eff - du),
+                   "error_bound": 1.0 / DECAY_UNITY if du < 1 / DECAY_UNITY else 0.5 / DECAY_UNITY},
+            "dv": {"float": dv, "dv_int": dv_int, "effective": dv_eff, "abs_error": abs(dv_eff - dv),
+                   "error_bound": 1.0 / DECAY_UNITY if dv > 1 - 1 / DECAY_UNITY else 0.5 / DECAY_UNITY}}
+
+
+# --------------------------------------------------------------------------- scale
+def _in_bounds(weights_in: list, size: int) -> float:
+    """Worst-case |input| per step into any of ``size`` neurons (every pre neuron of ``weights_in`` spiking)."""
+    pos = np.zeros(size)
+    neg = np.zeros(size)
+    for w in weights_in:
         if sp.issparse(w):
             pos += np.asarray(w.maximum(0).sum(axis=1)).ravel()
             neg += np.asarray((-w).maximum(0).sum(axis=1)).ravel()
@@ -148,8 +187,27 @@ def _weight_scale_limit(wpos: float, wneg: float) -> float:
     return np.inf
 
 
-def _observed(calibration, pop: Population):
-    """Observed max |input per step|, |u| and |v| of ``pop`` in a float run with u, v traces."""
+def hard_scale_limits(pop: Population, weights_in: Mapping[str, Any], *, vth_bits: int) -> dict:
+    """Largest scale ``S`` each representable quantity allows (``{what: S}``).
+
+    The threshold target ``2**vth_bits / vth``, the 17-bit ``vth_mant``, the bias
+    (13-bit mantissa, exponent <= 7), the 24-bit initial state and the 8-bit
+    weights of every projection into ``pop`` (``weights_in``: name -> float weights).
+    """
+    limits = {"threshold": 2.0 ** vth_bits / pop.vth, "vth_mant": VTH_MANT_MAX * 2 ** VTH_SHIFT / pop.vth}
+    bmax = float(np.abs(np.asarray(pop.bias, dtype=float)).max())
+    if bmax > 0:
+        limits["bias"] = BIAS_MANT_MAX * 2 ** BIAS_EXP_MAX / bmax
+    init_max = float(max(np.abs(pop.u_init).max(), np.abs(pop.v_init).max()))
+    if init_max > 0:
+        limits["initial state"] = UV_MAX / init_max
+    for name, w in weights_in.items():
+        limits[f"weights of '{name}'"] = _weight_scale_limit(*_max_abs(w))
+    return limits
+
+
+def observed_ranges(calibration, pop: Population) -> dict | None:
+    """Observed max |input per step|, |u| and |v| of ``pop`` in a float run with u, v traces (``None``: no run)."""
     if calibration is None:
         return None
     traces = calibration.traces.get(pop.name, {})
@@ -168,6 +226,207 @@ def _observed(calibration, pop: Population):
             "v": float(max(np.abs(v).max(), pop.vth))}
 
 
+def state_bounds(in_max: float, du_eff: float, observed: dict | None, *, steps: int = 0,
+                 margin: float = 2.0) -> tuple[str, float, float, float]:
+    """``(label, input bound, u bound, v bound)`` the soft limits are checked against.
+
+    Calibrated (``observed`` given): the observed maxima times ``margin``. Worst case:
+    every pre neuron spiking in one step (``in_max``), and a ``u`` that accumulates it
+    (``in_max / du_eff``); no v bound.
+    """
+    if observed is not None:
+        in_bound, u_bound, v_bound = (margin * observed[k] for k in ("input", "u", "v"))
+        return f"calibrated ({steps} steps, margin {margin:g})", in_bound, u_bound, v_bound
+    u_bound = in_max / du_eff if in_max > 0 else 0.0
+    return "worst case (every pre neuron spiking in one step)", in_max, u_bound, 0.0
+
+
+def soft_scale_limits(in_bound: float, u_bound: float, v_bound: float) -> dict:
+    """Largest scale for the 16-bit input per step and the 24-bit ``u``, ``v`` (``{what: S}``)."""
+    soft = {}
+    if in_bound > 0:
+        soft["16-bit input per step"] = A_IN_MAX * 2 ** ACT_SHIFT / in_bound
+    if u_bound > 0:
+        soft["24-bit current u"] = UV_MAX / u_bound
+    if v_bound > 0:
+        soft["24-bit voltage v"] = UV_MAX / v_bound
+    return soft
+
+
+def hard_scale(owner: str, vth: float, hard: dict, *, min_vth_bits: int) -> tuple[float, str]:
+    """``(scale, what limits it)``: the smallest hard limit; :class:`QuantizationError` below the floor.
+
+    The floor is ``2**min_vth_bits / vth`` (an effective threshold of ``2**min_vth_bits``).
+    """
+    s_min = 2.0 ** min_vth_bits / vth
+    hard_name = min(hard, key=hard.get)
+    scale = hard[hard_name]
+    if scale < s_min * (1 - 1e-12):
+        ratio = s_min / scale
+        raise QuantizationError(
+            f"{owner}: {hard_name} cannot be represented next to threshold {vth:g}: "
+            f"it needs an effective threshold below 2**{min_vth_bits} (by a factor {ratio:.3g}); "
+            f"the range of 24-bit state, 13-bit bias mantissa and 8-bit weights is exceeded")
+    return scale, hard_name
+
+
+def apply_soft_limits(scale: float, limited_by: str, soft: dict, *, vth: float, min_vth_bits: int
+                      ) -> tuple[float, str, list]:
+    """``(scale, limited_by, risks)``: ``scale`` lowered by each soft limit, not below ``2**min_vth_bits / vth``.
+
+    A soft limit below that floor keeps the floor and is reported as an overflow risk.
+    """
+    s_min = 2.0 ** min_vth_bits / vth
+    risks = []
+    for name, s in soft.items():
+        if s < scale:
+            if s >= s_min:
+                scale, limited_by = s, name
+            else:
+                scale, limited_by = max(s_min, min(scale, s)), f"{name} (floor 2**{min_vth_bits})"
+                risks.append(
+                    f"{name}: overflows if more than {100 * s / scale:.1f} % of the worst-case "
+                    f"input arrives in one step / accumulates")
+    return scale, limited_by, risks
+
+
+def exact_threshold(scale: float, vth: float) -> tuple[int, float]:
+    """``(vth_mant, scale)``: the 17-bit mantissa at or below ``scale``, and the scale that makes it exact.
+
+    ``vth = 64 * vth_mant / scale`` holds exactly for the returned scale.
+    """
+    vth_mant = int(np.floor(scale * vth / 2 ** VTH_SHIFT))
+    vth_mant = max(1, min(vth_mant, VTH_MANT_MAX))
+    return vth_mant, vth_mant * 2 ** VTH_SHIFT / vth
+
+
+# --------------------------------------------------------------------------- bias and state
+def quantize_bias(owner: str, bias: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(bias_mant, bias_exp)`` per neuron: the smallest exponent 0..7 at which ``bias * scale`` fits 13 bits."""
+    b = bias * scale
+    bias_exp = np.zeros(bias.shape[0], dtype=np.int64)
+    for e in range(BIAS_EXP_MAX + 1):
+        need = (np.round(b / 2.0 ** bias_exp) > BIAS_MANT_MAX) | (np.round(b / 2.0 ** bias_exp) < BIAS_MANT_MIN)
+        if not need.any():
+            break
+        bias_exp[need] = e + 1
+    if bias_exp.max(initial=0) > BIAS_EXP_MAX:
+        raise QuantizationError(f"{owner}: bias up to {float(np.abs(bias).max()):g} does not fit 13-bit mantissa "
+                                f"with exponent <= {BIAS_EXP_MAX} at scale {scale:.4g}")
+    return np.round(b / 2.0 ** bias_exp).astype(np.int64), bias_exp
+
+
+def quantize_state(values, scale: float, size: int) -> np.ndarray:
+    """Initial ``u`` or ``v`` (scalar or per neuron) as int64 integers ``round(value * scale)``."""
+    return np.round(np.broadcast_to(np.asarray(values, float), (size,)) * scale).astype(np.int64)
+
+
+def bias_report(bias: np.ndarray, qp: QuantizedPopulation) -> dict:
+    """Bias range, rounding error, its bound (half a mantissa step) and the exponent range."""
+    err = np.abs(qp.dequantized()["bias"] - bias)
+    return {"range": [float(bias.min()), float(bias.max())], "max_abs_error": float(err.max()),
+            "error_bound": float(np.max(2.0 ** qp.bias_exp) * 0.5 / qp.scale),
+            "bias_exp_range": [int(qp.bias_exp.min()), int(qp.bias_exp.max())]}
+
+
+# --------------------------------------------------------------------------- one population
+def quantize_population(pop: Population, weights_in: Mapping[str, Any], *, vth_bits: int, min_vth_bits: int,
+                        calibration=None, margin: float = 2.0) -> tuple[QuantizedPopulation, dict]:
+    """Integers and report of one population; ``weights_in``: float weights of the projections into it."""
+    owner = f"Population '{pop.name}'"
+    scale, hard_name = hard_scale(owner, pop.vth, hard_scale_limits(pop, weights_in, vth_bits=vth_bits),
+                                  min_vth_bits=min_vth_bits)
+    in_max = _in_bounds(list(weights_in.values()), pop.size)
+    du_int, dv_int = quantize_decays(pop.du, pop.dv)
+    observed = observed_ranges(calibration, pop)
+    bounds, in_bound, u_bound, v_bound = state_bounds(
+        in_max, (du_int + 1) / DECAY_UNITY, observed, steps=getattr(calibration, "steps", 0), margin=margin)
+    scale, limited_by, risks = apply_soft_limits(scale, hard_name, soft_scale_limits(in_bound, u_bound, v_bound),
+                                                 vth=pop.vth, min_vth_bits=min_vth_bits)
+    vth_mant, scale = exact_threshold(scale, pop.vth)
+    bias = np.broadcast_to(np.asarray(pop.bias, dtype=float), (pop.size,))
+    bias_mant, bias_exp = quantize_bias(owner, bias, scale)
+    qp = QuantizedPopulation(name=pop.name, scale=float(scale), du_int=du_int, dv_int=dv_int, vth_mant=vth_mant,
+                             bias_mant=bias_mant, bias_exp=bias_exp,
+                             u_init_int=quantize_state(pop.u_init, scale, pop.size),
+                             v_init_int=quantize_state(pop.v_init, scale, pop.size))
+    vth_eff = qp.dequantized()["vth"]
+    report = {
+        "size": pop.size, "scale": float(scale), "scale_limited_by": limited_by,
+        "vth": {"float": pop.vth, "vth_mant": vth_mant, "effective": vth_eff, "abs_error": abs(vth_eff - pop.vth)},
+        **decay_report(pop.du, pop.dv, du_int, dv_int),
+        "bias": bias_report(bias, qp),
+        "state_lsb": 1.0 / scale,
+        "bounds": bounds,
+        "worst_case_input_per_step": in_max,
+        "input_bound": in_bound, "a_in_bound": in_bound * scale / 2 ** ACT_SHIFT, "a_in_limit": A_IN_MAX,
+        "u_bound": u_bound, "u_int_bound": u_bound * scale, "uv_limit": UV_MAX,
+        "observed": observed,
+        "overflow_risk": bool(risks), "risks": risks,
+    }
+    return qp, report
+
+
+# --------------------------------------------------------------------------- weights
+def weight_format(wpos: float, wneg: float, scale: float, *, min_exp: int = WEIGHT_EXP_MIN
+                  ) -> tuple[str, int, int, float]:
+    """``(sign_mode, step_bits, weight_exp, need)`` for weights up to ``wpos`` / down to ``-wneg``.
+
+    Mixed signs use even mantissas -256..254 (``step_bits = 1``); one sign uses
+    0..255 or -255..0. ``weight_exp`` is the smallest exponent (clipped to
+    ``min_exp .. 7``) at which the largest weight fits; ``need`` is the exponent
+    scale that weight asks for (more than ``2**weight_exp`` means it does not fit).
+    """
+    if wpos > 0 and wneg > 0:
+        mode, step_bits = "mixed", 1
+        need = max(wpos * scale / 2 ** ACT_SHIFT / (2 * 127), wneg * scale / 2 ** ACT_SHIFT / (2 * 128))
+    elif wneg > 0:
+        mode, step_bits = "inhibitory", 0
+        need = wneg * scale / 2 ** ACT_SHIFT / 255
+    else:
+        mode, step_bits = "excitatory", 0
+        need = wpos * scale / 2 ** ACT_SHIFT / 255
+    exp = int(np.ceil(np.log2(need) - 1e-12)) if need > 0 else 0
+    return mode, step_bits, int(np.clip(exp, min_exp, WEIGHT_EXP_MAX)), need
+
+
+def _clip_mantissa(mant: np.ndarray, mode: str) -> np.ndarray:
+    low, high = {"mixed": (-128, 127), "inhibitory": (-255, 0), "excitatory": (0, 255)}[mode]
+    return np.clip(mant, low, high)
+
+
+def _values_on(structure, w) -> np.ndarray:
+    """Entries of ``w`` at every stored position of the sparse ``structure`` (explicit zeros included)."""
+    coo = structure.tocoo()
+    return np.asarray(sp.csr_matrix(w)[coo.row, coo.col]).ravel()
+
+
+def weight_report(q: QuantizedProjection, w, *, lsb: float, bound: float, saturated: int) -> dict:
+    """Value and mantissa ranges, LSB, max / RMS error against ``w``, its bound, zeroed and saturated counts."""
+    is_sparse = sp.issparse(w)
+    eff = q.effective_weights()
+    orig = w.data if is_sparse else np.asarray(w, dtype=float)
+    eff_values = eff.data if is_sparse else eff
+    if is_sparse and eff_values.shape != orig.shape:
+        # Adding the residual part drops explicit zeros: compare on w's own structure.
+        eff_values = _values_on(w, eff)
+    ints = q.weight_mant.data if is_sparse else q.weight_mant
+    err = np.abs(eff_values - orig)
+    nonzero = orig != 0
+    return {
+        "sign_mode": q.sign_mode, "weight_exp": q.weight_exp, "num_weight_bits": 8,
+        "range": [float(orig.min()) if orig.size else 0.0, float(orig.max()) if orig.size else 0.0],
+        "weight_mant_range": [int(ints.min()) if ints.size else 0, int(ints.max()) if ints.size else 0],
+        "lsb": float(lsb * 2.0 ** ACT_SHIFT / q.scale),
+        "max_abs_error": float(err.max()) if err.size else 0.0,
+        "rms_error": float(np.sqrt(np.mean(err ** 2))) if err.size else 0.0,
+        "error_bound": float(bound),
+        "zeroed": int(np.sum(nonzero & (eff_values == 0))),
+        "saturated": saturated,  # 0 by construction of the exponent
+        "parts": [{"weight_exp": p.weight_exp, "sign_mode": p.sign_mode} for p in q.parts()],
+    }
+
+
 def quantize_weights(name: str, w, scale: float, *, parts: int = 1,
                      min_exp: int = WEIGHT_EXP_MIN) -> tuple[QuantizedProjection, dict]:
     """Quantize one projection's float weights for a post population of scale ``scale``.
@@ -180,40 +439,21 @@ def quantize_weights(name: str, w, scale: float, *, parts: int = 1,
     wpos, wneg = _max_abs(w)
     is_sparse = sp.issparse(w)
     values = (w.data if is_sparse else np.asarray(w, dtype=float)) * scale / 2 ** ACT_SHIFT
-    if wpos > 0 and wneg > 0:
-        mode, step_bits = "mixed", 1
-        need = max(wpos * scale / 2 ** ACT_SHIFT / (2 * 127), wneg * scale / 2 ** ACT_SHIFT / (2 * 128))
-    elif wneg > 0:
-        mode, step_bits = "inhibitory", 0
-        need = wneg * scale / 2 ** ACT_SHIFT / 255
-    else:
-        mode, step_bits = "excitatory", 0
-        need = wpos * scale / 2 ** ACT_SHIFT / 255
-    if need > 0:
-        exp = int(np.ceil(np.log2(need) - 1e-12))
-    else:
-        exp = 0
-    exp = int(np.clip(exp, min_exp, WEIGHT_EXP_MAX))
+    mode, step_bits, exp, need = weight_format(wpos, wneg, scale, min_exp=min_exp)
     if need > 2.0 ** exp * (1 + 1e-9):
         raise QuantizationError(
             f"Projection '{name}': weights up to {max(wpos, wneg):.4g} need weight_exp "
             f"{int(np.ceil(np.log2(need)))} > {WEIGHT_EXP_MAX} at scale {scale:.4g}")
     lsb = 2.0 ** (exp + step_bits)
-    mant = np.round(values / lsb)
-    unclipped = mant.copy()
-    if mode == "mixed":
-        mant = np.clip(mant, -128, 127)
-    elif mode == "inhibitory":
-        mant = np.clip(mant, -255, 0)
-    else:
-        mant = np.clip(mant, 0, 255)
+    unclipped = np.round(values / lsb)
+    mant = _clip_mantissa(unclipped, mode)
     ints = (mant * 2 ** step_bits).astype(np.int64)
     if is_sparse:
         qw = w.copy().tocsr()
         qw.data = ints
     else:
         qw = ints
-    q = QuantizedProjection(name=name, weights=qw, weight_exp=exp, sign_mode=mode, scale=scale)
+    q = QuantizedProjection(name=name, weight_mant=qw, weight_exp=exp, sign_mode=mode, scale=scale)
     bound = 0.5 * lsb * 2.0 ** ACT_SHIFT / scale  # half a mantissa step, in float units
     if parts == 2:
         first = q.effective_weights()
@@ -229,28 +469,32 @@ def quantize_weights(name: str, w, scale: float, *, parts: int = 1,
             # a_in unit per step that costs more than the finer weights gain (measured).
             q.residual, rrep = quantize_weights(name + "#residual", rest, scale, parts=1, min_exp=RESIDUAL_MIN_EXP)
             bound = rrep["error_bound"]
-    eff = q.effective_weights()
-    eff_values = eff.data if is_sparse else eff
-    orig = w.data if is_sparse else np.asarray(w, dtype=float)
-    if is_sparse and eff_values.shape != orig.shape:  # pragma: no cover - structure is kept
-        eff_values = np.asarray(eff[w.nonzero()]).ravel()
-    err = np.abs(eff_values - orig)
-    nonzero = orig != 0
-    report = {
-        "sign_mode": mode, "weight_exp": exp, "num_weight_bits": 8,
-        "range": [float(orig.min()) if orig.size else 0.0, float(orig.max()) if orig.size else 0.0],
-        "mantissa_range": [int(ints.min()) if ints.size else 0, int(ints.max()) if ints.size else 0],
-        "lsb": float(lsb * 2.0 ** ACT_SHIFT / scale),
-        "max_abs_error": float(err.max()) if err.size else 0.0,
-        "rms_error": float(np.sqrt(np.mean(err ** 2))) if err.size else 0.0,
-        "error_bound": float(bound),
-        "zeroed": int(np.sum(nonzero & (eff_values == 0))),
-        "saturated": int(np.sum(mant != unclipped)),  # 0 by construction of the exponent
-        "parts": [{"weight_exp": p.weight_exp, "sign_mode": p.sign_mode} for p in q.parts()],
-    }
-    return q, report
+    return q, weight_report(q, w, lsb=lsb, bound=bound, saturated=int(np.sum(mant != unclipped)))
 
 
+def input_error_bound(projections_in: list, reports: Mapping[str, dict], quantized: Mapping[str, QuantizedProjection],
+                      scale: float) -> float:
+    """Bound on the error of one step's input into a population of scale ``scale`` (every pre neuron spiking once).
+
+    Per projection: its weight error bound times its pre count, plus one ``a_in``
+    unit per part with a negative exponent (the shifted sum is floored).
+    """
+    err = 0.0
+    for proj in projections_in:
+        err += reports[proj.name]["error_bound"] * proj.shape[1]
+        err += sum(2.0 ** ACT_SHIFT / scale for p in quantized[proj.name].parts() if p.weight_exp < 0)
+    return err
+
+
+def _check_delays(net: Network) -> None:
+    for proj in net.projections:
+        if proj.delay > MAX_DELAY_FIXED:
+            raise QuantizationError(
+                f"Projection '{proj.name}': delay {proj.delay} exceeds the fixed-point maximum "
+                f"{MAX_DELAY_FIXED} steps (6-bit synaptic delay) by {proj.delay - MAX_DELAY_FIXED}")
+
+
+# --------------------------------------------------------------------------- the network
 def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits: int | None = None,
              min_vth_bits: int = 12, weight_parts: int = 1, calibration=None,
              margin: float = 2.0) -> QuantizedNetwork:
@@ -299,127 +543,20 @@ def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits
     if not 1 <= vth_bits <= 23 or not 1 <= min_vth_bits <= vth_bits:
         raise ValueError(f"quantize: need 1 <= min_vth_bits <= vth_bits <= 23, got "
                          f"min_vth_bits={min_vth_bits}, vth_bits={vth_bits}")
-    weights = dict(weights or {})
-    for proj in net.projections:
-        weights.setdefault(proj.name, proj.weights)
-        if proj.delay > MAX_DELAY_FIXED:
-            raise QuantizationError(
-                f"Projection '{proj.name}': delay {proj.delay} exceeds the fixed-point maximum "
-                f"{MAX_DELAY_FIXED} steps (6-bit synaptic delay) by {proj.delay - MAX_DELAY_FIXED}")
+    weights = {proj.name: proj.weights for proj in net.projections} | dict(weights or {})
+    _check_delays(net)
     qpops, qprojs = {}, {}
     report = {"populations": {}, "projections": {}, "vth_bits": vth_bits}
     for pop in net.populations:
-        owner = f"Population '{pop.name}'"
-        s_target = 2.0 ** vth_bits / pop.vth
-        s_min = 2.0 ** min_vth_bits / pop.vth
-        limits = {"threshold": s_target, "vth_mant": VTH_MANT_MAX * 2 ** VTH_SHIFT / pop.vth}
-        bias = np.broadcast_to(np.asarray(pop.bias, dtype=float), (pop.size,))
-        bmax = float(np.abs(bias).max())
-        if bmax > 0:
-            limits["bias"] = BIAS_MANT_MAX * 2 ** BIAS_EXP_MAX / bmax
-        init_max = float(max(np.abs(pop.u_init).max(), np.abs(pop.v_init).max()))
-        if init_max > 0:
-            limits["initial state"] = UV_MAX / init_max
-        for proj in net.projections_into(pop.name):
-            wpos, wneg = _max_abs(weights[proj.name])
-            limits[f"weights of '{proj.name}'"] = _weight_scale_limit(wpos, wneg)
-        hard_name = min(limits, key=limits.get)
-        scale = limits[hard_name]
-        if scale < s_min * (1 - 1e-12):
-            ratio = s_min / scale
-            raise QuantizationError(
-                f"{owner}: {hard_name} cannot be represented next to threshold {pop.vth:g}: "
-                f"it needs an effective threshold below 2**{min_vth_bits} (by a factor {ratio:.3g}); "
-                f"the range of 24-bit state, 13-bit bias mantissa and 8-bit weights is exceeded")
-        in_max = _in_bounds(net, pop, weights)
-        du_eff = (int(np.clip(round(pop.du * DECAY_UNITY) - 1, 0, DECAY_UNITY - 1)) + 1) / DECAY_UNITY
-        risks = []
-        soft = {}
-        observed = _observed(calibration, pop)
-        if observed is not None:
-            bounds = f"calibrated ({calibration.steps} steps, margin {margin:g})"
-            in_bound, u_bound, v_bound = (margin * observed[k] for k in ("input", "u", "v"))
-        else:
-            bounds = "worst case (every pre neuron spiking in one step)"
-            in_bound = in_max
-            u_bound = in_max / du_eff if in_max > 0 else 0.0
-            v_bound = 0.0
-        if in_bound > 0:
-            soft["16-bit input per step"] = A_IN_MAX * 2 ** ACT_SHIFT / in_bound
-        if u_bound > 0:
-            soft["24-bit current u"] = UV_MAX / u_bound
-        if v_bound > 0:
-            soft["24-bit voltage v"] = UV_MAX / v_bound
-        limited_by = hard_name
-        for name, s in soft.items():
-            if s < scale:
-                if s >= s_min:
-                    scale, limited_by = s, name
-                else:
-                    scale, limited_by = max(s_min, min(scale, s)), f"{name} (floor 2**{min_vth_bits})"
-                    risks.append(
-                        f"{name}: overflows if more than {100 * s / scale:.1f} % of the worst-case "
-                        f"input arrives in one step / accumulates")
-        # Make the threshold exact: S = 64 * vth_mant / vth.
-        vth_mant = int(np.floor(scale * pop.vth / 2 ** VTH_SHIFT))
-        vth_mant = max(1, min(vth_mant, VTH_MANT_MAX))
-        scale = vth_mant * 2 ** VTH_SHIFT / pop.vth
-        # Bias: per-neuron exponent, smallest that fits the 13-bit mantissa.
-        b = bias * scale
-        bias_exp = np.zeros(pop.size, dtype=np.int64)
-        for e in range(BIAS_EXP_MAX + 1):
-            need = (np.round(b / 2.0 ** bias_exp) > BIAS_MANT_MAX) | (np.round(b / 2.0 ** bias_exp) < BIAS_MANT_MIN)
-            if not need.any():
-                break
-            bias_exp[need] = e + 1
-        if bias_exp.max() > BIAS_EXP_MAX:
-            raise QuantizationError(f"{owner}: bias up to {bmax:g} does not fit 13-bit mantissa "
-                                    f"with exponent <= {BIAS_EXP_MAX} at scale {scale:.4g}")
-        bias_mant = np.round(b / 2.0 ** bias_exp).astype(np.int64)
-        u0 = np.round(np.broadcast_to(np.asarray(pop.u_init, float), (pop.size,)) * scale).astype(np.int64)
-        v0 = np.round(np.broadcast_to(np.asarray(pop.v_init, float), (pop.size,)) * scale).astype(np.int64)
-        qp = QuantizedPopulation(
-            name=pop.name, scale=float(scale),
-            du=int(np.clip(round(pop.du * DECAY_UNITY) - 1, 0, DECAY_UNITY - 1)),
-            dv=int(np.clip(round(pop.dv * DECAY_UNITY), 0, DECAY_UNITY - 1)),
-            vth=vth_mant, bias_mant=bias_mant, bias_exp=bias_exp, u_init=u0, v_init=v0)
-        deq = qp.dequantized()
-        bias_err = np.abs(deq["bias"] - bias)
-        qpops[pop.name] = qp
-        report["populations"][pop.name] = {
-            "size": pop.size, "scale": float(scale), "scale_limited_by": limited_by,
-            "vth": {"float": pop.vth, "mantissa": vth_mant, "effective": deq["vth"],
-                    "abs_error": abs(deq["vth"] - pop.vth)},
-            "du": {"float": pop.du, "int": qp.du, "effective": deq["du"], "abs_error": abs(deq["du"] - pop.du),
-                   "error_bound": 1.0 / DECAY_UNITY if pop.du < 1 / DECAY_UNITY else 0.5 / DECAY_UNITY},
-            "dv": {"float": pop.dv, "int": qp.dv, "effective": deq["dv"], "abs_error": abs(deq["dv"] - pop.dv),
-                   "error_bound": 1.0 / DECAY_UNITY if pop.dv > 1 - 1 / DECAY_UNITY else 0.5 / DECAY_UNITY},
-            "bias": {"range": [float(bias.min()), float(bias.max())],
-                     "max_abs_error": float(bias_err.max()),
-                     "error_bound": float(np.max(2.0 ** bias_exp) * 0.5 / scale),
-                     "exp_range": [int(bias_exp.min()), int(bias_exp.max())]},
-            "state_lsb": 1.0 / scale,
-            "bounds": bounds,
-            "worst_case_input_per_step": in_max,
-            "input_bound": in_bound, "a_in_bound": in_bound * scale / 2 ** ACT_SHIFT, "a_in_limit": A_IN_MAX,
-            "u_bound": u_bound, "u_int_bound": u_bound * scale, "uv_limit": UV_MAX,
-            "observed": observed,
-            "overflow_risk": bool(risks), "risks": risks,
-        }
+        weights_in = {proj.name: weights[proj.name] for proj in net.projections_into(pop.name)}
+        qpops[pop.name], report["populations"][pop.name] = quantize_population(
+            pop, weights_in, vth_bits=vth_bits, min_vth_bits=min_vth_bits, calibration=calibration, margin=margin)
     for proj in net.projections:
-        qpost = qpops[proj.post]
-        q, rep = quantize_weights(proj.name, weights[proj.name], qpost.scale, parts=weight_parts)
-        qprojs[proj.name] = q
-        report["projections"][proj.name] = rep
+        qprojs[proj.name], report["projections"][proj.name] = quantize_weights(
+            proj.name, weights[proj.name], qpops[proj.post].scale, parts=weight_parts)
     for name, prep in report["populations"].items():
-        # Bound on the input error in one step (every pre neuron spiking once).
-        # A negative exponent floors the shifted sum: at most one a_in unit per part.
-        err = 0.0
-        for proj in net.projections_into(name):
-            n_pre = proj.shape[1]
-            err += report["projections"][proj.name]["error_bound"] * n_pre
-            err += sum(2.0 ** ACT_SHIFT / prep["scale"] for p in qprojs[proj.name].parts() if p.weight_exp < 0)
-        prep["input_error_bound_per_step"] = err
+        prep["input_error_bound_per_step"] = input_error_bound(net.projections_into(name), report["projections"],
+                                                               qprojs, prep["scale"])
     report["weight_parts"] = weight_parts
     return QuantizedNetwork(populations=qpops, projections=qprojs, report=report)
 
@@ -440,19 +577,19 @@ def check_ranges(qnet: QuantizedNetwork) -> None:
 
     for name, qp in qnet.populations.items():
         owner = f"Population '{name}' (fixed point)"
-        bad(owner, "du", qp.du, 0, DECAY_UNITY - 1)
-        bad(owner, "dv", qp.dv, 0, DECAY_UNITY - 1)
-        bad(owner, "vth", qp.vth, 1, VTH_MANT_MAX)
+        bad(owner, "du_int", qp.du_int, 0, DECAY_UNITY - 1)
+        bad(owner, "dv_int", qp.dv_int, 0, DECAY_UNITY - 1)
+        bad(owner, "vth_mant", qp.vth_mant, 1, VTH_MANT_MAX)
         bad(owner, "bias_mant", qp.bias_mant, BIAS_MANT_MIN, BIAS_MANT_MAX)
         bad(owner, "bias_exp", qp.bias_exp, 0, BIAS_EXP_MAX)
-        bad(owner, "u_init", qp.u_init, -UV_MAX, UV_MAX)
-        bad(owner, "v_init", qp.v_init, -UV_MAX, UV_MAX)
+        bad(owner, "u_init_int", qp.u_init_int, -UV_MAX, UV_MAX)
+        bad(owner, "v_init_int", qp.v_init_int, -UV_MAX, UV_MAX)
     for name, qw in qnet.projections.items():
         for part in qw.parts():
             owner = f"Projection '{part.name}' (fixed point)"
-            values = part.weights.data if sp.issparse(part.weights) else part.weights
+            values = part.weight_mant.data if sp.issparse(part.weight_mant) else part.weight_mant
             low, high = {"excitatory": (0, 255), "inhibitory": (-255, 0), "mixed": (-256, 254)}[part.sign_mode]
-            bad(owner, "weights", values, low, high)
+            bad(owner, "weight_mant", values, low, high)
             bad(owner, "weight_exp", part.weight_exp, WEIGHT_EXP_MIN, WEIGHT_EXP_MAX)
 
 

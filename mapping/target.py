@@ -4,7 +4,7 @@ A :class:`Target` names a backend (today only ``"lava"``), a precision
 (``"float"`` or ``"fixed"``), a platform (``"sim"`` or ``"hw"``), the chip whose
 resource model placement checks against (``"loihi1"`` or ``"loihi2"``), and the
 wall-clock bound of every run. Nothing here imports Lava: another backend can
-join by adding a name to :data:`BACKENDS` and a module with ``build``/``run``.
+join by adding a name to :data:`BACKENDS` and a module with ``check_platform``/``wire``/``run``.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from brian2 import Quantity, second
 
 from neurochip._validation import check_quantity, describe
 
-#: Backends by name: module implementing ``wire(plan)`` and ``run(wired, steps, probes, timeout)``.
+#: Backends by name: module with ``check_platform(target)``, ``wire(deployment, *, horizon, probes)``
+#: and ``run(deployment, wired, steps, probes)`` (see :mod:`mapping.lava_backend`).
 BACKENDS = {"lava": "mapping.lava_backend"}
 
 PRECISIONS = ("float", "fixed")

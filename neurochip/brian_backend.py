@@ -1,18 +1,27 @@
 """Brian2 backend: build an explicit ``brian2.Network`` from a description and run it.
 
-Each population is a ``NeuronGroup`` whose update is a ``run_regularly``
-operation at the start of every step, written in the order of Lava's
-``PyLifModelFloat`` (see :mod:`neurochip.network`)::
+Each population is a ``NeuronGroup`` built by :func:`neurochip.lif.brian_lif_group`:
+its update is a ``run_regularly`` operation at the start of every step, written
+in the order of Lava's ``PyLifModelFloat`` (see :mod:`neurochip.network`)::
 
     u = u*(1 - du) + a_in
     v = v*(1 - dv) + u + bias
     a_in = 0
 
 followed by the threshold ``v > vth`` and the reset ``v = 0``. Projections are
-``Synapses`` with ``on_pre: a_in_post += w`` and a Brian2 delay of
-``(delay - 1) * dt``: a spike of step ``k`` is added to ``a_in`` in step
-``k + delay - 1`` (after that step's update) and consumed in step ``k + delay``,
-which is Lava ``Dense``'s one-step latency for ``delay == 1``.
+``Synapses`` built by :func:`neurochip.brian_synapses.build_synapses` from a
+weight part (plain weights, or the memristive pair of
+:func:`neurochip.devices.brian.device_part`) and, for plastic projections, the
+rule part of :func:`neurochip.plasticity.brian.rule_part`. The read on a pre
+spike (``a_in_post += w``) has a Brian2 delay of ``(delay - 1) * dt``: a spike
+of step ``k`` is added to ``a_in`` in step ``k + delay - 1`` (after that step's
+update) and consumed in step ``k + delay``, which is Lava ``Dense``'s one-step
+latency for ``delay == 1``.
+
+Devices with read or cycle-to-cycle noise draw from Brian2's global random
+generator: :meth:`BrianModel.seeded` seeds it from the devices' seeds for the
+duration of a run and restores the previous state afterwards (same seeds, same
+spikes; nothing else's random stream is touched).
 
 Brian2 objects get canonical names (``neurochip_pop0``, ``neurochip_proj0``, ...)
 so that generated code, and so the compiled Cython cache, is shared between
@@ -20,6 +29,7 @@ networks of the same structure.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -28,25 +38,11 @@ import brian2 as b2
 import numpy as np
 
 from neurochip._brian import building, check_target, run_network
-from neurochip.network import Network
+from neurochip.brian_synapses import build_synapses, plain_weights
+from neurochip.lif import brian_lif_group
+from neurochip.network import Network, Projection
 from neurochip.reference import check_probes, check_steps
 from neurochip.results import SimulationResult, Spikes
-
-LIF_MODEL = """
-u : 1
-v : 1
-a_in : 1
-bias : 1
-du : 1 (shared, constant)
-dv : 1 (shared, constant)
-vth : 1 (shared, constant)
-"""
-
-LIF_UPDATE = """
-u = u*(1 - du) + a_in
-v = v*(1 - dv) + u + bias
-a_in = 0
-"""
 
 
 @dataclass
@@ -60,6 +56,56 @@ class BrianModel:
     spike_monitors: dict = field(default_factory=dict)
     state_monitors: dict = field(default_factory=dict)
     others: list = field(default_factory=list)
+    seeds: list = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def seeded(self):
+        """Seed Brian2's random generator from :attr:`seeds` (the noisy devices' seeds) for a run.
+
+        One seed is used as is; several are combined with ``numpy.random.SeedSequence``.
+        The previous state of Brian2's generator (and of numpy's global one, which
+        ``brian2.seed`` sets) is restored on exit. Without seeds nothing is touched.
+        """
+        if not self.seeds:
+            yield
+            return
+        seeds = sorted(set(self.seeds))
+        seed = seeds[0] if len(seeds) == 1 else int(np.random.SeedSequence(seeds).generate_state(1)[0])
+        device = b2.get_device()
+        saved = device.get_random_state()
+        b2.seed(seed)
+        try:
+            yield
+        finally:
+            device.set_random_state(saved)
+
+
+def projection_synapses(proj: Projection, groups: dict, *, dt, name: str) -> tuple[b2.Synapses, list]:
+    """The Brian2 synapses of one projection: its weight part and, if plastic, its rule part.
+
+    Weight part: :func:`~neurochip.brian_synapses.plain_weights` (clipped to the
+    rule's ``[w_min, w_max]`` when plastic), or the device's
+    :func:`~neurochip.devices.brian.device_part`. Rule part:
+    :func:`~neurochip.plasticity.brian.rule_part`. Returns ``(synapses, other objects)``.
+    """
+    pre_idx, post_idx, w = proj.synapses()
+    rule = proj.plasticity
+    rule_part = None
+    if rule is not None:
+        from neurochip.plasticity.brian import rule_part as make_rule_part
+
+        rule_part = make_rule_part(proj, groups, dt=dt, name=name)   # checks that it is a LearningRule
+    if proj.device is not None:
+        from neurochip.devices.brian import device_part
+
+        if rule is not None and proj.delay != 1:
+            raise ValueError(f"Projection '{proj.name}': plasticity through a device needs delay 1 "
+                             f"(the rule sees the pre spike in the step it is read), got {proj.delay}")
+        weights = device_part(proj.device, w)
+    else:
+        weights = plain_weights(w, bounds=None if rule is None else (rule.w_min, rule.w_max))
+    return build_synapses(groups[proj.pre], groups[proj.post], i=pre_idx, j=post_idx, delay=proj.delay, dt=dt,
+                          name=name, weights=weights, rule=rule_part)
 
 
 @building  # set-up code (connect) for numpy: it runs once (issue 12)
@@ -70,39 +116,23 @@ def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> Br
     dt = net.dt
     model = BrianModel(network=net, brian=b2.Network(name="neurochip_network"))
     for k, pop in enumerate(net.populations):
-        g = b2.NeuronGroup(pop.size, LIF_MODEL, threshold="v > vth", reset="v = 0",
-                           dt=dt, name=f"neurochip_pop{k}")
-        g.du = pop.du
-        g.dv = pop.dv
-        g.vth = pop.vth
-        g.bias = pop.bias
-        g.u = pop.u_init
-        g.v = pop.v_init
-        g.run_regularly(LIF_UPDATE, dt=dt, when="start", name=f"neurochip_pop{k}_update")
-        model.groups[pop.name] = g
+        model.groups[pop.name] = brian_lif_group(pop.size, du=pop.du, dv=pop.dv, vth=pop.vth, bias=pop.bias,
+                                                 u_init=pop.u_init, v_init=pop.v_init, dt=dt,
+                                                 name=f"neurochip_pop{k}")
     for k, src in enumerate(net.sources):
         g = b2.SpikeGeneratorGroup(src.size, src.indices, src.steps * dt, dt=dt,
                                    name=f"neurochip_src{k}")
         model.groups[src.name] = g
     for k, proj in enumerate(net.projections):
-        if proj.plasticity is not None:
-            from neurochip.plasticity.brian import build_plastic_projection
-            model.synapses[proj.name], extra = build_plastic_projection(proj, k, model.groups, dt)
-            model.others += extra
-            continue
+        model.synapses[proj.name], extra = projection_synapses(proj, model.groups, dt=dt,
+                                                               name=f"neurochip_proj{k}")
+        model.others += extra
         if proj.device is not None:
-            from neurochip.devices.brian import build_device_synapses
+            from neurochip.devices.brian import brian_seed
 
-            model.synapses[proj.name] = build_device_synapses(
-                proj, model.groups[proj.pre], model.groups[proj.post], dt=dt, name=f"neurochip_proj{k}")
-            continue
-        pre_idx, post_idx, w = proj.synapses()
-        syn = b2.Synapses(model.groups[proj.pre], model.groups[proj.post], "w : 1 (constant)",
-                          on_pre="a_in_post += w", delay=(proj.delay - 1) * dt, dt=dt,
-                          name=f"neurochip_proj{k}")
-        syn.connect(i=pre_idx, j=post_idx)
-        syn.w = w
-        model.synapses[proj.name] = syn
+            seed = brian_seed(proj.device)
+            if seed is not None:
+                model.seeds.append(seed)
     for k, name in enumerate(model.groups):
         model.spike_monitors[name] = b2.SpikeMonitor(model.groups[name], name=f"neurochip_spikemon{k}")
     for k, pop in enumerate(net.population_names):
@@ -143,7 +173,8 @@ def simulate(net: Network, steps: int, probes: Mapping[str, Sequence[str]] | Non
         # Nothing to run: an empty result (building Brian2 objects that never run only warns).
         return empty_result(net, check_probes(net, probes))
     model = build(net, probes)
-    target = run_network(model.brian, steps * net.dt, codegen_target=codegen_target, report=report)
+    with model.seeded():
+        target = run_network(model.brian, steps * net.dt, codegen_target=codegen_target, report=report)
     result = collect(model, steps, time.perf_counter() - start)
     result.backend = f"brian2-{target}"
     return result

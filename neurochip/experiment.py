@@ -186,7 +186,11 @@ def _finish(run_dir: Path, status: str, error: BaseException | None = None) -> N
 
 @contextlib.contextmanager
 def terminate_as_interrupt():
-    """Within the block, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread."""
+    """Within the block, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread.
+
+    Once: later SIGTERMs are ignored until the block ends (the clean-up and the
+    status write run to the end); the previous handler is restored on exit.
+    """
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -194,6 +198,7 @@ def terminate_as_interrupt():
         return
 
     def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
         raise Terminated("terminated (SIGTERM)")
 
     previous = signal.signal(signal.SIGTERM, handler)

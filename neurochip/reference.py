@@ -1,8 +1,9 @@
 """Pure-numpy reference simulator of the network description.
 
 An independent implementation of DESIGN.md's discrete update, written in the
-order of Lava's ``PyLifModelFloat`` and ``PyDenseModelFloat`` (including
-``weights[:, s].sum(axis=1)`` for the dendritic sum), used to check the Brian2
+order of Lava's ``PyLifModelFloat`` (the neuron is :func:`neurochip.lif.lif_step`)
+and ``PyDenseModelFloat`` (including ``weights[:, s].sum(axis=1)`` for the
+dendritic sum), used to check the Brian2
 backend and the Lava mapping. It is plain Python over steps: for tests and
 small networks, not for speed.
 """
@@ -13,6 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from neurochip.lif import LIFParams, LIFState, lif_step
 from neurochip.network import Network
 from neurochip.results import SimulationResult, Spikes
 
@@ -49,8 +51,9 @@ def simulate(net: Network, steps: int, probes: Mapping[str, Sequence[str]] | Non
     steps = check_steps(steps)
     probes = check_probes(net, probes)
     pops = net.populations
-    u = {p.name: np.broadcast_to(p.u_init, (p.size,)).astype(float) for p in pops}
-    v = {p.name: np.broadcast_to(p.v_init, (p.size,)).astype(float) for p in pops}
+    state = {p.name: LIFState(np.broadcast_to(p.u_init, (p.size,)).astype(float),
+                              np.broadcast_to(p.v_init, (p.size,)).astype(float)) for p in pops}
+    params = {p.name: LIFParams(p.du, p.dv, p.vth, p.bias) for p in pops}
     sizes = {n.name: n.size for n in [*pops, *net.sources]}
     # spike history ring: history[name][k % depth] is the boolean spike vector of step k
     depth = net.max_delay + 1
@@ -83,14 +86,9 @@ def simulate(net: Network, steps: int, probes: Mapping[str, Sequence[str]] | Non
             a_in[proj.post] = a_in[proj.post] + a
         for p in pops:
             name = p.name
-            u[name][:] = u[name] * (1 - p.du)
-            u[name][:] += a_in[name]
-            v[name][:] = v[name] * (1 - p.dv) + u[name] + p.bias
-            spiked = v[name] > p.vth
-            v[name][spiked] = 0
-            history[name][slot] = spiked
+            state[name], history[name][slot] = lif_step(state[name], a_in[name], params[name])
             for var in probes.get(name, ()):
-                traces[name][var][k] = (u if var == "u" else v)[name]
+                traces[name][var][k] = getattr(state[name], var)
         for name in sizes:
             idx = np.nonzero(history[name][slot])[0]
             if idx.size:

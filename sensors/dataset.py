@@ -16,6 +16,7 @@ from brian2 import Quantity, mmolar, second
 
 from neurochip._validation import check_int, check_quantity, describe
 from neurochip.io import atomic_write_text
+from neurochip.recordings import CSVFormatError, Recording, read_csv, read_header
 from sensors import twin as _twin
 from sensors.randomization import RandomizationSpec
 
@@ -252,13 +253,9 @@ def make_dataset(spec: RandomizationSpec, n_samples: int, *, random_state=None, 
 
 
 # ----------------------------------------------------------------------- loader
-class CSVFormatError(ValueError):
-    """A malformed CSV file; the message names the file, line and column."""
-
-
 def load_csv(path: str | os.PathLike, *, concentration_unit: Quantity = mmolar, class_names=None,
              feature_window: float = 0.1, baseline_fraction: float = 0.1) -> Dataset:
-    """Load sensor-array recordings from CSV into a :class:`Dataset`.
+    """Load sensor-array recordings from CSV (plain or ``.csv.gz``) into a :class:`Dataset`.
 
     Two layouts, told apart by the header (line 1):
 
@@ -270,107 +267,55 @@ def load_csv(path: str | os.PathLike, *, concentration_unit: Quantity = mmolar, 
       ``feature_window`` fraction of the recording minus the mean of the first
       ``baseline_fraction``.
 
-    Labels may be integers (class ``k``) or names: indices into ``class_names``
-    when given (other names are an error), else into the sorted set of names.
-    Concentrations are numbers in ``concentration_unit``. Errors name the
-    file, the line (1 = header) and the column (1-based, with its name).
+    The table is read by :func:`neurochip.recordings.read_csv` (``concentration``,
+    ``sample`` and ``time`` are metadata, never sensor columns). Labels may be
+    integers (class ``k``) or names: indices into ``class_names`` when given
+    (other names are an error), else into the sorted set of names.
+    Concentrations are numbers in ``concentration_unit``. Errors
+    (:class:`CSVFormatError`) name the file, the line (1 = header) and the
+    column (1-based, with its name).
     """
-    path = Path(path)
     unit_check = check_quantity("load_csv", "concentration_unit", concentration_unit, mmolar, positive=True)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise CSVFormatError(f"{path}: cannot read ({err.strerror})") from None
-    rows = list(csv.reader(io.StringIO(text)))
-    # drop blank lines but keep line numbers
-    numbered = [(i + 1, r) for i, r in enumerate(rows) if r and any(c.strip() for c in r)]
-    if not numbered:
-        raise CSVFormatError(f"{path}, line 1, column 1: file is empty; expected a header with columns "
-                             f"label, concentration and one column per sensor")
-    header_line, header = numbered[0]
-    header = [h.strip() for h in header]
+    header = read_header(path)
     timeseries = "sample" in header or "time" in header
-    required = ["sample", "time", "label", "concentration"] if timeseries else ["label", "concentration"]
-    for col in required:
-        if col not in header:
-            raise CSVFormatError(f"{path}, line {header_line}, column {len(header) + 1}: missing column "
-                                 f"{col!r} (header has {', '.join(header)}; required: {', '.join(required)})")
-    dup = sorted({h for h in header if header.count(h) > 1})
-    if dup:
-        raise CSVFormatError(f"{path}, line {header_line}, column {header.index(dup[0]) + 1}: "
-                             f"duplicate column {dup[0]!r}")
-    sensor_cols = [j for j, h in enumerate(header) if h not in required]
-    if not sensor_cols:
-        raise CSVFormatError(f"{path}, line {header_line}, column {len(header) + 1}: no sensor columns "
-                             f"(every column besides {', '.join(required)} is a sensor)")
-    data = numbered[1:]
-    if not data:
-        raise CSVFormatError(f"{path}, line {header_line + 1}, column 1: no data rows after the header")
-
-    def number(line, j, cell):
-        try:
-            v = float(cell)
-        except ValueError:
-            raise CSVFormatError(f"{path}, line {line}, column {j + 1} ({header[j]!r}): expected a number, "
-                                 f"got {cell.strip()!r}") from None
-        if not np.isfinite(v):
-            raise CSVFormatError(f"{path}, line {line}, column {j + 1} ({header[j]!r}): expected a finite "
-                                 f"number, got {cell.strip()!r}")
-        return v
-
-    ci = {name: header.index(name) for name in required}
-    label_cells, conc, values, sample_ids, times, lines = [], [], [], [], [], []
-    for line, row in data:
-        if len(row) != len(header):
-            raise CSVFormatError(f"{path}, line {line}, column {min(len(row), len(header)) + 1}: expected "
-                                 f"{len(header)} columns, got {len(row)}")
-        label_cells.append((line, row[ci["label"]].strip()))
-        conc.append(number(line, ci["concentration"], row[ci["concentration"]]))
-        values.append([number(line, j, row[j]) for j in sensor_cols])
-        lines.append(line)
-        if timeseries:
-            sample_ids.append(row[ci["sample"]].strip())
-            times.append(number(line, ci["time"], row[ci["time"]]))
-    labels, class_names = _labels(path, label_cells, ci["label"], class_names)
-    conc = np.array(conc)
-    values = np.array(values)
+    meta_cols = ["sample", "time", "concentration"] if timeseries else ["concentration"]
+    rec = read_csv(path, label_column="label", metadata_columns=meta_cols, text_columns=["sample"])
+    labels, class_names = _labels(rec, class_names)
+    conc = rec.metadata["concentration"]
     if np.any(conc < 0):
         k = int(np.argmax(conc < 0))
-        raise CSVFormatError(f"{path}, line {lines[k]}, column {ci['concentration'] + 1} ('concentration'): "
-                             f"expected a concentration >= 0, got {conc[k]}")
+        raise rec.error(k, "concentration", f"expected a concentration >= 0, got {conc[k]}")
     unit = float(unit_check / mmolar)
-    meta = {"source": str(path), "sensor_columns": [header[j] for j in sensor_cols]}
+    meta = {"source": rec.source, "sensor_columns": list(rec.feature_names)}
     if not timeseries:
-        return Dataset(signals=None, features=values, labels=labels, concentrations=conc * unit * mmolar,
+        return Dataset(signals=None, features=rec.features, labels=labels, concentrations=conc * unit * mmolar,
                        class_names=class_names, meta={**meta, "layout": "features"})
     # time series: group rows by sample id, in order of first appearance
+    sample_ids, times, values = rec.metadata["sample"].tolist(), rec.metadata["time"], rec.features
     order = list(dict.fromkeys(sample_ids))
     signals, s_labels, s_conc, dt = [], [], [], None
     for sid in order:
         idx = [k for k, s in enumerate(sample_ids) if s == sid]
         for k in idx[1:]:
             if labels[k] != labels[idx[0]] or conc[k] != conc[idx[0]]:
-                raise CSVFormatError(f"{path}, line {lines[k]}, column {ci['label'] + 1}: label/concentration of "
-                                     f"sample {sid!r} changes within the sample")
-        t = np.array([times[k] for k in idx])
+                raise CSVFormatError(f"{rec.source}, line {rec.lines[k]}, column {rec.columns['label']}: "
+                                     f"label/concentration of sample {sid!r} changes within the sample")
+        t = times[idx]
         if t.size < 2:
-            raise CSVFormatError(f"{path}, line {lines[idx[0]]}, column {ci['time'] + 1} ('time'): sample "
-                                 f"{sid!r} has a single time step; need at least 2")
+            raise rec.error(idx[0], "time", f"sample {sid!r} has a single time step; need at least 2")
         steps = np.diff(t)
         this_dt = steps[0]
         bad = np.nonzero((steps <= 0) | (np.abs(steps - this_dt) > 1e-6 * abs(this_dt)))[0]
         if this_dt <= 0 or bad.size:
             k = idx[int(bad[0]) + 1] if bad.size else idx[1]
-            raise CSVFormatError(f"{path}, line {lines[k]}, column {ci['time'] + 1} ('time'): times of sample "
-                                 f"{sid!r} should increase in equal steps of {this_dt:g} s")
+            raise rec.error(k, "time", f"times of sample {sid!r} should increase in equal steps of {this_dt:g} s")
         if dt is None:
             dt = this_dt
         elif abs(this_dt - dt) > 1e-6 * dt:
-            raise CSVFormatError(f"{path}, line {lines[idx[1]]}, column {ci['time'] + 1} ('time'): sample "
-                                 f"{sid!r} has step {this_dt:g} s, other samples {dt:g} s")
+            raise rec.error(idx[1], "time", f"sample {sid!r} has step {this_dt:g} s, other samples {dt:g} s")
         if signals and t.size != signals[0].shape[1]:
-            raise CSVFormatError(f"{path}, line {lines[idx[-1]]}, column {ci['sample'] + 1} ('sample'): sample "
-                                 f"{sid!r} has {t.size} steps, the first sample has {signals[0].shape[1]}")
+            raise rec.error(idx[-1], "sample", f"sample {sid!r} has {t.size} steps, the first sample has "
+                                               f"{signals[0].shape[1]}")
         signals.append(values[idx].T)
         s_labels.append(labels[idx[0]])
         s_conc.append(conc[idx[0]])
@@ -379,23 +324,20 @@ def load_csv(path: str | os.PathLike, *, concentration_unit: Quantity = mmolar, 
     base = max(1, int(round(baseline_fraction * n)))
     win = max(1, int(round(feature_window * n)))
     feats = steady_state_features(sig, onset=base, offset=n, window=win)
-    return Dataset(signals=sig, features=feats, labels=np.array(s_labels), concentrations=np.array(s_conc) * unit * mmolar,
-                   dt=dt * second, class_names=class_names,
+    return Dataset(signals=sig, features=feats, labels=np.array(s_labels),
+                   concentrations=np.array(s_conc) * unit * mmolar, dt=dt * second, class_names=class_names,
                    meta={**meta, "layout": "timeseries", "sample_ids": order,
                          "windows": {"onset": base, "offset": n, "window": win}})
 
 
-def _labels(path, cells, col, class_names=None):
-    texts = [c for _, c in cells]
-    for line, c in cells:
-        if not c:
-            raise CSVFormatError(f"{path}, line {line}, column {col + 1} ('label'): empty label")
+def _labels(rec: Recording, class_names=None):
+    """Class indices of the recording's labels and the class names (given, or integers, or sorted names)."""
+    texts = rec.labels.tolist()
     if class_names is not None:
         names = tuple(str(c) for c in class_names)
-        for line, c in cells:
+        for k, c in enumerate(texts):
             if c not in names:
-                raise CSVFormatError(f"{path}, line {line}, column {col + 1} ('label'): unknown class {c!r} "
-                                     f"(class_names: {', '.join(names)})")
+                raise rec.error(k, "label", f"unknown class {c!r} (class_names: {', '.join(names)})")
         return np.array([names.index(t) for t in texts], dtype=np.int64), names
     try:
         ints = [int(t) for t in texts]
@@ -403,7 +345,5 @@ def _labels(path, cells, col, class_names=None):
         names = tuple(sorted(set(texts)))
         return np.array([names.index(t) for t in texts], dtype=np.int64), names
     if min(ints) < 0:
-        line = cells[ints.index(min(ints))][0]
-        raise CSVFormatError(f"{path}, line {line}, column {col + 1} ('label'): integer labels should be >= 0, "
-                             f"got {min(ints)}")
+        raise rec.error(ints.index(min(ints)), "label", f"integer labels should be >= 0, got {min(ints)}")
     return np.array(ints, dtype=np.int64), tuple(str(i) for i in range(max(ints) + 1))

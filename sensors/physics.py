@@ -101,6 +101,16 @@ def langmuir_step(theta, c_surface, k_on, k_off, dt: float):
     return theta_eq + (theta - theta_eq) * np.exp(-rate * dt)
 
 
+def langmuir_equilibrium(concentration, k_on, k_off):
+    """Steady-state coverage ``theta_eq = k_on c / (k_on c + k_off)`` (``d theta/dt = 0``); broadcasts.
+
+    The limit of :func:`langmuir_step` for a held concentration, ``c / (c + K_D)``
+    with the dissociation constant ``K_D = k_off / k_on``.
+    """
+    bound = np.asarray(k_on, float) * np.asarray(concentration, float)
+    return bound / np.maximum(bound + np.asarray(k_off, float), 1e-300)
+
+
 def langmuir_step_response(t, concentration, k_on, k_off):
     """Analytic coverage after a concentration step at ``t = 0`` from ``theta = 0``.
 

@@ -86,3 +86,63 @@ def test_threshold_is_strict_and_reset_is_to_zero(backend):
     res = BACKENDS[backend](Network(populations=[single(dv=0.0, bias=0.5, vth=1.0)]), 7, {"n": ["v"]})
     np.testing.assert_array_equal(res.spikes["n"].steps, [2, 5])
     np.testing.assert_array_equal(res.traces["n"]["v"][:, 0], [0.5, 1.0, 0.0, 0.5, 1.0, 0.0, 0.5])
+
+
+# ---------------------------------------------------------------- the pure step (neurochip.lif)
+def test_lif_step_gold_values_and_reset():
+    """du = dv = 0.5, powers of two: exact. Input 1 at step 0, then bias 0.25: v crosses vth = 1 at step 2."""
+    from neurochip.lif import LIFParams, LIFState, lif_step
+
+    p = LIFParams(du=0.5, dv=0.5, vth=1.0, bias=0.25)
+    state = LIFState.zeros(1)
+    seen = []
+    for a_in in [1.0, 0.0, 0.0, 0.0]:
+        state, spikes = lif_step(state, np.array([a_in]), p)
+        seen.append((state.u[0], state.v[0], bool(spikes[0])))
+    # u: 1, .5, .25, .125; v: 0*.5+1+.25 = 1.25 -> spike, reset 0; 0+.5+.25 = .75; .375+.25+.25 = .875; ...
+    assert seen == [(1.0, 0.0, True), (0.5, 0.75, False), (0.25, 0.875, False), (0.125, 0.8125, False)]
+
+
+def test_lif_step_is_pure_and_batches_over_leading_axes():
+    from neurochip.lif import LIFParams, LIFState, lif_step
+
+    rng = np.random.default_rng(0)
+    batch, n = (3, 4), 5
+    params = LIFParams(du=rng.uniform(0, 1, (3, 1, 1)), dv=rng.uniform(0, 1, (3, 1, 1)), vth=0.8,
+                       bias=rng.uniform(0, 0.2, n))
+    state = LIFState(rng.normal(0, 1, (*batch, n)), rng.uniform(0, 1, (*batch, n)))
+    before = LIFState(state.u.copy(), state.v.copy())
+    a_in = rng.normal(0, 0.5, (*batch, n))
+    new, spikes = lif_step(state, a_in, params)
+    np.testing.assert_array_equal(state.u, before.u)          # input state untouched
+    np.testing.assert_array_equal(state.v, before.v)
+    assert new.u.shape == new.v.shape == spikes.shape == (*batch, n) and spikes.dtype == bool
+    assert 0 < spikes.sum() < spikes.size
+    for c in range(3):                                        # equal, bit for bit, to one neuron at a time
+        for b in range(4):
+            for k in range(n):
+                u = before.u[c, b, k] * (1 - params.du[c, 0, 0]) + a_in[c, b, k]
+                v = before.v[c, b, k] * (1 - params.dv[c, 0, 0]) + u + params.bias[k]
+                assert new.u[c, b, k] == u
+                assert new.v[c, b, k] == (0.0 if v > 0.8 else v) and spikes[c, b, k] == (v > 0.8)
+
+
+def test_no_other_numpy_lif_update_in_neurochip():
+    """Only neurochip/lif.py writes the decay ``x * (1 - du)`` / ``x * (1 - dv)`` (every numpy LIF calls lif_step)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "neurochip"
+
+    def is_decay(node):
+        return (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and isinstance(node.right, ast.BinOp)
+                and isinstance(node.right.op, ast.Sub) and isinstance(node.right.left, ast.Constant)
+                and node.right.left.value == 1
+                and (getattr(node.right.right, "attr", None) or getattr(node.right.right, "id", "")) in ("du", "dv"))
+
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if is_decay(node):
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert found and all(f.startswith("neurochip/lif.py:") for f in found), found

@@ -15,7 +15,7 @@ population is in alarm) on ``safe_out`` every step.
 Lava step ``t`` (``time_step``, from 1) is neurochip step ``t - 1``.
 
 :func:`run_bounded` runs it through the mapping package's bounded run
-primitive (:func:`mapping.lava_backend.run_process`).
+primitive (:func:`mapping.lava.runs.run_process`).
 """
 from __future__ import annotations
 
@@ -23,12 +23,15 @@ import warnings
 from typing import Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
+
+import mapping.lava  # noqa: F401  (first: imports Lava whatever multiprocessing start method is set)
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.run_configs import Loihi2SimCfg
 
 from neurochip._validation import check_float, check_int, describe
 from neurochip.regulator.model import MetaRegulator, RegulatorLog
 
+from mapping.lava.side_effects import no_new_log_handlers
 from mapping.lava_regulator.process import (MAX_POPULATIONS, PyRegulatorModelFixed, PyRegulatorModelFloat,
                                             RegulatorProcess)
 
@@ -44,10 +47,11 @@ def regulator_process(regulator: MetaRegulator, *, max_events: int = 256) -> Reg
         raise ValueError(f"regulator_process: regulator should be a MetaRegulator, got {describe(regulator)}")
     regulator._check_fitted()
     b = regulator.band_
-    return RegulatorProcess(sizes=regulator.sizes_.tolist(), window=b.window, low=b.low, high=b.high,
-                            silence_windows=b.silence_windows, persist=b.persist,
-                            warmup_windows=regulator.warmup_windows, max_events=max_events,
-                            name="neurochip_regulator")
+    with no_new_log_handlers():  # Lava adds one root-logger handler per process
+        return RegulatorProcess(sizes=regulator.sizes_.tolist(), window=b.window, low=b.low, high=b.high,
+                                silence_windows=b.silence_windows, persist=b.persist,
+                                warmup_windows=regulator.warmup_windows, max_events=max_events,
+                                name="neurochip_regulator")
 
 
 def connect_spike_ports(proc: RegulatorProcess, ports: Sequence) -> None:
@@ -80,12 +84,12 @@ def run_bounded(proc: AbstractProcess, steps: int, *, read: Callable[[], T], tim
 
     ``read()`` is called after the run and before the stop (Lava Vars are readable
     only while the runtime lives). Uses the mapping package's run primitive
-    :func:`mapping.lava_backend.run_process`: a timeout raises
-    :class:`~mapping.lava_backend.LavaTimeoutError`, a child's exception becomes
-    :class:`~mapping.lava_backend.LavaRunError` with the original as ``__cause__``,
+    :func:`mapping.lava.runs.run_process`: a timeout raises
+    :class:`~mapping.lava.runs.LavaTimeoutError`, a child's exception becomes
+    :class:`~mapping.lava.runs.LavaRunError` with the original as ``__cause__``,
     and children and shared memory are always released.
     """
-    from mapping.lava_backend import run_process
+    from mapping.lava.runs import run_process
 
     steps = check_int("run_bounded", "steps", steps, minimum=1)
     timeout = check_float("run_bounded", "timeout", timeout, low=0.0, low_open=True)
@@ -112,7 +116,8 @@ def replay_regulated(regulator: MetaRegulator, spikes: Mapping, n_steps: int, *,
         keep = st < n_steps
         raster = np.zeros((int(size), n_steps))
         raster[idx[keep], st[keep]] = 1.0
-        sources.append(RingBuffer(data=raster))
+        with no_new_log_handlers():
+            sources.append(RingBuffer(data=raster))
     proc = regulator_process(regulator, max_events=max_events)
     connect_spike_ports(proc, [src.s_out for src in sources])
     return run_bounded(proc, n_steps, timeout=timeout, read=lambda: read_log(proc, regulator, n_steps))

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+
+import mapping.lava  # noqa: F401  (first: imports Lava whatever multiprocessing start method is set)
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort

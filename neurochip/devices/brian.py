@@ -15,16 +15,17 @@ Read (every pre-synaptic spike, :data:`READ_CODE`)::
 ``w = k_dev*(gp - gm)`` is a (noise-free, drift-free) subexpression that
 learning rules may read.
 
-Contract for learning rules (the plasticity helper)
----------------------------------------------------
-A rule computes a desired weight change into a temporary ``dw`` (any name) and
-then runs :func:`dw_update_code` (``dw`` -> signed pulse counts on ``gp``/``gm``
-through the device model, with cycle-to-cycle noise and bounds). The numpy
-twin is :func:`neurochip.devices.functional.apply_dw`; both round
-``dw / dw_step`` half up and use the same pair scheme. Build such synapses
-with :func:`build_device_synapses` and pass the rule's model / code through
-``extra_model``, ``on_pre_extra`` and ``on_post``. Temporaries named ``dev_*``
-and the variables above are reserved for the device code.
+The device as a weight part
+---------------------------
+:func:`device_part` is the device's share of a synapse for
+:func:`neurochip.brian_synapses.build_synapses`: the model above, the read,
+and ``write(dw)``, which turns a rule's weight change ``dw`` into programming
+pulses with :func:`dw_update_code` (signed pulse counts on ``gp``/``gm``
+through the device model, with cycle-to-cycle noise and bounds). The rule
+part (``neurochip.plasticity.brian``) never sees device code. The numpy twin
+is :func:`neurochip.devices.functional.apply_dw`; both round ``dw / dw_step``
+half up and use the same pair scheme. Temporaries named ``dev_*`` and
+``dw_rule``, and the variables above, are reserved for the device code.
 """
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ import logging
 import brian2 as b2
 import numpy as np
 
+from neurochip.brian_synapses import WeightPart
 from neurochip.devices import functional as F
+from neurochip.devices.functional import dw_step
 
 SYNAPSE_MODEL = """
 gp : siemens
@@ -168,48 +171,41 @@ def set_device_variables(syn: b2.Synapses, device, mapping) -> None:
     syn.dw_step_dev = dw_step(device, mapping.k)
 
 
-def dw_step(device, k: float) -> float:
-    """Nominal weight change of one linear level: ``k (g_max - g_min) / (n_levels - 1)``."""
-    return k * (device.g_max_s - device.g_min_s) / (device.n_levels - 1)
-
-
-def build_device_synapses(proj, source, target, *, dt, name: str, extra_model: str = "",
-                          on_pre_extra: str = "", on_post: str | None = None) -> b2.Synapses:
-    """Synapses of a projection with a device: differential pairs written from its weights.
+def device_part(device, w):
+    """The :class:`~neurochip.brian_synapses.WeightPart` of weights ``w`` stored in differential pairs.
 
     Parameters
     ----------
-    proj : neurochip.network.Projection
-        With ``proj.device`` set. Pairs are written with
-        ``proj.device.map_weights`` (the device's seed), so a dense projection
-        starts from exactly ``proj.device.snapshot_weights(proj.weights)``.
-    source, target : Brian2 groups
-    dt : Quantity
-    name : str
-        Canonical Brian2 name (``neurochip_proj<k>``).
-    extra_model, on_pre_extra, on_post : str, optional
-        Learning-rule additions: model lines, statements run after the read on a
-        pre spike (may use :func:`dw_update_code`), and ``on_post`` code.
+    device : neurochip.devices.DeviceModel
+        Pairs are written with ``device.map_weights(w)`` (the device's seed), so a
+        dense projection starts from exactly ``device.snapshot_weights(weights)``.
+    w : array of shape (n_synapses,)
+        Target weights in synapse order (``Projection.synapses()``).
 
-    Notes
-    -----
-    When the device has read or cycle-to-cycle noise, Brian2's random generator
-    is seeded with the device's seed (``brian2.seed``) so runs repeat.
+    Returns
+    -------
+    WeightPart
+        Model :data:`SYNAPSE_MODEL` (``w = k_dev*(gp - gm)`` is a subexpression a
+        rule may read), read :func:`read_code` on each pre spike, and ``write(dw)``
+        turning a rule's change ``dw`` into programming pulses
+        (:func:`dw_update_code`, the device's update scheme). Build the synapses with
+        :func:`neurochip.brian_synapses.build_synapses`; seed Brian2's generator with
+        :func:`brian_seed` for runs that repeat.
     """
-    device = proj.device
-    pre_idx, post_idx, w = proj.synapses()
     mapping = device.map_weights(w)
-    on_pre = read_code(device.read_sigma > 0) + ("\n" + on_pre_extra if on_pre_extra else "")
-    pathways = {"on_pre": on_pre}
-    if on_post:
-        pathways["on_post"] = on_post
-    syn = b2.Synapses(source, target, SYNAPSE_MODEL + extra_model, delay=(proj.delay - 1) * dt, dt=dt,
-                      name=name, **pathways)
-    syn.connect(i=pre_idx, j=post_idx)
-    set_device_variables(syn, device, mapping)
-    if device.read_sigma > 0 or device.c2c_sigma > 0:
-        b2.seed(device.seed)
-    return syn
+    return WeightPart(model=SYNAPSE_MODEL, read=read_code(device.read_sigma > 0),
+                      write=lambda dw: f"dw_rule = {dw}\n" + dw_update_code("dw_rule", scheme=device.update_scheme),
+                      setup=lambda syn, i, j: set_device_variables(syn, device, mapping))
+
+
+def brian_seed(device) -> int | None:
+    """Seed for Brian2's random generator that a run with this device needs (``None``: it draws nothing).
+
+    Read and cycle-to-cycle noise are drawn by Brian2's generated code from
+    Brian2's global generator; the backend seeds it with this value for the
+    duration of a run only (see :func:`neurochip.brian_backend.simulate`).
+    """
+    return int(device.seed) if device.read_sigma > 0 or device.c2c_sigma > 0 else None
 
 
 def device_conductances(syn: b2.Synapses) -> tuple[np.ndarray, np.ndarray]:

@@ -279,6 +279,11 @@ def read(state: DeviceState, arrays: DeviceArrays, params: ReadParams, t: float 
 
 
 # ------------------------------------------------------------- weight updates
+def dw_step(device, k: float) -> float:
+    """Nominal weight change of one linear level of ``device``: ``k (g_max - g_min) / (n_levels - 1)``."""
+    return k * (device.g_max_s - device.g_min_s) / (device.n_levels - 1)
+
+
 def dw_to_pulses(dw, g_plus, g_minus, arrays_plus: DeviceArrays, arrays_minus: DeviceArrays,
                  dw_step: float, scheme: str = "pair") -> tuple[np.ndarray, np.ndarray]:
     """Signed pulse counts ``(n_plus, n_minus)`` realizing weight changes ``dw`` on pairs ``w = k (G+ - G-)``.

@@ -5,21 +5,21 @@
 - :mod:`~neurochip.plasticity.functional`: pure numpy trace equations (batchable),
   also through memristive device pairs (:func:`run_rule_device`).
 - :mod:`~neurochip.plasticity.brian`: Brian2 plastic synapses (used by the backend).
-- :mod:`~neurochip.plasticity.fewshot`: :class:`FewShotSpikingClassifier`.
-- :mod:`~neurochip.plasticity.tasks`: few-shot task samplers (digital twin, small model).
-- :mod:`~neurochip.plasticity.metalearn`: :class:`MetaLearner` (CMA-ES, executors, checkpoints).
+- :mod:`~neurochip.plasticity.fewshot`: :class:`FewShotSpikingClassifier` (its input code,
+  :class:`LatencyPopulationEncoder`, lives in :mod:`neurochip.encoding`; :func:`load_csv`
+  in :mod:`neurochip.recordings`).
+- :mod:`~neurochip.plasticity.metalearn`: :class:`MetaLearner` (CMA-ES, executors, checkpoints),
+  :class:`InnerLoop` (handed a task sampler, e.g. ``sensors.TwinTaskSampler``).
 """
 from neurochip.plasticity.rules import (TERM_NAMES, TERMS, LearningRule, pair_stdp,
                                         quantize_coefficient, reward_stdp)
 from neurochip.plasticity.functional import rule_params, run_rule, run_rule_device, stdp_window
-from neurochip.plasticity.fewshot import (FewShotSpikingClassifier, LatencyPopulationEncoder, load_csv,
-                                          supervised_hebbian)
-from neurochip.plasticity.tasks import SensorTaskSampler, Task, TwinTaskSampler
+from neurochip.plasticity.fewshot import FewShotSpikingClassifier, LatencyPopulationEncoder, supervised_hebbian
 from neurochip.plasticity.metalearn import (InnerLoop, MetaLearner, MetaSpace, evaluate_rules, load_rule,
                                             open_executor)
+from neurochip.recordings import load_csv
 
 __all__ = ["TERMS", "TERM_NAMES", "LearningRule", "pair_stdp", "reward_stdp", "quantize_coefficient",
            "rule_params", "run_rule", "run_rule_device", "stdp_window",
            "FewShotSpikingClassifier", "LatencyPopulationEncoder", "load_csv", "supervised_hebbian",
-           "SensorTaskSampler", "Task", "TwinTaskSampler",
            "InnerLoop", "MetaLearner", "MetaSpace", "evaluate_rules", "load_rule", "open_executor"]

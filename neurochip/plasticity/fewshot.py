@@ -20,33 +20,25 @@ keeps one class active at test time; the label as third factor lets a rule do
 supervised, error-driven updates (``u0*x1*y3`` Hebbian toward the label minus
 ``y0*x1`` on the neuron that actually fired), which pair STDP cannot express.
 
-The simulation is the batched numpy implementation
-(:mod:`neurochip.plasticity.functional`), tested equal to the Brian2 plastic
-synapses, so many candidate rules run at once in meta-learning.
+The network is :func:`neurochip.plasticity.wta.wta_network`; the simulation is
+its batched numpy twin (:func:`~neurochip.plasticity.wta.simulate_outputs`),
+tested equal to the Brian2 and Lava runs of the network, so many candidate
+rules run at once in meta-learning. Other backends are looked up by name in
+:mod:`neurochip.runners` (``"brian2"``; ``"lava"`` from ``mapping``).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+import warnings
 
 import numpy as np
 
-from neurochip._validation import check_float, check_int, describe
-from neurochip.plasticity.functional import RuleParams, init_state, plasticity_step, rule_params
+from neurochip._validation import check_float, check_int
+from neurochip.encoding import LatencyPopulationEncoder, check_features as _check_X
+from neurochip.plasticity.functional import rule_params
 from neurochip.plasticity.rules import LearningRule
-
-
-def _check_X(owner: str, X, n_features: int | None = None) -> np.ndarray:
-    try:
-        X = np.asarray(X, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: X should be a 2-D array of numbers, got {describe(X)}") from None
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"{owner}: X should have shape (n_samples >= 1, n_features), got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{owner}: X should be finite, got {int(np.sum(~np.isfinite(X)))} non-finite values")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{owner}: X should have {n_features} features (as in fit), got {X.shape[1]}")
-    return X
+from neurochip.plasticity.wta import (OutputParams, decide, sample_steps, simulate_outputs,  # noqa: F401
+                                      wta_network)
+from neurochip.runners import available_runners, get_runner
 
 
 def _unpack(X, y=None):
@@ -54,217 +46,6 @@ def _unpack(X, y=None):
     if hasattr(X, "features") and hasattr(X, "labels"):
         return np.asarray(X.features, dtype=float), (np.asarray(X.labels) if y is None else y)
     return X, y
-
-
-class LatencyPopulationEncoder:
-    """Gaussian receptive fields per feature, then a latency code (time to first spike).
-
-    Feature ``f`` scaled to ``z = (f - low) / (high - low)`` (clipped to [0, 1])
-    activates input ``c`` of that feature with ``a = exp(-(z - mu_c)^2 / (2 sigma^2))``,
-    centers ``mu_c`` evenly in [0, 1], ``sigma = 1 / (n_centers - 1)``; an input
-    with ``a > threshold`` spikes once at step ``round((1 - a) * (steps - 1))``.
-
-    Parameters
-    ----------
-    n_centers : int
-        Inputs per feature (>= 2).
-    steps : int
-        Encoding window in steps.
-    threshold : float
-        Minimum activation in (0, 1) for a spike.
-    feature_range : (low, high), optional
-        Fixed scaling; ``None`` learns per-feature min / max in :meth:`fit`.
-    bias_spikes : int
-        Spikes of one extra, always-on *bias input* (the last input) per sample:
-        ``0`` (default) no bias input; ``n >= 1`` spikes at steps
-        ``floor(j * steps / n)``, ``j = 0 .. n-1``, whatever the features. Its
-        plastic weight to each output neuron is a per-neuron bias (learned by
-        the same rule as every other input weight), the term a distance-like
-        readout needs: nearest class mean is ``argmax_c x.mu_c - |mu_c|^2 / 2``.
-    """
-
-    def __init__(self, *, n_centers: int = 6, steps: int = 16, threshold: float = 0.2,
-                 feature_range: tuple | None = None, bias_spikes: int = 0):
-        self.n_centers = n_centers
-        self.steps = steps
-        self.threshold = threshold
-        self.feature_range = feature_range
-        self.bias_spikes = bias_spikes
-
-    def fit(self, X, y=None) -> "LatencyPopulationEncoder":
-        owner = "LatencyPopulationEncoder"
-        check_int(owner, "n_centers", self.n_centers, minimum=2)
-        check_int(owner, "steps", self.steps, minimum=2)
-        check_float(owner, "threshold", self.threshold, low=0.0, high=1.0, low_open=True, high_open=True)
-        if check_int(owner, "bias_spikes", self.bias_spikes, minimum=0) > self.steps:
-            raise ValueError(f"{owner}: bias_spikes should be <= steps ({self.steps}), got {self.bias_spikes}")
-        X = _check_X(owner, X)
-        if self.feature_range is None:
-            self.low_, self.high_ = X.min(axis=0), X.max(axis=0)
-        else:
-            low, high = (check_float(owner, "feature_range[0]", self.feature_range[0]),
-                         check_float(owner, "feature_range[1]", self.feature_range[1]))
-            if not high > low:
-                raise ValueError(f"{owner}: feature_range should be (low, high) with high > low, "
-                                 f"got {self.feature_range!r}")
-            self.low_, self.high_ = np.full(X.shape[1], low), np.full(X.shape[1], high)
-        self.n_features_in_ = X.shape[1]
-        self.n_outputs_ = X.shape[1] * self.n_centers + (1 if self.bias_spikes else 0)
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        """Spike rasters, bool array of shape (n_samples, steps, n_features * n_centers [+ 1 bias input])."""
-        if not hasattr(self, "low_"):
-            raise ValueError("LatencyPopulationEncoder: call fit before transform")
-        X = _check_X("LatencyPopulationEncoder", X, self.n_features_in_)
-        span = np.where(self.high_ > self.low_, self.high_ - self.low_, 1.0)
-        z = np.clip((X - self.low_) / span, 0.0, 1.0)
-        mu = np.linspace(0.0, 1.0, self.n_centers)
-        sigma = 1.0 / (self.n_centers - 1)
-        a = np.exp(-(z[:, :, None] - mu) ** 2 / (2 * sigma ** 2)).reshape(X.shape[0], -1)
-        t = np.round((1 - a) * (self.steps - 1)).astype(int)
-        raster = np.zeros((X.shape[0], self.steps, self.n_outputs_), dtype=bool)
-        s, i = np.nonzero(a > self.threshold)
-        raster[s, t[s, i], i] = True
-        if self.bias_spikes:
-            raster[:, (np.arange(self.bias_spikes) * self.steps) // self.bias_spikes, -1] = True
-        return raster
-
-    def fit_transform(self, X, y=None) -> np.ndarray:
-        return self.fit(X).transform(X)
-
-
-class OutputParams(NamedTuple):
-    du: float
-    dv: float
-    vth: float
-    w_inh: float
-    teacher: float
-    extra_steps: int
-
-
-def simulate_outputs(W, rasters, out: OutputParams, *, rule: RuleParams | None = None, labels=None,
-                     w_state=None):
-    """Run output neurons on input rasters; learn sample by sample when ``rule`` is given.
-
-    Parameters
-    ----------
-    W : array (..., n_out, n_in)
-        Weights; leading axes batch candidate rules.
-    rasters : bool array (n_samples, steps, n_in)
-    out : OutputParams
-    rule : RuleParams, optional
-        Learn with this rule (batch axes as ``W``); samples are then run one after another.
-        As in Lava's ``LearningDense`` and the Brian2 backend, a pre spike of step ``k``
-        reaches the output neurons at step ``k + 1`` with the weights of step ``k``
-        (before that step's update); tested equal to both (:func:`learning_network`).
-    labels : int array (n_samples,), optional
-        Teacher and third factor (required when learning).
-
-    Returns
-    -------
-    W : ndarray
-        Weights after learning (unchanged without ``rule``).
-    counts : ndarray (..., n_samples, n_out)
-        Output spikes per sample.
-    drive : ndarray (..., n_samples, n_out)
-        Summed input current per sample (tie-break).
-    synops : ndarray (...)
-        Synaptic events (input spikes times fan-out, lateral spikes times fan-out).
-    """
-    W = np.array(W, dtype=float)
-    batch = W.shape[:-2]
-    n_out, n_in = W.shape[-2:]
-    n_samples, steps, _ = rasters.shape
-    total = steps + out.extra_steps
-    pad = np.zeros((n_samples, total, n_in), dtype=bool)
-    pad[:, :steps] = rasters
-    lateral = out.w_inh * (1 - np.eye(n_out))
-    synops = np.zeros(batch)
-    if rule is None:
-        x = pad.astype(float)
-        u = np.zeros((*batch, n_samples, n_out))
-        v = np.zeros_like(u)
-        counts = np.zeros_like(u)
-        drive = np.zeros_like(u)
-        prev = np.zeros((n_samples, n_in))
-        prev_out = np.zeros_like(u)
-        for k in range(total):
-            a_in = np.einsum("si,...oi->...so", prev, W) - prev_out @ lateral
-            u = u * (1 - out.du) + a_in
-            v = v * (1 - out.dv) + u
-            spk = v > out.vth
-            v = np.where(spk, 0.0, v)
-            counts += spk
-            drive += a_in
-            synops = synops + prev.sum() * n_out + prev_out.sum(axis=(-1, -2)) * (n_out - 1)
-            prev, prev_out = x[:, k], spk.astype(float)
-        return W, counts, drive, synops
-    if labels is None:
-        raise ValueError("simulate_outputs: labels are required when learning")
-    counts = np.zeros((*batch, n_samples, n_out))
-    drive = np.zeros_like(counts)
-    for s in range(n_samples):
-        onehot = np.zeros(n_out)
-        onehot[labels[s]] = 1.0
-        teach = out.teacher * onehot
-        state = init_state(n_in, n_out, batch)
-        u = np.zeros((*batch, n_out))
-        v = np.zeros_like(u)
-        prev = np.zeros(n_in)
-        prev_out = np.zeros_like(u)
-        sent = np.zeros_like(u)   # input current of the last step's spikes, through the weights of then
-        for k in range(total):
-            a_in = sent - prev_out @ lateral
-            u = u * (1 - out.du) + a_in
-            v = v * (1 - out.dv) + u + teach
-            spk = v > out.vth
-            v = np.where(spk, 0.0, v)
-            counts[..., s, :] += spk
-            drive[..., s, :] += a_in
-            synops = synops + prev.sum() * n_out + prev_out.sum(axis=-1) * (n_out - 1)
-            pre = pad[s, k]
-            sent = W @ pre.astype(float)
-            W, _, state = plasticity_step(W, state, pre, spk, onehot, rule)
-            prev, prev_out = pre.astype(float), spk.astype(float)
-    return W, counts, drive, synops
-
-
-def learning_network(W, raster, label: int, out: OutputParams, rule: LearningRule, *, name: str = "fewshot"):
-    """The network that learns one sample, as :func:`simulate_outputs` runs it, for Brian2 or Lava.
-
-    Sources ``input`` (the sample's raster) and ``label`` (a third-factor event
-    on the label neuron every step); population ``out`` with the teacher as the
-    label neuron's bias; projections ``plastic`` (``W``, the rule with
-    ``third_factor="label"``) and ``wta`` (lateral inhibition). Run it for
-    ``raster.shape[0] + out.extra_steps`` steps from zero state; the learned
-    weights are ``result.info["weights"]["plastic"]``.
-    """
-    import copy
-
-    from neurochip.network import Network, Population, Projection, SpikeSource
-
-    W = np.asarray(W, dtype=float)
-    n_out, n_in = W.shape
-    total = raster.shape[0] + out.extra_steps
-    steps, indices = np.nonzero(np.asarray(raster, dtype=bool))
-    rule = copy.deepcopy(rule)
-    rule.third_factor = "label"
-    bias = np.zeros(n_out)
-    bias[label] = out.teacher
-    return Network(
-        name=name,
-        sources=[SpikeSource("input", n_in, indices=indices, steps=steps),
-                 SpikeSource("label", n_out, indices=np.full(total, label), steps=np.arange(total))],
-        populations=[Population("out", n_out, du=out.du, dv=out.dv, vth=out.vth, bias=bias)],
-        projections=[Projection("plastic", "input", "out", W.copy(), plasticity=rule),
-                     Projection("wta", "out", "out", -out.w_inh * (1 - np.eye(n_out)))])
-
-
-def decide(counts, drive) -> np.ndarray:
-    """Class per sample: most spikes, ties broken by the largest summed input current."""
-    key = counts + 1e-6 * np.tanh(drive)
-    return np.argmax(key, axis=-1)
 
 
 class FewShotSpikingClassifier:
@@ -288,14 +69,17 @@ class FewShotSpikingClassifier:
         Steps run after the encoding window of each sample.
     epochs : int
         Passes over the data in :meth:`fit` / :meth:`adapt`.
-    backend : {"numpy", "brian2", "lava"}
+    backend : str
         Where :meth:`fit` / :meth:`adapt` learn. ``"numpy"`` (default) runs the
-        batched numpy twin; ``"brian2"`` and ``"lava"`` run each shot as its own
-        network (:func:`learning_network`: Brian2 plastic synapses, or Lava's
-        ``LearningDense`` with a Loihi3F label third factor on the simulator),
-        the weights carried from shot to shot. All three learn the same weights
-        (tested to 1e-9) when no weight reaches ``w_min`` / ``w_max``
-        (Lava does not clip). Prediction always runs the numpy twin.
+        batched numpy twin; any other name is a runner of
+        :mod:`neurochip.runners` that runs each shot as its own network
+        (:func:`~neurochip.plasticity.wta.wta_network`), the weights carried from
+        shot to shot: ``"brian2"`` (Brian2 plastic synapses) or ``"lava"``
+        (Lava's ``LearningDense`` with a Loihi3F label third factor on the
+        simulator; registered by ``mapping``, found through its entry point
+        without importing it). All three learn the same weights (tested to
+        1e-9) when no weight reaches ``w_min`` / ``w_max`` (Lava does not clip).
+        Prediction always runs the numpy twin.
     random_state : int or numpy Generator, optional
         Seeds the initial weights and the order of samples.
 
@@ -350,8 +134,13 @@ class FewShotSpikingClassifier:
         check_float(owner, "w_init", self.w_init, low=0.0)
         check_int(owner, "extra_steps", self.extra_steps, minimum=0)
         check_int(owner, "epochs", self.epochs, minimum=1)
-        if self.backend not in ("numpy", "brian2", "lava"):
-            raise ValueError(f"{owner}: backend should be 'numpy', 'brian2' or 'lava', got {self.backend!r}")
+        if self.backend != "numpy":
+            try:
+                get_runner(self.backend)
+            except ValueError:
+                raise ValueError(f"{owner}: backend should be 'numpy' (the batched twin) or a runner of "
+                                 f"neurochip.runners ({', '.join(available_runners())}), got "
+                                 f"{self.backend!r}") from None
 
     def _out(self) -> OutputParams:
         return OutputParams(float(self.du), float(self.dv), float(self.vth), float(self.w_inh),
@@ -386,27 +175,17 @@ class FewShotSpikingClassifier:
                 self.W_ = self._learn_shot(rasters[i], int(labels[i]))
 
     def _learn_shot(self, raster, label: int) -> np.ndarray:
-        """One shot as its own Brian2 or Lava run (fresh state and traces, as the numpy twin)."""
+        """One shot as its own network on the backend's runner (fresh state and traces, as the numpy twin)."""
         out = self._out()
-        net = learning_network(self.W_, raster, label, out, self.rule)
-        steps = raster.shape[0] + out.extra_steps
-        if self.backend == "lava":
-            import mapping
-
-            result = mapping.run(mapping.compile(net, "loihi2-sim-float"), steps)
-        else:
-            from neurochip.brian_backend import simulate
-
-            result = simulate(net, steps)
+        net = wta_network(self.W_, out, raster=raster, label=label, rule=self.rule)
+        result = get_runner(self.backend)(net, sample_steps(raster, out))
         W = np.array(result.info["weights"]["plastic"], dtype=float)
-        if self.backend == "lava" and (W.min() < self.rule.w_min or W.max() > self.rule.w_max):
-            import warnings
-
-            warnings.warn(f"FewShotSpikingClassifier: on Lava the weights left [w_min, w_max] = "
+        if W.min() < self.rule.w_min or W.max() > self.rule.w_max:
+            warnings.warn(f"FewShotSpikingClassifier: on {self.backend} the weights left [w_min, w_max] = "
                           f"[{self.rule.w_min}, {self.rule.w_max}] (range now [{W.min():.3g}, {W.max():.3g}]); "
-                          f"Lava's float LearningDense does not clip, so they differ from the numpy and "
-                          f"Brian2 backends from here on. Use a rule with soft bounds or wider w_min / w_max.",
-                          RuntimeWarning, stacklevel=3)
+                          f"this backend does not clip (Lava's float LearningDense), so they differ from the "
+                          f"numpy and Brian2 backends from here on. Use a rule with soft bounds or wider "
+                          f"w_min / w_max.", RuntimeWarning, stacklevel=3)
         return W
 
     # -------------------------------------------------------------- public API
@@ -456,40 +235,6 @@ class FewShotSpikingClassifier:
         X, y = _unpack(X, y)
         y = np.asarray(y)
         return float(np.mean(self.predict(X) == y))
-
-
-def load_csv(path, *, label_column: str = "label") -> tuple[np.ndarray, np.ndarray]:
-    """Feature matrix and labels from a CSV file with a header row (recorded data).
-
-    All columns other than ``label_column`` must be numeric features.
-    """
-    import csv
-
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        raise ValueError(f"{path}: empty CSV file")
-    header = [h.strip() for h in rows[0]]
-    if label_column not in header:
-        raise ValueError(f"{path}: no column {label_column!r} (columns: {', '.join(header)})")
-    li = header.index(label_column)
-    X, y = [], []
-    for n, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise ValueError(f"{path}: line {n} has {len(row)} fields, expected {len(header)}")
-        try:
-            X.append([float(v) for k, v in enumerate(row) if k != li])
-        except ValueError:
-            raise ValueError(f"{path}: line {n} has a non-numeric feature") from None
-        y.append(row[li].strip())
-    y = np.array(y)
-    try:
-        y = y.astype(int)
-    except ValueError:
-        pass
-    return np.array(X, dtype=float), y
 
 
 def supervised_hebbian(*, eta: float = 0.05, decay: float = 0.05, anti: float = 0.0, tau: float = 8.0,

@@ -170,7 +170,6 @@ def run_rule_device(rule: LearningRule, pre, post, device, w0, third=None):
     cycle-to-cycle noise. Returns ``(w, (state_plus, state_minus))``.
     """
     from neurochip.devices import functional as DF
-    from neurochip.devices.brian import dw_step
 
     pre = np.asarray(pre, dtype=float)
     post = np.asarray(post, dtype=float)
@@ -182,7 +181,7 @@ def run_rule_device(rule: LearningRule, pre, post, device, w0, third=None):
     sp, sm = mapping.state_plus, mapping.state_minus
     ap, am = mapping.arrays_plus, mapping.arrays_minus
     k = mapping.k
-    step = dw_step(device, k)
+    step = DF.dw_step(device, k)
     params = rule_params(rule)
     state = init_state(n_pre, n_post)
     third = post if third is None else np.asarray(third, dtype=float)

@@ -5,8 +5,9 @@ Outer loop: CMA-ES searches the rule's parameter vector ``theta``
 coefficient grid, so every evaluated rule is deployable). Inner loop, per
 candidate and task: a fresh few-shot classifier adapts with ``k_shot`` labelled
 shots per class using only the rule, then is scored on held-out samples of
-the same task. Tasks come from :class:`SensorTaskSampler` with domain
-randomization; all candidates of a generation see the same tasks::
+the same task. Tasks come from the sampler :class:`InnerLoop` is given (for
+instance ``sensors.TwinTaskSampler``: the digital twin with domain
+randomization); all candidates of a generation see the same tasks::
 
     fitness(theta) = mean_task accuracy - synops_cost * mean synaptic events per query sample
 
@@ -22,25 +23,27 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import functools
 import io
+import json
 import math
 import multiprocessing
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
 from neurochip._validation import check_float, check_int
 from neurochip.io import atomic_write_bytes, write_json
+from neurochip.encoding import LatencyPopulationEncoder
 from neurochip.plasticity import checkpoint as ckpt_io
-from neurochip.plasticity.fewshot import OutputParams, LatencyPopulationEncoder, decide, simulate_outputs
+from neurochip.plasticity.fewshot import OutputParams, decide, simulate_outputs
 from neurochip.plasticity.functional import rule_params
 from neurochip.plasticity.rules import TERM_NAMES, TRACE_NAMES, LearningRule
-from neurochip.plasticity.tasks import SensorTaskSampler, TwinTaskSampler
 
 
 
@@ -153,9 +156,56 @@ class MetaSpace:
 
 
 # --------------------------------------------------------------------------- inner loop
-@dataclass(frozen=True)
+class TaskSampler(Protocol):
+    """What :class:`InnerLoop` is handed: draws few-shot tasks (e.g. ``sensors.TwinTaskSampler``).
+
+    ``sample`` returns an object with ``X_support``, ``y_support``, ``X_query``,
+    ``y_query`` (``n_query`` query samples per class); the same ``random_state``
+    must give the same task.
+    """
+
+    def sample(self, *, k_shot: int, n_query: int, split: str, random_state: int): ...
+
+
+def describe_sampler(sampler) -> dict:
+    """JSON description of a task sampler: its type and parameters (the checkpoint fingerprint).
+
+    A dataclass is described by its ``__init__`` fields, another object by its
+    ``to_dict()`` when it has one, else by its ``repr`` (then a checkpoint can
+    only be resumed if that repr is stable).
+    """
+    cls = type(sampler)
+    out = {"type": f"{cls.__module__}.{cls.__qualname__}"}
+    if dataclasses.is_dataclass(sampler):
+        out.update({f.name: getattr(sampler, f.name) for f in dataclasses.fields(sampler) if f.init})
+    elif callable(getattr(sampler, "to_dict", None)):
+        out.update(sampler.to_dict())
+    else:
+        out["repr"] = repr(sampler)
+    return _jsonable(out)
+
+
+def _jsonable(value):
+    """``value`` as plain JSON types (tuples become lists, numpy scalars and arrays numbers and lists)."""
+    def default(v):
+        if isinstance(v, (np.ndarray, np.generic)):
+            return v.tolist()
+        return repr(v)
+    return json.loads(json.dumps(value, default=default))
+
+
+@dataclass(frozen=True, kw_only=True)
 class InnerLoop:
     """How one candidate rule is scored on one task (picklable, sent to workers).
+
+    ``sampler`` draws the tasks: an object with
+    ``sample(*, k_shot, n_query, split, random_state)`` returning a task with
+    ``X_support, y_support, X_query, y_query`` (``sensors.TwinTaskSampler``: the
+    digital twin; ``sensors.SensorTaskSampler``: its fast steady-state stand-in).
+    It is sent to the workers with the loop, so it must pickle; a hashable
+    sampler (a frozen dataclass) has its tasks cached per process, as every
+    candidate of a generation sees the same tasks. ``neurochip`` never imports
+    a sampler: it is handed one.
 
     ``k_shot`` shots per class, or, when ``k_shots`` is not empty, task ``t`` of
     an evaluation uses ``k_shots[t % len(k_shots)]`` (meta-training over several k).
@@ -168,20 +218,10 @@ class InnerLoop:
     always reports accuracy.
     """
 
+    sampler: TaskSampler | None = None
     k_shot: int = 5
     k_shots: tuple = ()
     n_query: int = 10
-    n_way: int = 3
-    n_channels: int = 8
-    noise: float = 0.06
-    drift: float = 0.1
-    sensitivity_spread: float = 0.3
-    library_seed: int = 0
-    twin: bool = False
-    shifted_test: bool = False
-    shifted_train: bool = False
-    n_analytes: int = 16
-    n_train_analytes: int = 10
     n_centers: int = 6
     steps: int = 16
     feature_range: tuple = (-0.2, 1.0)
@@ -195,23 +235,42 @@ class InnerLoop:
     score: str = "accuracy"
     bias_spikes: int = 0
 
-    def sampler(self):
-        """:class:`SensorTaskSampler`, or with ``twin`` the sensors digital twin (:class:`TwinTaskSampler`)."""
-        if self.twin:
-            return TwinTaskSampler(n_analytes=self.n_analytes, n_train_analytes=self.n_train_analytes,
-                                   n_way=self.n_way, n_sensors=self.n_channels, shifted_test=self.shifted_test,
-                                   shifted_train=self.shifted_train,
-                                   random_state=self.library_seed)
-        return SensorTaskSampler(n_channels=self.n_channels, n_analytes=self.n_analytes,
-                                 n_train_analytes=self.n_train_analytes, n_way=self.n_way, noise=self.noise,
-                                 drift=self.drift, sensitivity_spread=self.sensitivity_spread,
-                                 random_state=self.library_seed)
+    def __post_init__(self):
+        if self.sampler is not None and not callable(getattr(self.sampler, "sample", None)):
+            raise ValueError(f"InnerLoop: sampler should be an object with a method "
+                             f"sample(*, k_shot, n_query, split, random_state) (e.g. sensors.TwinTaskSampler()), "
+                             f"got {type(self.sampler).__name__}")
+        object.__setattr__(self, "k_shots", tuple(self.k_shots))
+        if self.feature_range is not None:
+            object.__setattr__(self, "feature_range", tuple(self.feature_range))
+
+    def task(self, *, k_shot: int, split: str, random_state: int):
+        """The task of ``random_state`` (``n_query`` query samples per class), cached for hashable samplers."""
+        if self.sampler is None:
+            raise ValueError("InnerLoop: sampler is None; give InnerLoop(sampler=...) an object with "
+                             "sample(*, k_shot, n_query, split, random_state), e.g. sensors.TwinTaskSampler()")
+        try:
+            hash(self.sampler)
+        except TypeError:
+            return self.sampler.sample(k_shot=k_shot, n_query=self.n_query, split=split, random_state=random_state)
+        return _cached_task(self.sampler, k_shot, self.n_query, split, random_state)
+
+    def describe(self) -> dict:
+        """JSON description (the sampler by :func:`describe_sampler`): what a checkpoint fingerprints."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sampler"}
+        return {"sampler": None if self.sampler is None else describe_sampler(self.sampler), **_jsonable(fields)}
 
     def classifier_kwargs(self) -> dict:
         return {"n_centers": self.n_centers, "steps": self.steps, "feature_range": self.feature_range,
                 "du": self.du, "dv": self.dv, "vth": self.vth, "w_inh": self.w_inh,
                 "teacher": self.teacher, "w_init": self.w_init, "extra_steps": self.extra_steps,
                 "bias_spikes": self.bias_spikes}
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_task(sampler, k: int, n_query: int, split: str, seed: int):
+    """Tasks per process: every candidate of a generation (and twin tasks are simulated recordings) shares them."""
+    return sampler.sample(k_shot=k, n_query=n_query, split=split, random_state=seed)
 
 
 def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "train",
@@ -231,7 +290,6 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
     """
     if score not in ("accuracy", "soft"):
         raise ValueError(f"evaluate_rules: score should be 'accuracy' or 'soft', got {score!r}")
-    sampler = inner.sampler()
     out = OutputParams(inner.du, inner.dv, inner.vth, inner.w_inh, inner.teacher, inner.extra_steps)
     plastic = [n for n, r in enumerate(rules) if r is not None]
     params = rule_params([rules[n] for n in plastic]) if plastic else None
@@ -240,8 +298,7 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
     for t, seed in enumerate(task_seeds):
         k = k_shot if k_shot is not None else (inner.k_shots[t % len(inner.k_shots)] if inner.k_shots
                                                else inner.k_shot)
-        task = _task(inner, k, split, int(seed)) if inner.twin else sampler.sample(
-            k_shot=k, n_query=inner.n_query, split=split, random_state=int(seed))
+        task = inner.task(k_shot=k, split=split, random_state=int(seed))
         enc = LatencyPopulationEncoder(n_centers=inner.n_centers, steps=inner.steps,
                                        feature_range=inner.feature_range,
                                        bias_spikes=inner.bias_spikes).fit(task.X_support)
@@ -266,12 +323,6 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
             acc[:, t] = np.mean(pred == task.y_query[None, :], axis=1)
         ops[:, t] = synops / task.y_query.size
     return acc, ops
-
-
-@functools.lru_cache(maxsize=64)
-def _task(inner: InnerLoop, k: int, split: str, seed: int):
-    """Digital-twin tasks are simulated recordings: cache them per process (all candidates share tasks)."""
-    return inner.sampler().sample(k_shot=k, n_query=inner.n_query, split=split, random_state=seed)
 
 
 def _evaluate_job(job):
@@ -355,6 +406,7 @@ class MetaLearner:
     ----------
     space : MetaSpace
     inner : InnerLoop
+        The task distribution (its ``sampler``, required) and the classifier.
     generations : int
     popsize : int
     sigma0 : float
@@ -393,7 +445,7 @@ class MetaLearner:
         Per generation: best / mean fitness, best accuracy, best so far, seconds.
     """
 
-    def __init__(self, *, space: MetaSpace = MetaSpace(), inner: InnerLoop = InnerLoop(), generations: int = 10,
+    def __init__(self, *, space: MetaSpace = MetaSpace(), inner: InnerLoop | None = None, generations: int = 10,
                  popsize: int = 8, sigma0: float = 0.5, x0=None, tasks_per_eval: int = 4,
                  synops_cost: float = 1e-5, candidates_per_job: int = 4, address: str | None = None,
                  workers: int = 2, checkpoint=None, progress: Callable | bool = True, random_state: int = 0,
@@ -416,6 +468,10 @@ class MetaLearner:
 
     def _check(self):
         owner = "MetaLearner"
+        if not isinstance(self.inner, InnerLoop) or self.inner.sampler is None:
+            got = type(self.inner).__name__ if not isinstance(self.inner, InnerLoop) else "an InnerLoop without sampler"
+            raise ValueError(f"{owner}: inner should be an InnerLoop with a task sampler "
+                             f"(e.g. InnerLoop(sampler=sensors.TwinTaskSampler())), got {got}")
         check_int(owner, "generations", self.generations, minimum=1)
         check_int(owner, "popsize", self.popsize, minimum=2)
         check_float(owner, "sigma0", self.sigma0, low=0.0, low_open=True)
@@ -436,10 +492,11 @@ class MetaLearner:
         return x0
 
     def _fingerprint(self) -> dict:
-        return {"space": asdict(self.space), "inner": asdict(self.inner), "popsize": self.popsize,
-                "sigma0": self.sigma0, "x0": self._x0().tolist(), "tasks_per_eval": self.tasks_per_eval,
-                "synops_cost": self.synops_cost, "random_state": self.random_state,
-                "validation_tasks": self.validation_tasks}
+        """What a checkpoint must match to be resumed (plain JSON types; the sampler by type and parameters)."""
+        return _jsonable({"space": asdict(self.space), "inner": self.inner.describe(), "popsize": self.popsize,
+                          "sigma0": self.sigma0, "x0": self._x0().tolist(), "tasks_per_eval": self.tasks_per_eval,
+                          "synops_cost": self.synops_cost, "random_state": self.random_state,
+                          "validation_tasks": self.validation_tasks})
 
     def task_seeds(self, generation: int) -> np.ndarray:
         ss = np.random.SeedSequence([self.random_state, 1, generation])

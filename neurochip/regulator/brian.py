@@ -20,7 +20,7 @@ from __future__ import annotations
 import brian2 as b2
 import numpy as np
 
-from neurochip._brian import building as _building
+from neurochip._brian import building as _building, choose_target, run_network
 from neurochip._validation import describe
 from neurochip.regulator.core import RegulatorState, window_step
 from neurochip.regulator.model import MetaRegulator, RegulatorLog
@@ -76,7 +76,8 @@ class BrianRegulator:
     ----------
     model : neurochip.brian_backend.BrianModel
         From :func:`neurochip.brian_backend.build`; the regulator's objects are added
-        to ``model.brian``. Run the model with ``model.brian.run(steps * dt, namespace={})``.
+        to ``model.brian``. Run the model with ``model.brian.run(steps * dt, namespace={})``
+        (inside ``with model.seeded():`` when it has noisy memristive devices).
     regulator : MetaRegulator
         Fitted on a calibration run of the same network.
 
@@ -164,9 +165,9 @@ def run_regulated(net, regulator: MetaRegulator, steps: int, *, codegen_target: 
     try:
         if codegen_target is not None:
             b2.prefs.codegen.target = codegen_target
-        from neurochip._brian import choose_target, run_network  # every Brian2 run is checked (issue 12)
-        target = run_network(model.brian, steps * net.dt, codegen_target=codegen_target) if steps else \
-            choose_target(codegen_target)
+        with model.seeded():  # every Brian2 run is checked (issue 12)
+            target = run_network(model.brian, steps * net.dt, codegen_target=codegen_target) if steps else \
+                choose_target(codegen_target)
     finally:
         b2.prefs.codegen.target = old
     result = collect(model, steps, time.perf_counter() - start)

@@ -63,6 +63,29 @@ def test_backend_read_noise_is_seeded_and_has_configured_spread():
     assert abs(a - n_pre * 0.5) < 4 * sd
 
 
+def test_noisy_device_seeds_brian2_only_for_its_run():
+    """Same device seed, same draws; another seed, other draws; numpy's and Brian2's global generators untouched."""
+    n_pre = 50
+    W = np.full((1, n_pre), 0.5)
+    src = SpikeSource("in", n_pre, indices=np.arange(n_pre), steps=np.zeros(n_pre, int))
+    pop = Population("out", 1, du=1.0, dv=0.0, vth=1e9)
+
+    def run(seed):
+        device = presets.ideal(read_sigma=0.1, seed=seed)
+        net = Network(sources=[src], populations=[pop], projections=[Projection("p", "in", "out", W, device=device)])
+        return simulate(net, 2, probes={"out": ["u"]}).traces["out"]["u"][1, 0]
+
+    np.random.seed(123)
+    numpy_before = np.random.get_state()[1].copy()
+    brian_before = b2.get_device().get_random_state()
+    a = run(3)
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_before)
+    brian_after = b2.get_device().get_random_state()
+    np.testing.assert_array_equal(brian_after["numpy_state"][1], brian_before["numpy_state"][1])
+    np.testing.assert_array_equal(brian_after["randn_buffer_index"], brian_before["randn_buffer_index"])
+    assert run(3) == a and run(4) != a
+
+
 @pytest.mark.parametrize("scheme", ["pair", "set_only"])
 def test_dw_update_code_matches_numpy(scheme):
     """Scripted weight changes through Brian2 code == functional.apply_dw (no c2c noise)."""
@@ -96,27 +119,30 @@ def test_dw_update_code_matches_numpy(scheme):
     assert np.any(gp != mapping.state_plus.g) and np.any(gm != mapping.state_minus.g)
 
 
-def test_build_device_synapses_with_a_rule_hook_matches_numpy():
-    """A toy rule through the hook: each pre spike asks dw = +3 levels (pre 0) or -2 levels (pre 1)."""
-    from neurochip.devices.brian import build_device_synapses, device_weights
+def test_device_part_with_a_toy_rule_part_matches_numpy():
+    """Any rule part composes with the device part: each pre spike asks dw = +3 levels (pre 0) or -2 (pre 1)."""
+    from neurochip.brian_synapses import RulePart, build_synapses
+    from neurochip.devices.brian import device_part, device_weights
 
     device = presets.ag_a_si(c2c_sigma=0.0, sigma_g_max=0.1, seed=2)
     W = np.array([[0.5, -0.25], [0.0, 1.0]])  # (n_post, n_pre)
     proj = Projection("p", "in", "out", W, device=device)
-    mapping = device.map_weights(proj.synapses()[2])
+    pre_idx, post_idx, w = proj.synapses()
+    mapping = device.map_weights(w)
     step = dw_step(device, mapping.k)
     dt = 1 * b2.ms
     n_spikes = 6
     src = b2.SpikeGeneratorGroup(2, np.tile([0, 1], n_spikes), np.repeat(np.arange(n_spikes), 2) * dt, dt=dt,
                                  name="neurochip_devtest_src")
     post = b2.NeuronGroup(2, "a_in : 1", dt=dt, name="neurochip_devtest_pop")
-    syn = build_device_synapses(proj, src, post, dt=dt, name="neurochip_devtest_syn",
-                                extra_model="gain : 1 (constant)\n",
-                                on_pre_extra="dw = gain*dw_step_dev\n" + dw_update_code("dw", device.update_scheme))
-    syn.gain = np.where(proj.synapses()[0] == 0, 3.0, -2.0)
+    gain = np.where(pre_idx == 0, 3.0, -2.0)
+    toy = RulePart(model="gain : 1 (constant)\nspiked : 1", on_pre="spiked = 1", on_post="", before="spiked = 0",
+                   dw="spiked*gain*dw_step_dev", setup=lambda syn, i, j: setattr(syn, "gain", gain))
+    syn, others = build_synapses(src, post, i=pre_idx, j=post_idx, delay=1, dt=dt, name="neurochip_devtest_syn",
+                                 weights=device_part(device, w), rule=toy)
+    assert others == []
     b2.Network(src, post, syn).run(n_spikes * dt, namespace={})
     sp, sm = mapping.state_plus, mapping.state_minus
-    gain = np.where(proj.synapses()[0] == 0, 3.0, -2.0)
     for _ in range(n_spikes):
         sp, sm = F.apply_dw(sp, sm, gain * step, mapping.arrays_plus, mapping.arrays_minus, device.pulse_params,
                             step, device.update_scheme)
@@ -125,6 +151,18 @@ def test_build_device_synapses_with_a_rule_hook_matches_numpy():
     np.testing.assert_allclose(gm, sm.g, rtol=1e-9)
     np.testing.assert_allclose(device_weights(syn), mapping.k * (sp.g - sm.g), rtol=1e-9, atol=1e-12)
     assert device_weights(syn)[0] > mapping.weights_realized[0]  # pre 0 potentiated
+
+
+def test_build_synapses_refuses_a_rule_on_static_weights():
+    from neurochip.brian_synapses import RulePart, build_synapses, plain_weights
+
+    dt = 1 * b2.ms
+    src = b2.SpikeGeneratorGroup(1, [0], [0] * dt, dt=dt, name="neurochip_devtest_src")
+    post = b2.NeuronGroup(1, "a_in : 1", dt=dt, name="neurochip_devtest_pop")
+    toy = RulePart(model="", on_pre="", on_post="", before="", dw="0", setup=lambda syn, i, j: None)
+    with pytest.raises(ValueError, match="synapses 'neurochip_devtest_syn' have a rule but static weights"):
+        build_synapses(src, post, i=[0], j=[0], delay=1, dt=dt, name="neurochip_devtest_syn",
+                       weights=plain_weights(np.ones(1)), rule=toy)
 
 
 def test_backend_read_drifts_with_the_power_law():

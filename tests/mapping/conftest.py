@@ -5,44 +5,11 @@ import os
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from brian2 import Hz
 
-from neurochip import Network, Population, Projection, SpikeSource
 from neurochip.network import register
+from neurochip.testing import make_random_network
 
 STEPS = 120
-
-
-def make_random_network(seed: int, *, steps: int = STEPS) -> Network:
-    """Two sources, two LIF populations, six projections (recurrent and delayed, dense and sparse).
-
-    The structure is the same for every seed (so Brian2 reuses its compiled code);
-    sizes, parameters, weights and delays are drawn from ``seed``.
-    """
-    rng = np.random.default_rng(1000 + seed)
-    n_src, n_cue, n_a, n_b = (int(x) for x in rng.integers(4, 25, size=4))
-    src = SpikeSource.poisson("src", n_src, rate=rng.uniform(30, 120) * Hz, steps=steps, random_state=rng)
-    cue = SpikeSource.poisson("cue", n_cue, rate=rng.uniform(10, 60) * Hz, steps=steps, random_state=rng)
-    a = Population("a", n_a, du=rng.uniform(0.05, 1), dv=rng.uniform(0.02, 0.5), vth=rng.uniform(0.5, 2),
-                   bias=rng.uniform(0, 0.08, n_a), v_init=rng.uniform(0, 0.4, n_a))
-    b = Population("b", n_b, du=rng.uniform(0.05, 1), dv=rng.uniform(0.02, 0.5), vth=rng.uniform(0.5, 2),
-                   bias=float(rng.uniform(-0.02, 0.05)), u_init=rng.uniform(-0.1, 0.1, n_b))
-
-    def weights(n_post, n_pre, mean, sparse):
-        if sparse:
-            return sp.random(n_post, n_pre, density=0.35, random_state=int(rng.integers(1 << 31)),
-                             data_rvs=lambda k: rng.normal(mean, abs(mean) + 0.1, size=k), format="csr")
-        return rng.normal(mean, abs(mean) + 0.1, size=(n_post, n_pre))
-
-    projections = [
-        Projection("src_a", "src", "a", weights(n_a, n_src, 0.45, seed % 2 == 0), delay=int(rng.integers(1, 4))),
-        Projection("cue_b", "cue", "b", weights(n_b, n_cue, 0.4, True), delay=int(rng.integers(1, 5))),
-        Projection("a_b", "a", "b", weights(n_b, n_a, 0.3, seed % 3 == 0), delay=int(rng.integers(1, 7))),
-        Projection("b_a", "b", "a", weights(n_a, n_b, -0.3, False), delay=int(rng.integers(1, 4))),
-        Projection("a_a", "a", "a", weights(n_a, n_a, 0.05, True), delay=int(rng.integers(1, 5))),
-        Projection("b_b", "b", "b", weights(n_b, n_b, 0.0, False), delay=1),
-    ]
-    return Network(sources=[src, cue], populations=[a, b], projections=projections, name=f"random{seed}")
 
 
 @pytest.fixture
@@ -121,3 +88,61 @@ def assert_no_leaks():
         assert leaked == [], f"{len(leaked)} shared-memory segments left"
         assert lava_children() == [], lava_children()
     return check
+
+
+#: Start of the scripts run in a real subprocess: a small network, and ``SleepingLif``,
+#: a LIF model whose child sleeps at Lava time step 3 (swap it in to keep a run going).
+SCRIPT_PRELUDE = r'''
+import sys, time
+import numpy as np
+import mapping
+from mapping import lava_backend
+from mapping.lava import models
+from neurochip import Network, Population, Projection, SpikeSource
+
+class SleepingLif(models.RecordingLifFloat):
+    def run_spk(self):
+        super().run_spk()
+        if self.time_step == 3:
+            time.sleep(600)
+
+def small_network():
+    return Network(sources=[SpikeSource("s", 3, indices=[0, 1, 2], steps=[0, 1, 2])],
+                   populations=[Population("a", 4, du=0.5, dv=0.5, vth=0.5),
+                                Population("b", 2, du=0.5, dv=0.5, vth=0.5)],
+                   projections=[Projection("sa", "s", "a", np.ones((4, 3))),
+                                Projection("ab", "a", "b", np.ones((2, 4)))])
+'''
+
+
+@pytest.fixture
+def lava_script(tmp_path):
+    """``lava_script(code, prelude=True, **env)``: start ``SCRIPT_PRELUDE + code`` as a real Python process.
+
+    Returns the ``Popen``. The script runs from the repository root with this checkout
+    first on ``sys.path``, with ``env`` added to the environment, in its own session
+    (signals to its group reach nobody else), with text pipes. At teardown whatever is
+    left of its process group is killed (also when the script itself is gone).
+    """
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    started = []
+
+    def start(code: str, *, prelude: bool = True, **env):
+        script = tmp_path / f"script{len(started)}.py"
+        script.write_text((SCRIPT_PRELUDE if prelude else "") + code)
+        full_env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""), **env}
+        proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True, env=full_env, cwd=root)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        try:
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
+        proc.wait()

@@ -16,8 +16,8 @@ def fixed_point_reference(net: Network, q, steps: int) -> dict:
     Independent of Lava's code: u, v in int64 with 24-bit wrap (u) and clip (v),
     decays truncated toward zero, synaptic input ``(sum W) << weight_exp`` then ``<< 6``.
     """
-    u = {p.name: q.populations[p.name].u_init.astype(np.int64).copy() for p in net.populations}
-    v = {p.name: q.populations[p.name].v_init.astype(np.int64).copy() for p in net.populations}
+    u = {p.name: q.populations[p.name].u_init_int.astype(np.int64).copy() for p in net.populations}
+    v = {p.name: q.populations[p.name].v_init_int.astype(np.int64).copy() for p in net.populations}
     depth = net.max_delay + 1
     sizes = {n.name: n.size for n in [*net.populations, *net.sources]}
     hist = {name: np.zeros((depth, n), bool) for name, n in sizes.items()}
@@ -38,21 +38,21 @@ def fixed_point_reference(net: Network, q, steps: int) -> dict:
                 continue
             s_in = hist[proj.pre][(k - proj.delay) % depth]
             for qw in q.projections[proj.name].parts():
-                W = qw.weights.toarray() if sp.issparse(qw.weights) else qw.weights
+                W = qw.weight_mant.toarray() if sp.issparse(qw.weight_mant) else qw.weight_mant
                 acc = W[:, s_in].sum(axis=1).astype(np.int64)
                 acc = acc << qw.weight_exp if qw.weight_exp >= 0 else acc >> -qw.weight_exp
                 a_in[proj.post] += acc
         for p in net.populations:
             qp = q.populations[p.name]
-            x = u[p.name] * (4096 - (qp.du + 1))
+            x = u[p.name] * (4096 - (qp.du_int + 1))
             x = np.sign(x) * (np.abs(x) >> 12) + (a_in[p.name] << 6)
             x = np.where(x > lim, x - 2 * lim, x)
             x = np.where(x <= -lim, x + 2 * lim, x)
             u[p.name] = x
-            y = v[p.name] * (4096 - qp.dv)
+            y = v[p.name] * (4096 - qp.dv_int)
             y = np.sign(y) * (np.abs(y) >> 12) + u[p.name] + (qp.bias_mant << qp.bias_exp)
             y = np.clip(y, -lim + 1, lim - 1)
-            spiked = y > (qp.vth << 6)
+            spiked = y > (qp.vth_mant << 6)
             y[spiked] = 0
             v[p.name] = y
             hist[p.name][slot] = spiked
@@ -137,7 +137,7 @@ def test_reported_error_bounds_hold(parts, random_network):
             assert r["a_in_bound"] <= r["a_in_limit"] * (1 + 1e-9) and r["u_int_bound"] <= r["uv_limit"] * (1 + 1e-9)
             # integer ranges of Loihi
             qp = q.populations[pop.name]
-            assert 0 <= qp.du <= 4095 and 0 <= qp.dv <= 4095 and 1 <= qp.vth <= 2 ** 17 - 1
+            assert 0 <= qp.du_int <= 4095 and 0 <= qp.dv_int <= 4095 and 1 <= qp.vth_mant <= 2 ** 17 - 1
             assert qp.bias_mant.min() >= -4096 and qp.bias_mant.max() <= 4095
             assert qp.bias_exp.min() >= 0 and qp.bias_exp.max() <= 7
         for proj in net.projections:
@@ -148,7 +148,7 @@ def test_reported_error_bounds_hold(parts, random_network):
             err = np.abs((eff - w).toarray() if sp.issparse(w) else eff - w)
             assert err.max() <= r["error_bound"] * (1 + 1e-9)
             assert np.isclose(err.max(), r["max_abs_error"])
-            W = qw.weights.data if sp.issparse(qw.weights) else qw.weights
+            W = qw.weight_mant.data if sp.issparse(qw.weight_mant) else qw.weight_mant
             if qw.sign_mode == "mixed":
                 assert W.min() >= -256 and W.max() <= 254 and np.all(W % 2 == 0)
             else:
@@ -175,13 +175,13 @@ def test_known_integer_values():
                   projections=[Projection("sp", "s", "p", [[0.5, 0.25], [0.0, 0.5]])])
     q = quantize(net, vth_bits=20)
     qp = q.populations["p"]
-    assert (qp.du, qp.dv) == (2047, 1024)  # du: 2048 - 1 (Loihi adds 1), dv: 0.25 * 4096
-    assert qp.vth == 2 ** 14 and qp.scale == 2 ** 20
+    assert (qp.du_int, qp.dv_int) == (2047, 1024)  # du: 2048 - 1 (Loihi adds 1), dv: 0.25 * 4096
+    assert qp.vth_mant == 2 ** 14 and qp.scale == 2 ** 20
     np.testing.assert_array_equal(qp.bias_mant << qp.bias_exp, [0, 2 ** 17])
     qw = q.projections["sp"]
     assert qw.sign_mode == "excitatory"
     # 0.5 * 2**20 / 64 = 8192 = 255-range mantissa 128 << 6
-    np.testing.assert_array_equal(qw.weights * 2 ** qw.weight_exp, [[8192, 4096], [0, 8192]])
+    np.testing.assert_array_equal(qw.weight_mant * 2 ** qw.weight_exp, [[8192, 4096], [0, 8192]])
 
 
 def test_out_of_range_parameters_give_clear_errors():
@@ -238,10 +238,10 @@ def test_integers_are_checked_before_every_fixed_point_deployment(random_network
 
     dep = mapping.compile(random_network(1), "loihi2-sim-fixed", wire=False)
     check_ranges(dep.quantized)  # what quantize produced is in range
-    dep.quantized.populations["a"].du = 0.25  # a float decay would hang Lava's fixed-point LIF
-    with pytest.raises(QuantizationError, match=r"Population 'a' \(fixed point\): du should be integers"):
+    dep.quantized.populations["a"].du_int = 0.25  # a float decay would hang Lava's fixed-point LIF
+    with pytest.raises(QuantizationError, match=r"Population 'a' \(fixed point\): du_int should be integers"):
         mapping.run(dep, 5)
-    dep.quantized.populations["a"].du = 100
+    dep.quantized.populations["a"].du_int = 100
     dep.quantized.projections["src_a"].weight_exp = 9
     with pytest.raises(QuantizationError, match=r"Projection 'src_a' \(fixed point\): weight_exp should be "
                                                 r"in \[-8, 7\], got values in \[9, 9\]"):

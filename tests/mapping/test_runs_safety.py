@@ -1,7 +1,9 @@
 """Runs that never hang: child failures, time bounds, Ctrl-C, and no leaked shared memory.
 
+(Descriptors, memory, SIGTERM / SIGKILL of the parent and start methods: test_lava_hygiene.py.)
+
 Faults are injected by swapping the LIF ProcessModel the backend selects
-(``mapping._lava_models.RecordingLifFloat``) for a subclass that raises or
+(``mapping.lava.models.RecordingLifFloat``) for a subclass that raises or
 sleeps at Lava time step 3; Lava forks its children, so they run the swapped class.
 """
 import _thread
@@ -15,34 +17,33 @@ import pytest
 from brian2 import second
 
 import mapping
-from mapping import _lava_models
-from mapping import lava_backend
+from mapping.lava import models
 from mapping.lava_backend import LavaRunError, LavaTimeoutError
 from neurochip import Network, Population, Projection, SpikeSource
 
 
-class RaisingLif(_lava_models.RecordingLifFloat):
+class RaisingLif(models.RecordingLifFloat):
     def run_spk(self):
         super().run_spk()
         if self.time_step == 3:
             raise ValueError("injected failure at step 3")
 
 
-class SleepingLif(_lava_models.RecordingLifFloat):
+class SleepingLif(models.RecordingLifFloat):
     def run_spk(self):
         super().run_spk()
         if self.time_step == 3:
             time.sleep(600)
 
 
-class DyingLif(_lava_models.RecordingLifFloat):
+class DyingLif(models.RecordingLifFloat):
     def run_spk(self):
         super().run_spk()
         if self.time_step == 3:
             os._exit(3)  # a crash that reports nothing (like a segfault or the OOM killer)
 
 
-class BrokenInitLif(_lava_models.RecordingLifFloat):
+class BrokenInitLif(models.RecordingLifFloat):
     def __init__(self, proc_params):
         super().__init__(proc_params)
         raise RuntimeError("injected failure while building the model")
@@ -59,7 +60,7 @@ def target(seconds):
 
 
 def test_a_child_exception_becomes_a_clear_error_with_the_cause(monkeypatch, assert_no_leaks):
-    monkeypatch.setattr(_lava_models, "RecordingLifFloat", RaisingLif)
+    monkeypatch.setattr(models, "RecordingLifFloat", RaisingLif)
     dep = mapping.compile(small_network(), target(30))
     start = time.monotonic()
     with pytest.raises(LavaRunError, match=r"a Lava process failed during the run of 10 steps: "
@@ -73,7 +74,7 @@ def test_a_child_exception_becomes_a_clear_error_with_the_cause(monkeypatch, ass
 
 
 def test_a_failure_while_building_a_child_is_reported(monkeypatch, assert_no_leaks):
-    monkeypatch.setattr(_lava_models, "RecordingLifFloat", BrokenInitLif)
+    monkeypatch.setattr(models, "RecordingLifFloat", BrokenInitLif)
     dep = mapping.compile(small_network(), target(30))
     with pytest.raises(LavaRunError, match="failed during initialization: RuntimeError: injected failure "
                                            "while building the model") as info:
@@ -83,7 +84,7 @@ def test_a_failure_while_building_a_child_is_reported(monkeypatch, assert_no_lea
 
 
 def test_a_child_that_dies_silently_is_detected(monkeypatch, assert_no_leaks):
-    monkeypatch.setattr(_lava_models, "RecordingLifFloat", DyingLif)
+    monkeypatch.setattr(models, "RecordingLifFloat", DyingLif)
     dep = mapping.compile(small_network(), target(30))
     start = time.monotonic()
     with pytest.raises(LavaRunError, match=r"a Lava child process died during the run of 10 steps "
@@ -94,7 +95,7 @@ def test_a_child_that_dies_silently_is_detected(monkeypatch, assert_no_leaks):
 
 
 def test_a_hanging_child_hits_the_time_bound(monkeypatch, assert_no_leaks):
-    monkeypatch.setattr(_lava_models, "RecordingLifFloat", SleepingLif)
+    monkeypatch.setattr(models, "RecordingLifFloat", SleepingLif)
     dep = mapping.compile(small_network(), target(4))
     start = time.monotonic()
     with pytest.raises(LavaTimeoutError, match=r"did not finish within the time bound of 4 s"):
@@ -107,7 +108,7 @@ def test_a_hanging_child_hits_the_time_bound(monkeypatch, assert_no_leaks):
 def test_ctrl_c_during_a_run_stops_it_and_cleans_up(monkeypatch, assert_no_leaks):
     # Python's own SIGINT handler, as in a terminal: brian2's handler chains to whatever handler was
     # installed when brian2 was imported, which is SIG_IGN in pytest-xdist workers (not callable).
-    monkeypatch.setattr(_lava_models, "RecordingLifFloat", SleepingLif)
+    monkeypatch.setattr(models, "RecordingLifFloat", SleepingLif)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     dep = mapping.compile(small_network(), target(60))
     timer = threading.Timer(1.5, _thread.interrupt_main)  # what Ctrl-C does to the main thread
@@ -123,9 +124,23 @@ def test_ctrl_c_during_a_run_stops_it_and_cleans_up(monkeypatch, assert_no_leaks
     assert_no_leaks()
 
 
+@pytest.mark.parametrize("model,seconds", [(RaisingLif, 30), (BrokenInitLif, 30), (DyingLif, 30), (SleepingLif, 2)])
+def test_failed_runs_leave_no_descriptor_open(monkeypatch, model, seconds, assert_no_leaks):
+    # On main each of these failures kept descriptors open (pipes, sockets, exception queues).
+    dep = mapping.compile(small_network(), target(seconds))
+    mapping.run(dep, 5)  # lasting descriptors (resource tracker, reaper) are open from here on
+    monkeypatch.setattr(models, "RecordingLifFloat", model)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(2):
+        with pytest.raises(LavaRunError):
+            mapping.run(dep, 10)
+        assert_no_leaks()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_the_deployment_runs_again_after_a_failure(monkeypatch, assert_no_leaks):
     dep = mapping.compile(small_network(), target(30))
-    monkeypatch.setattr(_lava_models, "RecordingLifFloat", RaisingLif)
+    monkeypatch.setattr(models, "RecordingLifFloat", RaisingLif)
     with pytest.raises(LavaRunError):
         mapping.run(dep, 10)
     monkeypatch.undo()
@@ -134,41 +149,9 @@ def test_the_deployment_runs_again_after_a_failure(monkeypatch, assert_no_leaks)
     assert_no_leaks()
 
 
-@pytest.mark.slow
-def test_fifty_consecutive_runs_leave_no_shared_memory(assert_no_leaks):
-    net = small_network()
-    dep = mapping.compile(net, target(30))
-    seen = []
-    first = None
-    for _ in range(50):
-        result = mapping.run(dep, 6)
-        assert_no_leaks()
-        seen.extend(lava_backend.LAST_RUN_SEGMENTS)
-        spikes = (result.spikes["a"].indices.tolist(), result.spikes["a"].steps.tolist())
-        first = first or spikes
-        assert spikes == first  # every run starts from the initial state
-    assert len(seen) >= 50
-    assert not any(os.path.exists(os.path.join("/dev/shm", n)) for n in seen)
-
-
 CTRL_C_SCRIPT = r"""
-import sys, time
-import numpy as np
-import mapping
-from mapping import _lava_models, lava_backend
-from neurochip import Network, Population, Projection, SpikeSource
-
-class SleepingLif(_lava_models.RecordingLifFloat):
-    def run_spk(self):
-        super().run_spk()
-        if self.time_step == 3:
-            time.sleep(600)
-
-_lava_models.RecordingLifFloat = SleepingLif
-net = Network(sources=[SpikeSource("s", 3, indices=[0, 1, 2], steps=[0, 1, 2])],
-              populations=[Population("a", 4, du=0.5, dv=0.5, vth=0.5)],
-              projections=[Projection("sa", "s", "a", np.ones((4, 3)))])
-dep = mapping.compile(net, "loihi2-sim-float")
+models.RecordingLifFloat = SleepingLif
+dep = mapping.compile(small_network(), "loihi2-sim-float")
 print("running", flush=True)
 try:
     mapping.run(dep, 10)
@@ -179,27 +162,16 @@ except KeyboardInterrupt:
 
 
 @pytest.mark.slow
-def test_real_ctrl_c_to_the_process_group(tmp_path):
+def test_real_ctrl_c_to_the_process_group(lava_script):
     # SIGINT to the whole foreground group, as a terminal's Ctrl-C: the Lava
     # children are interrupted too. The parent must still clean everything up.
-    import signal
     import subprocess
-    import sys
 
-    script = tmp_path / "ctrl_c.py"
-    script.write_text(CTRL_C_SCRIPT)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, env=env, cwd=root)
-    try:
-        assert proc.stdout.readline().strip() == "running"
-        time.sleep(2.0)  # the children are now sleeping inside step 3
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    proc = lava_script(CTRL_C_SCRIPT)
+    assert proc.stdout.readline().strip() == "running"
+    time.sleep(2.0)  # the children are now sleeping inside step 3
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
     # KeyboardInterrupt reached the script (it prints the run's segments, re-raises,
     # and Python exits by SIGINT: return code -2).
     assert proc.returncode == -signal.SIGINT, (proc.returncode, err[-2000:])

@@ -2,15 +2,16 @@
 import numpy as np
 
 from neurochip.plasticity import InnerLoop, evaluate_rules
+from sensors import SensorTaskSampler, Task
 
 
 def test_zero_bias_equals_evaluate_rules_and_bias_changes_decisions(load_benchmark):
     bench = load_benchmark("fewshot_bias_readout")
-    inner = InnerLoop(k_shot=3, n_query=6)
+    inner = InnerLoop(sampler=SensorTaskSampler(), k_shot=3, n_query=6)
     rules = list(bench.methods().values())
     seeds = [3, 4]
     ref, _ = evaluate_rules(rules, seeds, inner, split="train")
-    sampler = inner.sampler()
+    sampler = inner.sampler
     for t, s in enumerate(seeds):
         task = sampler.sample(k_shot=3, n_query=6, split="train", random_state=s)
         act, ideal = bench.task_accuracies(task, inner, rules, s, betas=(0.0, 10.0), alphas=(0.02,),
@@ -23,10 +24,8 @@ def test_zero_bias_equals_evaluate_rules_and_bias_changes_decisions(load_benchma
 
 
 def test_ideal_readout_separable_task(load_benchmark):
-    from neurochip.plasticity import Task
-
     bench = load_benchmark("fewshot_bias_readout")
-    inner = InnerLoop(feature_range=(-1.0, 1.0), n_channels=2)
+    inner = InnerLoop(feature_range=(-1.0, 1.0))
     Xs = np.array([[0.9, -0.8], [0.8, -0.9], [-0.8, 0.9], [-0.9, 0.8]])
     task = Task(Xs, np.array([0, 0, 1, 1]), Xs[[1, 2]], np.array([0, 1]), np.array([0, 1]))
     _, ideal = bench.task_accuracies(task, inner, list(bench.methods().values()), 0, alphas=(0.04,),

@@ -1,16 +1,13 @@
 """The fewshot_metalearn experiment runs in its tiny configuration and writes its outputs."""
 import json
-from pathlib import Path
 
 import numpy as np
 
-from neurochip.experiment import find_experiment, load_config
-
-ROOT = Path(__file__).resolve().parents[2]
+import experiments.fewshot_metalearn as exp
+from neurochip.experiment import load_config
 
 
 def test_tiny_run_writes_results(tmp_path):
-    exp = find_experiment("fewshot_metalearn", ROOT / "experiments")
     cfg = load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path)})
     run = exp.main(cfg)
     for name in ("config.json", "metrics.json", "raster.png", "kshot_accuracy.png", "learning_curve.png",
@@ -36,7 +33,6 @@ def test_tiny_run_writes_results(tmp_path):
 
 
 def test_bootstrap_ci_brackets_the_mean():
-    exp = find_experiment("fewshot_metalearn", ROOT / "experiments")
     rng = np.random.default_rng(0)
     values = rng.normal(0.5, 0.1, (2, 400))
     m, lo, hi = exp.bootstrap_ci(values, 500, np.random.default_rng(1))
@@ -48,7 +44,6 @@ def test_bootstrap_ci_brackets_the_mean():
 def test_start_from_stdp_and_bad_value(tmp_path):
     import pytest
 
-    exp = find_experiment("fewshot_metalearn", ROOT / "experiments")
     run = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "start_from": "stdp",
                                                  "twin": False, "n_analytes": 16, "n_train_analytes": 10}))
     assert (run / "rule.json").exists()
@@ -59,7 +54,6 @@ def test_start_from_stdp_and_bad_value(tmp_path):
 def test_rule_family_and_score_options(tmp_path):
     import pytest
 
-    exp = find_experiment("fewshot_metalearn", ROOT / "experiments")
     terms = ["u0*x1*y3", "u0*y3*w", "y0*x1"]
     run = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "twin": False,
                                                  "n_analytes": 16, "n_train_analytes": 10, "meta_terms": terms,

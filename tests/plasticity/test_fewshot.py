@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, LatencyPopulationEncoder, LearningRule,
-                                  SensorTaskSampler, evaluate_rules, load_csv, pair_stdp,
-                                  supervised_hebbian)
+                                  evaluate_rules, load_csv, pair_stdp, supervised_hebbian)
+from sensors import SensorTaskSampler
 
 
 def test_latency_encoder_analytic():
@@ -96,32 +96,18 @@ def test_classifier_errors():
 
 
 def test_batched_evaluation_equals_classifier():
-    inner = InnerLoop(k_shot=2, n_query=4)
+    inner = InnerLoop(sampler=SensorTaskSampler(), k_shot=2, n_query=4)
     rules = [None, supervised_hebbian(), pair_stdp(a_plus=0.05, a_minus=0.05, tau_plus=4.0,
                                                     tau_minus=4.0, w_min=0, w_max=1)]
     seeds = [5, 6]
     acc, ops = evaluate_rules(rules, seeds, inner)
-    sampler = inner.sampler()
+    sampler = inner.sampler
     for t, seed in enumerate(seeds):
         task = sampler.sample(k_shot=2, n_query=4, random_state=seed)
         for n, rule in enumerate(rules):
             clf = FewShotSpikingClassifier(rule=rule, random_state=seed, **inner.classifier_kwargs())
             assert clf.fit(task.X_support, task.y_support).score(task.X_query, task.y_query) == acc[n, t]
             assert clf.synops_ / task.y_query.size == pytest.approx(ops[n, t], rel=1e-12)
-
-
-def test_task_sampler_pools_and_seed():
-    s = SensorTaskSampler(n_analytes=8, n_train_analytes=4, n_way=3)
-    a = s.sample(k_shot=2, n_query=3, split="train", random_state=1)
-    b = s.sample(k_shot=2, n_query=3, split="train", random_state=1)
-    np.testing.assert_array_equal(a.X_query, b.X_query)
-    assert a.X_support.shape == (6, 8) and a.X_query.shape == (9, 8)
-    assert set(a.analytes) <= set(range(4))
-    assert set(s.sample(k_shot=1, split="test", random_state=2).analytes) <= set(range(4, 8))
-    with pytest.raises(ValueError, match="split should be 'train' or 'test'"):
-        s.sample(k_shot=1, split="val")
-    with pytest.raises(ValueError, match="n_way should be <="):
-        SensorTaskSampler(n_analytes=4, n_train_analytes=3, n_way=2)
 
 
 def test_load_csv(tmp_path):
@@ -133,13 +119,13 @@ def test_load_csv(tmp_path):
     clf = FewShotSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(X, y)
     assert clf.predict(X).shape == (2,)
     p.write_text("ch0,label\nx,1\n")
-    with pytest.raises(ValueError, match="line 2 has a non-numeric feature"):
+    with pytest.raises(ValueError, match=r"line 2, column 1 \('ch0'\): expected a number, got 'x'"):
         load_csv(p)
     p.write_text("ch0,cls\n1,1\n")
-    with pytest.raises(ValueError, match="no column 'label'"):
+    with pytest.raises(ValueError, match="missing column 'label'"):
         load_csv(p)
     p.write_text("ch0,label\n1\n")
-    with pytest.raises(ValueError, match="line 2 has 1 fields, expected 2"):
+    with pytest.raises(ValueError, match="line 2, column 2: expected 2 columns, got 1"):
         load_csv(p)
 
 
@@ -197,10 +183,10 @@ def test_bias_weight_is_a_per_neuron_bias():
 
 
 def test_batched_evaluation_equals_classifier_with_bias_input():
-    inner = InnerLoop(k_shot=2, n_query=4, bias_spikes=2)
+    inner = InnerLoop(sampler=SensorTaskSampler(), k_shot=2, n_query=4, bias_spikes=2)
     rules = [None, supervised_hebbian()]
     acc, ops = evaluate_rules(rules, [7], inner)
-    task = inner.sampler().sample(k_shot=2, n_query=4, random_state=7)
+    task = inner.sampler.sample(k_shot=2, n_query=4, random_state=7)
     for n, rule in enumerate(rules):
         clf = FewShotSpikingClassifier(rule=rule, random_state=7, **inner.classifier_kwargs())
         assert clf.fit(task.X_support, task.y_support).score(task.X_query, task.y_query) == acc[n, 0]
@@ -210,6 +196,8 @@ def test_batched_evaluation_equals_classifier_with_bias_input():
 
 def test_learning_backends_agree_numpy_brian2_lava():
     """Each shot run as a Brian2 network and on Lava (Loihi3F label third factor) learns the numpy twin's weights."""
+    import mapping  # noqa: F401  (registers the "lava" runner; tests/test_runners.py checks the entry point)
+
     rule = LearningRule(coefficients={"u0*x1*y3": 2 ** -4, "u0*x1*y3*w": -2 ** -3, "y0*x1": 2 ** -5,
                                       "x0*y1*w": -2 ** -4, "y0": -2 ** -6},
                         x1_impulse=1.0, x1_tau=6.0, y1_impulse=1.0, y1_tau=4.0, y3_impulse=1.0, y3_tau=1.0,
@@ -225,10 +213,54 @@ def test_learning_backends_agree_numpy_brian2_lava():
         clf = FewShotSpikingClassifier(backend=backend, **kw).fit(X, y)
         np.testing.assert_allclose(clf.W_, ref.W_, rtol=1e-9, atol=1e-12, err_msg=backend)
         assert clf.score(X, y) == ref.score(X, y)
-    with pytest.raises(ValueError, match="backend should be 'numpy', 'brian2' or 'lava', got 'gpu'"):
+    with pytest.raises(ValueError, match=r"backend should be 'numpy' \(the batched twin\) or a runner of "
+                                         r"neurochip.runners \(brian2, lava, lava-fixed, numpy\), got 'gpu'"):
         FewShotSpikingClassifier(backend="gpu", **kw).fit(X, y)
     # Bounds that the rule crosses: Lava does not clip, and says so.
     tight = LearningRule(**{**{k: getattr(rule, k) for k in LearningRule.TRACE_PARAMS},
                             "coefficients": rule.coefficients, "w_min": -1.0, "w_max": 0.2})
-    with pytest.warns(RuntimeWarning, match=r"on Lava the weights left \[w_min, w_max\] = \[-1.0, 0.2\]"):
+    with pytest.warns(RuntimeWarning, match=r"on lava the weights left \[w_min, w_max\] = \[-1.0, 0.2\]"):
         FewShotSpikingClassifier(backend="lava", **{**kw, "rule": tight}).fit(X[:1], y[:1])
+
+
+def test_numpy_twin_predicts_what_the_reference_and_brian2_runs_of_the_description_spike():
+    """simulate_outputs (no rule) == wta_network run per sample on the numpy reference and on Brian2."""
+    from neurochip import brian_backend, reference
+    from neurochip.plasticity.wta import OutputParams, sample_steps, simulate_outputs, wta_network
+
+    X, y = separable(2)
+    enc = LatencyPopulationEncoder(n_centers=4, steps=12, feature_range=(0.0, 1.0)).fit(X)
+    rasters = enc.transform(X)
+    W = np.random.default_rng(1).uniform(0, 0.6, (3, enc.n_outputs_))
+    out = OutputParams(du=0.5, dv=0.2, vth=0.8, w_inh=0.4, teacher=0.3, extra_steps=4)
+    _, counts, _, _ = simulate_outputs(W, rasters, out)
+    assert counts.sum() > 10 and np.any(counts.max(axis=1) < counts.sum(axis=1))   # spikes, several neurons
+    for s, raster in enumerate(rasters):
+        net = wta_network(W, out, raster=raster)
+        for run in (reference.simulate, brian_backend.simulate):
+            res = run(net, sample_steps(raster, out))
+            np.testing.assert_array_equal(np.bincount(res.spikes["out"].indices, minlength=3), counts[s],
+                                          err_msg=f"sample {s}, {run.__module__}")
+
+
+def test_wta_network_description_and_errors():
+    from neurochip.plasticity.wta import OutputParams, lateral_weights, wta_network
+
+    out = OutputParams(du=0.5, dv=0.2, vth=1.0, w_inh=0.7, teacher=0.3, extra_steps=2)
+    W = np.full((3, 4), 0.1)
+    raster = np.zeros((5, 4), dtype=bool)
+    raster[1, 2] = True
+    net = wta_network(W, out, raster=raster, label=1, rule=supervised_hebbian())
+    np.testing.assert_array_equal(net["wta"].weights, [[0, -0.7, -0.7], [-0.7, 0, -0.7], [-0.7, -0.7, 0]])
+    np.testing.assert_array_equal(lateral_weights(3, 0.7), net["wta"].weights)
+    np.testing.assert_array_equal(net["out"].bias, [0.0, 0.3, 0.0])
+    assert net["plastic"].plasticity.third_factor == "label" and net["plastic"].delay == net["wta"].delay == 1
+    np.testing.assert_array_equal(net["label"].indices, np.ones(7))
+    np.testing.assert_array_equal(net["label"].steps, np.arange(7))
+    assert (net["input"].indices.tolist(), net["input"].steps.tolist()) == ([2], [1])
+    static = wta_network(W, out, raster=raster)
+    assert static["plastic"].plasticity is None and static["out"].bias == 0.0 and "label" not in static.nodes
+    with pytest.raises(ValueError, match="wta_network: label is required when learning"):
+        wta_network(W, out, rule=supervised_hebbian())
+    with pytest.raises(ValueError, match=r"wta_network: label \(1\) is only used when learning"):
+        wta_network(W, out, label=1)

@@ -4,8 +4,9 @@ import pytest
 
 from neurochip.plasticity import (InnerLoop, MetaLearner, MetaSpace, load_rule, pair_stdp,
                                   supervised_hebbian)
+from sensors import SensorTaskSampler
 
-INNER = InnerLoop(k_shot=2, n_query=4)
+INNER = InnerLoop(sampler=SensorTaskSampler(), k_shot=2, n_query=4)
 
 
 def learner(**kw):
@@ -96,3 +97,57 @@ def test_start_from_a_rule_and_errors():
         learner().save("nowhere")
     with pytest.raises(ValueError, match="address should be a string"):
         learner(address=3).fit()
+
+
+class PlainSampler:
+    """A task sampler that is no dataclass and not hashable: tasks are not cached, described by repr."""
+
+    __hash__ = None
+
+    def __init__(self, inner_sampler):
+        self.inner_sampler = inner_sampler
+
+    def sample(self, *, k_shot, n_query, split, random_state):
+        return self.inner_sampler.sample(k_shot=k_shot, n_query=n_query, split=split, random_state=random_state)
+
+    def __repr__(self):
+        return f"PlainSampler({self.inner_sampler!r})"
+
+
+def test_inner_loop_is_handed_its_sampler():
+    import json
+    import pickle
+
+    from neurochip.plasticity import evaluate_rules
+
+    assert pickle.loads(pickle.dumps(INNER)) == INNER
+    d = INNER.describe()
+    assert d["sampler"]["type"] == "sensors.tasks.SensorTaskSampler" and d["sampler"]["noise"] == 0.06
+    assert "log_kd" not in d["sampler"] and d["feature_range"] == [-0.2, 1.0]
+    json.dumps(learner()._fingerprint())                     # plain JSON (for a data-only checkpoint)
+    # the same tasks through any object with .sample: no cache when it is not hashable
+    plain = InnerLoop(sampler=PlainSampler(SensorTaskSampler()), k_shot=2, n_query=4)
+    rules = [None, supervised_hebbian()]
+    np.testing.assert_array_equal(evaluate_rules(rules, [3, 4], plain)[0], evaluate_rules(rules, [3, 4], INNER)[0])
+    assert INNER.task(k_shot=2, split="train", random_state=3) is INNER.task(k_shot=2, split="train", random_state=3)
+    assert plain.describe()["sampler"] == {"type": f"{__name__}.PlainSampler",
+                                           "repr": f"PlainSampler({SensorTaskSampler()!r})"}
+    free = InnerLoop(sampler=SensorTaskSampler(), k_shot=2, n_query=4, feature_range=None)  # fitted ranges
+    assert free.describe()["feature_range"] is None and evaluate_rules(rules, [3], free)[0].shape == (2, 1)
+    with pytest.raises(ValueError, match="InnerLoop: sampler should be an object with a method sample"):
+        InnerLoop(sampler=3)
+    with pytest.raises(ValueError, match=r"InnerLoop: sampler is None; give InnerLoop\(sampler=...\)"):
+        evaluate_rules(rules, [3], InnerLoop())
+    with pytest.raises(ValueError, match="MetaLearner: inner should be an InnerLoop with a task sampler"):
+        MetaLearner(progress=False).fit()
+    with pytest.raises(ValueError, match="got an InnerLoop without sampler"):
+        learner(inner=InnerLoop()).fit()
+
+
+def test_checkpoint_of_other_tasks_is_not_resumed(tmp_path):
+    ckpt = tmp_path / "ckpt.pkl"
+    learner(generations=1, checkpoint=ckpt).fit()
+    other = InnerLoop(sampler=SensorTaskSampler(noise=0.1), k_shot=2, n_query=4)
+    with pytest.raises(ValueError, match="written with other settings"):
+        learner(generations=2, checkpoint=ckpt, inner=other).fit()
+    assert len(learner(generations=2, checkpoint=ckpt).fit().history_) == 2    # same sampler: resumes

@@ -8,8 +8,9 @@ import pytest
 from neurochip.plasticity import (TERM_NAMES, FewShotSpikingClassifier, InnerLoop, MetaLearner, MetaSpace,
                                   evaluate_rules, pair_stdp, supervised_hebbian)
 from neurochip.plasticity.fewshot import simulate_outputs
+from sensors import SensorTaskSampler, Task
 
-INNER = InnerLoop(k_shot=2, n_query=4)
+INNER = InnerLoop(sampler=SensorTaskSampler(), k_shot=2, n_query=4)
 
 
 def test_restricted_family_maps_only_its_terms():
@@ -43,7 +44,7 @@ def test_soft_score_is_the_mean_softmax_probability_of_the_right_class():
     soft, ops = evaluate_rules(rules, seeds, INNER, score="soft")
     acc, ops_acc = evaluate_rules(rules, seeds, INNER)
     np.testing.assert_array_equal(ops, ops_acc)
-    sampler = INNER.sampler()
+    sampler = INNER.sampler
     for t, seed in enumerate(seeds):
         task = sampler.sample(k_shot=2, n_query=4, random_state=seed)
         for n, rule in enumerate(rules):
@@ -129,8 +130,6 @@ def test_soft_bounded_hebbian_saturates_at_w_soft():
 
 
 def test_ceiling_benchmark_readouts_on_a_separable_task(load_benchmark):
-    from neurochip.plasticity import Task
-
     bench = load_benchmark("fewshot_ceiling")
     Xs = np.array([[0.9, -0.8], [0.8, -0.9], [-0.8, 0.9], [-0.9, 0.8]])
     task = Task(Xs, np.array([0, 0, 1, 1]), Xs[[1, 2]], np.array([0, 1]), np.array([0, 1]))
@@ -154,8 +153,6 @@ def test_ceiling_benchmark_readouts_on_a_separable_task(load_benchmark):
 
 
 def test_soft_bounds_benchmark_ideal_prototypes_on_a_separable_task(load_benchmark):
-    from neurochip.plasticity import Task
-
     bench = load_benchmark("fewshot_soft_bounds")
     Xs = np.array([[0.9, -0.8], [0.8, -0.9], [-0.8, 0.9], [-0.9, 0.8]])
     task = Task(Xs, np.array([0, 0, 1, 1]), Xs, np.array([0, 0, 1, 1]), np.array([0, 1]))

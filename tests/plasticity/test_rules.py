@@ -107,6 +107,12 @@ def test_brian_third_factor_errors():
     rule.third_factor = "pre"
     with pytest.raises(ValueError, match="should have the post size 1, got 2"):
         simulate(net, 3)
+    from neurochip.devices import presets
+
+    not_a_rule = Network(sources=[SpikeSource("pre", 2)], populations=[Population("post", 1, du=1, dv=1, vth=1)],
+                         projections=[Projection("p", "pre", "post", np.ones((1, 2)), plasticity=presets.ideal())])
+    with pytest.raises(ValueError, match="Projection 'p': plasticity should be a LearningRule, got LinearDevice"):
+        simulate(not_a_rule, 3)
 
 
 def test_lava_parser_accepts_string_and_float_applier_gives_same_dw():

@@ -196,7 +196,7 @@ def test_csv_integer_labels_and_units(tmp_path):
     ("label,concentration,s0\nA,x,0.2\n", r"line 2, column 2 \('concentration'\): expected a number"),
     ("label,concentration,s0,s1\nA,0.1,0.2\n", r"line 2, column 4: expected 4 columns, got 3"),
     ("label,concentration,s0\n", r"line 2, column 1: no data rows"),
-    ("label,concentration\nA,0.1\n", r"line 1, column 3: no sensor columns"),
+    ("label,concentration\nA,0.1\n", r"line 1, column 3: no feature columns"),
     ("label,concentration,s0\nA,-1,0.2\n", r"line 2, column 2 \('concentration'\): expected a concentration >= 0"),
     ("label,concentration,s0\nA,0.1,nan\n", r"line 2, column 3 \('s0'\): expected a finite number"),
     ("label,concentration,s0,s0\nA,0.1,0.2,0.3\n", r"line 1, column 3: duplicate column 's0'"),

@@ -2,14 +2,30 @@
 import re
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "sensors.md"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "sensors.md"
+GAS_DRIFT = ROOT.parent / "shared" / "data" / "gas_drift" / "batch1.csv.gz"
 
 
 def test_docs_examples_run():
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-    assert len(blocks) >= 3
+    assert len(blocks) >= 5
     namespace = {}
     for code in blocks:
+        if "load_gas_drift(" in code:
+            continue                                   # the recorded data: test_docs_gas_drift_example
         exec(compile(code, str(DOC), "exec"), namespace)
     assert namespace["y"].shape == (8, 2000)
     assert namespace["src"].size == 16
+    assert namespace["acc"].shape == (2, 3)            # the task-sampler example
+
+
+@pytest.mark.skipif(not GAS_DRIFT.is_file(), reason=f"the gas drift recordings are not at {GAS_DRIFT.parent}")
+def test_docs_gas_drift_example(monkeypatch):
+    monkeypatch.setenv("NEUROCHIP_GAS_DRIFT", str(GAS_DRIFT.parent))
+    code, = [b for b in re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S) if "load_gas_drift(" in b]
+    namespace = {}
+    exec(compile(code, str(DOC), "exec"), namespace)
+    assert namespace["b1"].features.shape == (445, 128) and len(namespace["clf"].classes_) == 6

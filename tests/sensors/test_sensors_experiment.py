@@ -1,16 +1,15 @@
 """The sensors_codesign experiment with its tiny config, and the co-design sweep."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from brian2 import Hz, second
 
-from neurochip.experiment import find_experiment, load_config
+from experiments import sensors_codesign
+from neurochip.experiment import load_config
 from sensors import RandomizationSpec
 from sensors.codesign import codesign, measured_noise_floor, plot_codesign, sweep_delta_thresholds
 
-ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -51,7 +50,7 @@ def test_sweep_errors():
 
 @pytest.mark.slow
 def test_experiment_tiny_writes_consistent_files(tmp_path):
-    exp = find_experiment("sensors_codesign", ROOT / "experiments")
+    exp = sensors_codesign
     cfg = load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path)})
     run_dir = exp.main(cfg)
     assert run_dir.parent == tmp_path / "sensors_codesign"

@@ -1,37 +1,47 @@
-"""Few-shot tasks from a small nanosensor-array model, with domain randomization.
+"""Few-shot task samplers: labelled sensor-array feature vectors for meta-learning.
 
-A stand-in for the sensors digital twin (it keeps to what meta-learning needs:
-labelled feature vectors of an electronic-nose-like array). Each analyte ``a``
-binds to each channel ``c`` with Langmuir steady state
-``theta = C / (C + K_d[a, c])`` (``K_d`` drawn once per analyte, log-uniform);
-a reading is::
+A sampler is an object with ``sample(*, k_shot, n_query, split, random_state) -> Task``;
+:class:`neurochip.plasticity.InnerLoop` is handed one (``InnerLoop(sampler=...)``).
+Both samplers here are frozen dataclasses: picklable (process pools, Dask),
+hashable (tasks are cached per process) and described by their fields (the
+meta-learner's checkpoint fingerprint). A task draws ``n_way`` analytes from a
+pool; train and held-out tasks use disjoint analyte pools (``split="train"``:
+the first ``n_train_analytes``, ``"test"``: the others), so held-out tasks
+contain analytes never seen in meta-training.
 
-    r_c = s_c * theta_ac(C) + drift_c + noise      (s_c: device sensitivity spread)
-    feature_c = r_c / max_c(r_c)                    (concentration-normalized pattern)
+- :class:`TwinTaskSampler`: the digital twin (:func:`sensors.make_dataset`):
+  simulated recordings with diffusion, Langmuir kinetics, Johnson and 1/f
+  noise, drift, faults and domain randomization, a new device array per task.
+- :class:`SensorTaskSampler`: the twin's *steady state* only, a fast stand-in
+  (no time series). Each analyte ``a`` binds to channel ``c`` with the
+  Langmuir equilibrium of :func:`sensors.physics.langmuir_equilibrium`
+  (``k_on = 1``, ``k_off = K_d[a, c]`` drawn once per analyte, log-uniform over 3
+  decades, concentrations relative to the unit); a reading is::
 
-A task draws ``n_way`` analytes from a pool and per-task conditions (device
-sensitivity spread, drift offsets, noise level, concentration range); samples
-draw a concentration log-uniformly in the task's range. Train and held-out
-tasks use disjoint analyte pools (``split="train"`` / ``"test"``), so held-out
-tasks contain analytes never seen in meta-training.
+      r_c = s_c * theta_ac(C) + drift_c + noise_c     (s_c: device sensitivity spread)
+      feature_c = r_c / max_c |r_c|                   (concentration-normalized pattern)
 
-:class:`TwinTaskSampler` draws the same kind of tasks from the sensors digital
-twin (:mod:`sensors`: diffusion, Langmuir binding, Johnson and 1/f noise, drift,
-faults, domain randomization of temperature, viscosity, gains, background
-analytes), with a new device array per task.
+  with white read noise (:func:`sensors.physics.white_noise`) and a baseline
+  offset ``drift_c`` per task; task conditions (sensitivity spread, offsets,
+  noise level, concentration range) are drawn per task, concentrations
+  log-uniformly per sample.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from brian2 import ms
 
 from neurochip._validation import check_float, check_int
+from sensors import physics
+from sensors.dataset import make_dataset
+from sensors.randomization import RandomizationSpec
 
 
 @dataclass
 class Task:
-    """One few-shot task: support (shots) and query (held-out) sets."""
+    """One few-shot task: support (shots) and query (held-out) sets, and the analytes drawn."""
 
     X_support: np.ndarray
     y_support: np.ndarray
@@ -40,20 +50,26 @@ class Task:
     analytes: np.ndarray
 
 
-def _check_pools(owner: str, n_analytes, n_train_analytes, n_way) -> tuple[int, int, int]:
+def _set(obj, name: str, value) -> None:
+    object.__setattr__(obj, name, value)
+
+
+def _check_pools(obj) -> None:
     """Checked analyte counts: ``n_way`` analytes must fit in both the train and the test pool."""
-    n_analytes = check_int(owner, "n_analytes", n_analytes, minimum=2)
-    n_train_analytes = check_int(owner, "n_train_analytes", n_train_analytes, minimum=1)
-    n_way = check_int(owner, "n_way", n_way, minimum=2)
-    if not n_way <= min(n_train_analytes, n_analytes - n_train_analytes):
-        raise ValueError(f"{owner}: n_way should be <= the train pool ({n_train_analytes}) and the "
-                         f"test pool ({n_analytes - n_train_analytes}), got {n_way}")
-    return n_analytes, n_train_analytes, n_way
+    owner = type(obj).__name__
+    _set(obj, "n_analytes", check_int(owner, "n_analytes", obj.n_analytes, minimum=2))
+    _set(obj, "n_train_analytes", check_int(owner, "n_train_analytes", obj.n_train_analytes, minimum=1))
+    _set(obj, "n_way", check_int(owner, "n_way", obj.n_way, minimum=2))
+    test_pool = obj.n_analytes - obj.n_train_analytes
+    if not obj.n_way <= min(obj.n_train_analytes, test_pool):
+        raise ValueError(f"{owner}: n_way should be <= the train pool ({obj.n_train_analytes}) and the "
+                         f"test pool ({test_pool}), got {obj.n_way}")
 
 
-def _start_task(owner: str, sampler, k_shot, n_query, split: str, random_state):
+def _start_task(sampler, k_shot, n_query, split: str, random_state):
     """Checked ``k_shot``/``n_query``, the task's generator and its ``n_way`` analytes drawn from the
     ``split`` pool (train: the first ``n_train_analytes``; test: the rest)."""
+    owner = f"{type(sampler).__name__}.sample"
     k_shot = check_int(owner, "k_shot", k_shot, minimum=1)
     n_query = check_int(owner, "n_query", n_query, minimum=1)
     if split not in ("train", "test"):
@@ -64,8 +80,9 @@ def _start_task(owner: str, sampler, k_shot, n_query, split: str, random_state):
     return k_shot, n_query, rng, rng.choice(pool, sampler.n_way, replace=False)
 
 
+@dataclass(frozen=True, kw_only=True)
 class SensorTaskSampler:
-    """Sample few-shot tasks from a randomized sensor array (see module docstring).
+    """Few-shot tasks from the twin's steady-state response (see the module docstring).
 
     Parameters
     ----------
@@ -78,40 +95,46 @@ class SensorTaskSampler:
         Classes per task.
     sensitivity_spread, drift, noise : float
         Maxima of the per-task device-to-device sensitivity spread (relative
-        sigma), baseline drift (absolute, on a unit signal) and read noise sigma.
+        sigma), baseline offset (absolute, on a unit signal) and read noise sigma.
     random_state : int
         Seeds the analyte library (fixed for a sampler).
     """
 
-    def __init__(self, *, n_channels: int = 8, n_analytes: int = 16, n_train_analytes: int = 10,
-                 n_way: int = 3, sensitivity_spread: float = 0.3, drift: float = 0.1, noise: float = 0.06,
-                 random_state: int = 0):
+    n_channels: int = 8
+    n_analytes: int = 16
+    n_train_analytes: int = 10
+    n_way: int = 3
+    sensitivity_spread: float = 0.3
+    drift: float = 0.1
+    noise: float = 0.06
+    random_state: int = 0
+    log_kd: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
         owner = "SensorTaskSampler"
-        self.n_channels = check_int(owner, "n_channels", n_channels, minimum=1)
-        self.n_analytes, self.n_train_analytes, self.n_way = _check_pools(owner, n_analytes, n_train_analytes,
-                                                                          n_way)
-        self.sensitivity_spread = check_float(owner, "sensitivity_spread", sensitivity_spread, low=0.0)
-        self.drift = check_float(owner, "drift", drift, low=0.0)
-        self.noise = check_float(owner, "noise", noise, low=0.0)
-        lib = np.random.default_rng(random_state)
+        _set(self, "n_channels", check_int(owner, "n_channels", self.n_channels, minimum=1))
+        _check_pools(self)
+        for name in ("sensitivity_spread", "drift", "noise"):
+            _set(self, name, check_float(owner, name, getattr(self, name), low=0.0))
+        _set(self, "random_state", check_int(owner, "random_state", self.random_state, minimum=0))
+        lib = np.random.default_rng(self.random_state)
         # Dissociation constants, log-uniform over 3 decades (relative to the unit concentration).
-        self.log_kd = lib.uniform(-1.5, 1.5, (self.n_analytes, self.n_channels))
+        _set(self, "log_kd", lib.uniform(-1.5, 1.5, (self.n_analytes, self.n_channels)))
 
     def _samples(self, rng, analytes, n_per_class, cond):
         X, y = [], []
         for label, a in enumerate(analytes):
             logc = rng.uniform(cond["logc_low"], cond["logc_low"] + 1.0, n_per_class)
             c = 10.0 ** logc[:, None]
-            theta = c / (c + 10.0 ** self.log_kd[a])
-            r = cond["sens"] * theta + cond["drift"] + rng.normal(0, cond["noise"], theta.shape)
+            theta = physics.langmuir_equilibrium(c, 1.0, 10.0 ** self.log_kd[a])
+            r = cond["sens"] * theta + cond["drift"] + physics.white_noise(theta.shape, cond["noise"], rng)
             X.append(r / np.maximum(np.abs(r).max(axis=1, keepdims=True), 1e-9))
             y.append(np.full(n_per_class, label))
         return np.vstack(X), np.concatenate(y)
 
     def sample(self, *, k_shot: int, n_query: int = 10, split: str = "train", random_state=None) -> Task:
         """A task with ``k_shot`` support and ``n_query`` query samples per class."""
-        k_shot, n_query, rng, analytes = _start_task("SensorTaskSampler.sample", self, k_shot, n_query, split,
-                                                      random_state)
+        k_shot, n_query, rng, analytes = _start_task(self, k_shot, n_query, split, random_state)
         cond = {"sens": 1 + rng.uniform(0, self.sensitivity_spread) * rng.standard_normal(self.n_channels),
                 "drift": rng.uniform(-self.drift, self.drift, self.n_channels),
                 "noise": rng.uniform(0.3, 1.0) * self.noise,
@@ -122,8 +145,9 @@ class SensorTaskSampler:
         return Task(Xs, ys, Xq, yq, analytes)
 
 
+@dataclass(frozen=True, kw_only=True)
 class TwinTaskSampler:
-    """Few-shot tasks from the sensors digital twin (``sensors.make_dataset``).
+    """Few-shot tasks from the sensors digital twin (:func:`sensors.make_dataset`).
 
     A task draws ``n_way`` analytes (from the first ``n_train_analytes`` for
     ``split="train"``, from the others for ``"test"``) and a new device array
@@ -142,25 +166,31 @@ class TwinTaskSampler:
         Held-out tasks draw conditions from the twin's shifted (out-of-training) ranges.
     shifted_train : bool
         Meta-training tasks draw them from the shifted ranges too (a harder task distribution).
+    random_state : int
+        Seeds the analyte library (the device array of a task is drawn from the task's seed).
     """
 
-    def __init__(self, *, n_analytes: int = 10, n_train_analytes: int = 6, n_way: int = 3,
-                 n_sensors: int = 8, duration_ms: float = 600.0, dt_ms: float = 2.0,
-                 shifted_test: bool = False, shifted_train: bool = False, random_state: int = 0):
+    n_analytes: int = 10
+    n_train_analytes: int = 6
+    n_way: int = 3
+    n_sensors: int = 8
+    duration_ms: float = 600.0
+    dt_ms: float = 2.0
+    shifted_test: bool = False
+    shifted_train: bool = False
+    random_state: int = 0
+
+    def __post_init__(self):
         owner = "TwinTaskSampler"
-        self.n_analytes, self.n_train_analytes, self.n_way = _check_pools(owner, n_analytes, n_train_analytes,
-                                                                          n_way)
-        self.n_sensors = check_int(owner, "n_sensors", n_sensors, minimum=1)
-        self.duration_ms = check_float(owner, "duration_ms", duration_ms, low=0.0, low_open=True)
-        self.dt_ms = check_float(owner, "dt_ms", dt_ms, low=0.0, low_open=True)
-        self.shifted_test = bool(shifted_test)
-        self.shifted_train = bool(shifted_train)
-        self.random_state = random_state
+        _check_pools(self)
+        _set(self, "n_sensors", check_int(owner, "n_sensors", self.n_sensors, minimum=1))
+        _set(self, "duration_ms", check_float(owner, "duration_ms", self.duration_ms, low=0.0, low_open=True))
+        _set(self, "dt_ms", check_float(owner, "dt_ms", self.dt_ms, low=0.0, low_open=True))
+        _set(self, "shifted_test", bool(self.shifted_test))
+        _set(self, "shifted_train", bool(self.shifted_train))
+        _set(self, "random_state", check_int(owner, "random_state", self.random_state, minimum=0))
 
     def _spec(self):
-        from brian2 import ms
-        from sensors import RandomizationSpec
-
         names = tuple(f"analyte{a}" for a in range(self.n_analytes))
         d = self.duration_ms
         return RandomizationSpec(analytes=names, n_sensors=self.n_sensors, array_seed=self.random_state,
@@ -169,10 +199,7 @@ class TwinTaskSampler:
 
     def sample(self, *, k_shot: int, n_query: int = 10, split: str = "train", random_state=None) -> Task:
         """A task with ``k_shot`` support and ``n_query`` query samples per class."""
-        from sensors import make_dataset
-
-        k_shot, n_query, rng, analytes = _start_task("TwinTaskSampler.sample", self, k_shot, n_query, split,
-                                                      random_state)
+        k_shot, n_query, rng, analytes = _start_task(self, k_shot, n_query, split, random_state)
         analytes = np.sort(analytes)
         base = self._spec()
         spec = base.with_changes(classes=tuple(base.analytes[a] for a in analytes),

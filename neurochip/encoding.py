@@ -1,0 +1,150 @@
+"""Gaussian receptive fields with a latency code: the one population-coding implementation.
+
+A feature value ``x`` is seen by ``m`` fields with centers ``c_j`` and widths
+``sigma``; field ``j`` has the activation::
+
+    a_j = exp(-(x - c_j)^2 / (2 sigma^2))             # computed as exp(-(d*d) * inv2s2)
+
+and, when ``a_j >= min_activation``, fires one spike at the step::
+
+    k_j = floor((1 - a_j) * (window - 1) + 0.5)       # strong match: early spike
+
+within a window of ``window`` steps (``a = 1`` spikes at step 0). :func:`gaussian_activation`
+and :func:`first_spike_steps` are the pure functions; ``exp`` is the C library's
+(:func:`math.exp`), not numpy's vectorized one, so that compiled Brian2 code doing
+the same arithmetic gives the same spikes (numpy's ``exp`` differs from libm in the
+last bit for about a quarter of all arguments).
+
+Users of these functions:
+
+- :class:`LatencyPopulationEncoder` (here): features scaled to ``[0, 1]``, evenly
+  spaced centers, the input code of :class:`neurochip.plasticity.FewShotSpikingClassifier`
+  (rasters of shape (n_samples, steps, n_inputs)).
+- ``sensors.PopulationEncoder``: centers over fitted feature quantiles in signal
+  units, a Brian2 model and a decoder (``neurochip.SpikeSource`` output).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from neurochip._validation import check_float, check_int, describe
+
+_EXP = np.frompyfunc(math.exp, 1, 1)
+
+
+def check_features(owner: str, X, n_features: int | None = None) -> np.ndarray:
+    """``X`` as a finite float matrix (n_samples >= 1, n_features), else a ValueError naming ``owner``."""
+    try:
+        X = np.asarray(X, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: X should be a 2-D array of numbers, got {describe(X)}") from None
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"{owner}: X should have shape (n_samples >= 1, n_features), got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{owner}: X should be finite, got {int(np.sum(~np.isfinite(X)))} non-finite values")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{owner}: X should have {n_features} features (as in fit), got {X.shape[1]}")
+    return X
+
+
+def gaussian_activation(x: np.ndarray, centers: np.ndarray, inv2s2: np.ndarray) -> np.ndarray:
+    """Activations ``exp(-(x - c)^2 * inv2s2)`` of shape (n_samples, n_features, n_fields).
+
+    Parameters
+    ----------
+    x : array (n_samples, n_features)
+    centers : array (n_features, n_fields)
+    inv2s2 : array (n_features,)
+        ``1 / (2 sigma^2)`` per feature.
+    """
+    d = x[:, :, None] - centers[None]
+    arg = -(d * d) * np.asarray(inv2s2, dtype=float)[None, :, None]
+    return _EXP(arg).astype(float)
+
+
+def first_spike_steps(activation: np.ndarray, window: int, min_activation: float) -> np.ndarray:
+    """Spike step ``floor((1 - a)(window - 1) + 0.5)`` of each field, ``-1`` where ``a < min_activation``."""
+    k = np.floor((1.0 - activation) * (window - 1) + 0.5)
+    return np.where(activation >= min_activation, k, -1).astype(np.int64)
+
+
+class LatencyPopulationEncoder:
+    """Gaussian receptive fields per feature, then a latency code (time to first spike).
+
+    Feature ``f`` scaled to ``z = (f - low) / (high - low)`` (clipped to [0, 1])
+    activates input ``c`` of that feature with ``a = exp(-(z - mu_c)^2 / (2 sigma^2))``,
+    centers ``mu_c`` evenly in [0, 1], ``sigma = 1 / (n_centers - 1)``; an input
+    with ``a >= threshold`` spikes once, at step ``floor((1 - a) * (steps - 1) + 0.5)``
+    (:func:`gaussian_activation`, :func:`first_spike_steps`).
+
+    Parameters
+    ----------
+    n_centers : int
+        Inputs per feature (>= 2).
+    steps : int
+        Encoding window in steps.
+    threshold : float
+        Minimum activation in (0, 1) for a spike.
+    feature_range : (low, high), optional
+        Fixed scaling; ``None`` learns per-feature min / max in :meth:`fit`.
+    bias_spikes : int
+        Spikes of one extra, always-on *bias input* (the last input) per sample:
+        ``0`` (default) no bias input; ``n >= 1`` spikes at steps
+        ``floor(j * steps / n)``, ``j = 0 .. n-1``, whatever the features. Its
+        plastic weight to each output neuron is a per-neuron bias (learned by
+        the same rule as every other input weight), the term a distance-like
+        readout needs: nearest class mean is ``argmax_c x.mu_c - |mu_c|^2 / 2``.
+    """
+
+    def __init__(self, *, n_centers: int = 6, steps: int = 16, threshold: float = 0.2,
+                 feature_range: tuple | None = None, bias_spikes: int = 0):
+        self.n_centers = n_centers
+        self.steps = steps
+        self.threshold = threshold
+        self.feature_range = feature_range
+        self.bias_spikes = bias_spikes
+
+    def fit(self, X, y=None) -> "LatencyPopulationEncoder":
+        owner = "LatencyPopulationEncoder"
+        check_int(owner, "n_centers", self.n_centers, minimum=2)
+        check_int(owner, "steps", self.steps, minimum=2)
+        check_float(owner, "threshold", self.threshold, low=0.0, high=1.0, low_open=True, high_open=True)
+        if check_int(owner, "bias_spikes", self.bias_spikes, minimum=0) > self.steps:
+            raise ValueError(f"{owner}: bias_spikes should be <= steps ({self.steps}), got {self.bias_spikes}")
+        X = check_features(owner, X)
+        if self.feature_range is None:
+            self.low_, self.high_ = X.min(axis=0), X.max(axis=0)
+        else:
+            low, high = (check_float(owner, "feature_range[0]", self.feature_range[0]),
+                         check_float(owner, "feature_range[1]", self.feature_range[1]))
+            if not high > low:
+                raise ValueError(f"{owner}: feature_range should be (low, high) with high > low, "
+                                 f"got {self.feature_range!r}")
+            self.low_, self.high_ = np.full(X.shape[1], low), np.full(X.shape[1], high)
+        self.n_features_in_ = X.shape[1]
+        self.n_outputs_ = X.shape[1] * self.n_centers + (1 if self.bias_spikes else 0)
+        sigma = 1.0 / (self.n_centers - 1)
+        self.centers_ = np.tile(np.linspace(0.0, 1.0, self.n_centers), (X.shape[1], 1))
+        self.inv2s2_ = np.full(X.shape[1], 1.0 / (2.0 * sigma * sigma))
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Spike rasters, bool array of shape (n_samples, steps, n_features * n_centers [+ 1 bias input])."""
+        if not hasattr(self, "low_"):
+            raise ValueError("LatencyPopulationEncoder: call fit before transform")
+        X = check_features("LatencyPopulationEncoder", X, self.n_features_in_)
+        span = np.where(self.high_ > self.low_, self.high_ - self.low_, 1.0)
+        z = np.clip((X - self.low_) / span, 0.0, 1.0)
+        a = gaussian_activation(z, self.centers_, self.inv2s2_).reshape(X.shape[0], -1)
+        t = first_spike_steps(a, self.steps, self.threshold)
+        raster = np.zeros((X.shape[0], self.steps, self.n_outputs_), dtype=bool)
+        s, i = np.nonzero(t >= 0)
+        raster[s, t[s, i], i] = True
+        if self.bias_spikes:
+            raster[:, (np.arange(self.bias_spikes) * self.steps) // self.bias_spikes, -1] = True
+        return raster
+
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        return self.fit(X).transform(X)
