@@ -28,8 +28,9 @@ class _RunsCode:
 # ------------------------------------------------------------------ checkpoints
 def _learner(**kw):
     from neurochip.plasticity import InnerLoop, MetaLearner
+    from sensors import SensorTaskSampler
 
-    base = dict(inner=InnerLoop(k_shot=2, n_query=4), generations=2, popsize=4, tasks_per_eval=2,
+    base = dict(inner=InnerLoop(sampler=SensorTaskSampler(), k_shot=2, n_query=4), generations=2, popsize=4, tasks_per_eval=2,
                 candidates_per_job=2, validation_tasks=2, address="serial", progress=False, random_state=0)
     base.update(kw)
     return MetaLearner(**base)
