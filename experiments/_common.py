@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,13 @@ class EINetworkConfig:
     w_exc_inh: float = param(0.03, "mean exc -> inh weight")
     w_inh_exc: float = param(-0.1, "mean inh -> exc weight (negative: inhibition)")
     delay_inh_exc: int = param(2, "delay of inh -> exc (steps)", min=1)
+
+
+def ei_param(name: str):
+    """Field ``name`` of :class:`EINetworkConfig` (its default, range and help) for a config that has
+    only some of the network fields (``lava_deploy``)."""
+    f = {f.name: f for f in dataclasses.fields(EINetworkConfig)}[name]
+    return dataclasses.field(default=f.default, metadata=f.metadata)
 
 
 def ei_network(cfg: EINetworkConfig) -> Network:

@@ -35,7 +35,7 @@ from neurochip.experiment import (experiment_main, param, parse_config, save_fig
                                   start_run, write_metrics)
 from neurochip.io import write_json  # noqa: E402
 from neurochip.results import compare_spikes  # noqa: E402
-from experiments._common import EINetworkConfig, ei_network  # noqa: E402
+from experiments._common import EINetworkConfig, ei_network, ei_param  # noqa: E402
 
 
 @dataclass
@@ -44,12 +44,12 @@ class Config:
 
     name: str = param("lava_deploy", "experiment name (the results subfolder)")
     results_root: str = param("results", "folder of the results")
-    seed: int = param(0, "seed of the demo network", min=0)
-    steps: int = param(1000, "steps to run on every backend", min=1)
-    n_input: int = param(200, "Poisson input neurons", min=1)
-    n_exc: int = param(400, "excitatory LIF neurons", min=1)
-    n_inh: int = param(100, "inhibitory LIF neurons", min=1)
-    p_connect: float = param(0.1, "connection probability", min=0, max=1)
+    seed: int = ei_param("seed")
+    steps: int = ei_param("steps")
+    n_input: int = ei_param("n_input")
+    n_exc: int = ei_param("n_exc")
+    n_inh: int = ei_param("n_inh")
+    p_connect: float = ei_param("p_connect")
     chip: str = param("loihi2", "chip of the placement", choices=("loihi1", "loihi2"))
     perturbation: float = param(1e-3, "relative weight noise of the float sensitivity run", min=0)
     timeout_s: float = param(600.0, "time limit of every Lava run (s)", gt=0)
