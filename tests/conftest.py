@@ -40,3 +40,41 @@ def load_benchmark():
         spec.loader.exec_module(module)
         return module
     return load
+
+
+def _die_with_parent():  # pragma: no cover - runs in the forked child before exec
+    """Linux: the child gets SIGKILL when the test process that started it dies (even by SIGKILL)."""
+    import ctypes
+    import signal as _signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(_signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def spawn():
+    """``spawn(cmd, **popen_kwargs)``: start a real subprocess that never outlives its test.
+
+    It runs in its own session (a signal to its group reaches nobody else), dies with the
+    test process (parent-death signal, so a killed pytest worker leaves no orphan), and
+    whatever is left of its process group is killed at teardown, pass or fail.
+    """
+    import subprocess
+
+    started = []
+
+    def start(cmd, **kwargs):
+        kwargs.setdefault("start_new_session", True)
+        proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent, **kwargs)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        try:
+            os.killpg(proc.pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()

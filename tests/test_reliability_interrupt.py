@@ -65,8 +65,8 @@ def _interrupt_when(proc: subprocess.Popen, marker: str, *, timeout: float = 120
     return "".join(lines) + rest
 
 
-def test_sigint_during_simulate_raises_instead_of_returning_a_short_result():
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+def test_sigint_during_simulate_raises_instead_of_returning_a_short_result(spawn):
+    proc = spawn([sys.executable, "-c", CHILD], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     out = _interrupt_when(proc, "running")
     assert "returned a result" not in out, out
@@ -74,10 +74,10 @@ def test_sigint_during_simulate_raises_instead_of_returning_a_short_result():
     assert "interrupted (Ctrl-C)" in out and "of [0, 5000] s" in out, out
 
 
-def test_sigint_during_an_experiment_exits_nonzero_and_is_not_complete(tmp_path):
+def test_sigint_during_an_experiment_exits_nonzero_and_is_not_complete(spawn, tmp_path):
     cmd = [sys.executable, "-m", "neurochip.cli", "run", "ei_demo", "--tiny", "--set", "steps=2000000",
            "--set", f"results_root={tmp_path}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(NEUROCHIP_BRIAN_TARGET="numpy"), stdout=subprocess.PIPE,
+    proc = spawn(cmd, cwd=ROOT, env=_env(NEUROCHIP_BRIAN_TARGET="numpy"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     out = _interrupt_when(proc, "Starting simulation")
     assert proc.returncode == 130, out

@@ -30,10 +30,10 @@ def test_written_files_honour_the_umask(tmp_path, umask, mode):
     assert path.stat().st_mode & 0o777 == 0o640
 
 
-def _start_demo(tmp_path, steps=2_000_000):
+def _start_demo(spawn, tmp_path, steps=2_000_000):
     cmd = [sys.executable, "-m", "neurochip.cli", "run", "ei_demo", "--tiny", "--set", f"steps={steps}",
            "--set", f"results_root={tmp_path}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = spawn(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     seen = []
     while time.monotonic() < deadline:
@@ -51,8 +51,8 @@ def _run_folder(tmp_path) -> Path:
     return runs[0]
 
 
-def test_sigterm_marks_the_run_interrupted_and_leaves_no_temp_files(tmp_path):
-    proc, head = _start_demo(tmp_path)
+def test_sigterm_marks_the_run_interrupted_and_leaves_no_temp_files(spawn, tmp_path):
+    proc, head = _start_demo(spawn, tmp_path)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 143, head + out
@@ -63,8 +63,8 @@ def test_sigterm_marks_the_run_interrupted_and_leaves_no_temp_files(tmp_path):
     assert not [p for p in run.iterdir() if p.name.startswith(".")], list(run.iterdir())
 
 
-def test_a_killed_run_never_looks_complete(tmp_path):
-    proc, head = _start_demo(tmp_path)
+def test_a_killed_run_never_looks_complete(spawn, tmp_path):
+    proc, head = _start_demo(spawn, tmp_path)
     proc.kill()
     proc.communicate(timeout=60)
     metrics = json.loads((_run_folder(tmp_path) / "metrics.json").read_text())
@@ -84,9 +84,9 @@ with terminate_as_interrupt():
 """
 
 
-def test_sigterm_during_a_large_atomic_write_removes_the_temp_file(tmp_path):
+def test_sigterm_during_a_large_atomic_write_removes_the_temp_file(spawn, tmp_path):
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / "big.bin")], cwd=ROOT, env=ENV,
+        proc = spawn([sys.executable, "-c", WRITER, str(tmp_path / "big.bin")], cwd=ROOT, env=ENV,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "writing"
         time.sleep(0.7)

@@ -44,6 +44,27 @@ class LavaTimeoutError(LavaRunError, TimeoutError):
 
 T = TypeVar("T")
 
+#: Longest path a Unix socket can bind to on Linux (``sun_path`` is 108 bytes with its NUL).
+UNIX_SOCKET_PATH_MAX = 107
+
+
+def check_socket_folder() -> None:
+    """Raise a clear error where Lava's shared-memory manager could not listen.
+
+    The manager listens on a Unix socket ``<tmp>/pymp-XXXXXXXX/listener-XXXXXXXX``; with a
+    long ``TMPDIR`` that path exceeds what Linux allows, and Lava then fails in a child with
+    a bare ``EOFError`` (the child's ``OSError: AF_UNIX path too long`` only in its traceback).
+    """
+    from multiprocessing import util
+
+    folder = util.get_temp_dir()
+    longest = os.path.join(folder, "listener-" + "x" * 8)
+    if len(longest) > UNIX_SOCKET_PATH_MAX:
+        raise LavaRunError(
+            f"the temporary folder is too long for a Unix socket: Lava's shared-memory manager would listen on "
+            f"{longest!r} ({len(longest)} characters; Linux allows {UNIX_SOCKET_PATH_MAX}). Set TMPDIR to a "
+            f"shorter folder (for example TMPDIR=/tmp) before starting Python")
+
 #: Names of the shared-memory segments of the most recent run (for leak checks).
 LAST_RUN_SEGMENTS: list = []
 
@@ -307,6 +328,7 @@ def run_process(root, run_cfg, steps: int, *, timeout: float, read: Callable[[],
     LAST_RUN_SEGMENTS.clear()
     with sigterm_as_exit():
         try:
+            check_socket_folder()
             t0 = time.perf_counter()
             with no_new_log_handlers(COMPILER_LOGGER):
                 executable = root.compile(run_cfg)

@@ -116,33 +116,27 @@ def small_network():
 
 
 @pytest.fixture
-def lava_script(tmp_path):
+def lava_script(tmp_path, spawn):
     """``lava_script(code, prelude=True, **env)``: start ``SCRIPT_PRELUDE + code`` as a real Python process.
 
     Returns the ``Popen``. The script runs from the repository root with this checkout
-    first on ``sys.path``, with ``env`` added to the environment, in its own session
-    (signals to its group reach nobody else), with text pipes. At teardown whatever is
-    left of its process group is killed (also when the script itself is gone).
+    first on ``sys.path``, with ``env`` added to the environment, through the suite's
+    ``spawn`` fixture: in its own session (signals to its group reach nobody else), dying
+    with the test process, and whatever is left of its process group is killed at
+    teardown (also when the script itself is gone).
     """
     import subprocess
     import sys
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    started = []
+    count = [0]
 
     def start(code: str, *, prelude: bool = True, **env):
-        script = tmp_path / f"script{len(started)}.py"
+        script = tmp_path / f"script{count[0]}.py"
+        count[0] += 1
         script.write_text((SCRIPT_PRELUDE if prelude else "") + code)
         full_env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""), **env}
-        proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True, env=full_env, cwd=root)
-        started.append(proc)
-        return proc
+        return spawn([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     text=True, env=full_env, cwd=root)
 
-    yield start
-    for proc in started:
-        try:
-            os.killpg(proc.pid, 9)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+    return start

@@ -10,10 +10,13 @@ The network and the /proc helpers are the leak benchmark's (benchmarks/bench_lav
 import gc
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -108,10 +111,11 @@ print("the run returned", flush=True)
 """
 
 
-def _a_run_in_progress(lava_script, tmp_path, bench):
+def _a_run_in_progress(lava_script, request, bench):
     """A real subprocess in the middle of a Lava run: (process, its children, its segments, its temp folder)."""
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+    # A short folder: under pytest-xdist tmp_path/tmp/pymp-*/listener-* is longer than a Unix socket may be.
+    tmp = Path(tempfile.mkdtemp(prefix="nc-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(tmp, ignore_errors=True))
     proc = lava_script(KEEP_RUNNING, TMPDIR=str(tmp))
     assert proc.stdout.readline().strip() == "running", proc.stderr.read()[-3000:]
     deadline = time.monotonic() + 90
@@ -122,7 +126,11 @@ def _a_run_in_progress(lava_script, tmp_path, bench):
         time.sleep(0.2)
     time.sleep(1.5)  # let the run reach the sleeping step
     children, segments = bench.descendants(proc.pid), mapped_segments(proc.pid)
-    assert len(children) >= 7 and segments, (children, segments)
+    if not (len(children) >= 7 and segments):
+        proc.kill()
+        _, err = proc.communicate(timeout=30)
+        raise AssertionError(f"no run in progress: {len(children)} children, {len(segments)} segments; "
+                             f"stderr:\n{err[-3000:]}")
     assert list(tmp.glob("neurochip-lava-*")), "the run's record folder should exist"
     return proc, children, segments, tmp
 
@@ -144,10 +152,10 @@ def _assert_nothing_left(bench, children, segments, tmp, seconds=20.0):
 
 
 @pytest.mark.slow
-def test_sigterm_mid_run_stops_releases_and_exits_143(lava_script, tmp_path, load_benchmark):
+def test_sigterm_mid_run_stops_releases_and_exits_143(lava_script, request, load_benchmark):
     # On main SIGTERM killed the parent at once: 6 children stayed with 10 segments and the folder.
     bench = load_benchmark("bench_lava_leaks")
-    proc, children, segments, tmp = _a_run_in_progress(lava_script, tmp_path, bench)
+    proc, children, segments, tmp = _a_run_in_progress(lava_script, request, bench)
     os.kill(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, (proc.returncode, err[-3000:])
@@ -156,11 +164,11 @@ def test_sigterm_mid_run_stops_releases_and_exits_143(lava_script, tmp_path, loa
 
 
 @pytest.mark.slow
-def test_sigkill_of_the_parent_mid_run_leaves_no_child_segment_or_folder(lava_script, tmp_path, load_benchmark):
+def test_sigkill_of_the_parent_mid_run_leaves_no_child_segment_or_folder(lava_script, request, load_benchmark):
     # Nothing in the parent runs after SIGKILL: the children die by their parent-death signal,
     # the reaper unlinks the segments and removes the folder.
     bench = load_benchmark("bench_lava_leaks")
-    proc, children, segments, tmp = _a_run_in_progress(lava_script, tmp_path, bench)
+    proc, children, segments, tmp = _a_run_in_progress(lava_script, request, bench)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -261,3 +269,15 @@ def test_lava_runs_whatever_start_method_was_chosen_before(tmp_path, first, meth
     assert int(lines["SPIKES"]) > 0 and lines["SAME"] == "True"  # Lava float == the numpy reference
     assert lines["METHOD"] == method_after  # the user's choice is kept
     assert "leaked" not in done.stderr  # no resource-tracker warnings about semaphores or segments
+
+
+def test_a_temporary_folder_too_long_for_a_unix_socket_is_named_with_the_fix(lava_script, tmp_path):
+    # Lava's shared-memory manager listens on <tmp>/pymp-*/listener-*; past 107 characters the
+    # child failed and the parent saw a bare EOFError.
+    long_tmp = tmp_path / ("t" * max(1, 110 - len(str(tmp_path))))
+    long_tmp.mkdir()
+    proc = lava_script("mapping.run(mapping.compile(small_network(), 'loihi2-sim-float'), 5)\n", TMPDIR=str(long_tmp))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err[-3000:]
+    assert "too long for a Unix socket" in err and "Set TMPDIR to a shorter folder" in err, err[-3000:]
+    assert "EOFError" not in err, err[-3000:]
