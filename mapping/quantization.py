@@ -36,6 +36,12 @@ the 16-bit ``a_in`` and the worst-case current the 24-bit ``u`` (soft limits: if
 they cannot be met above ``2**min_vth_bits``, the report flags the risk).
 Every rounding is reported with its bound; :func:`dequantize` gives the float
 network that the fixed-point chip actually runs.
+
+``quantize(..., choices={pop: ScaleChoice(...)})`` fixes a population's scale and
+decay integers and can compensate what the decay rounding does to the response
+(:func:`gain_compensation`: the threshold absorbs the change of the steady-state
+gain, the bias and initial state follow); :mod:`mapping.calibration` chooses them by
+measurement on a calibration run (the default of ``mapping.compile``).
 """
 from __future__ import annotations
 
@@ -45,14 +51,14 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
+from neurochip.lif import ACT_SHIFT, DECAY_BITS, UV_LIMIT, VTH_SHIFT
 from neurochip.network import Network, Population, Projection
 
-DECAY_BITS = 12
+# DECAY_BITS (12), VTH_SHIFT (6: effective vth = vth_mant << 6), ACT_SHIFT (6: u += a_in << 6)
+# come from neurochip.lif, whose lif_step_fixed is the integer update.
 DECAY_UNITY = 2 ** DECAY_BITS
-VTH_SHIFT = 6  # threshold is MSB-aligned: effective vth = vth_mant << 6
-ACT_SHIFT = 6  # synaptic input is MSB-aligned: u += a_in << 6
 VTH_MANT_MAX = 2 ** 17 - 1
-UV_MAX = 2 ** 23 - 1
+UV_MAX = UV_LIMIT - 1
 BIAS_MANT_MIN, BIAS_MANT_MAX = -(2 ** 12), 2 ** 12 - 1
 BIAS_EXP_MAX = 7
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
@@ -134,6 +140,32 @@ class QuantizedNetwork:
     report: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ScaleChoice:
+    """What :func:`quantize` uses for one population instead of its own rule (``None``: the rule).
+
+    Attributes
+    ----------
+    scale : float, optional
+        The float-to-integer factor ``S`` (then lowered only as far as an exact threshold
+        mantissa needs, see :func:`exact_threshold`). Default: ``2**vth_bits / vth`` lowered by
+        the limits.
+    du_int, dv_int : int, optional
+        12-bit decays. Default: the nearest (:func:`quantize_decays`).
+    compensate : bool
+        Compensate the decays' rounding in the steady-state gain (:func:`gain_compensation`):
+        threshold times ``kappa``, bias and ``u_init`` times ``lam``, ``v_init`` times ``kappa``.
+    why : str
+        Reported as ``scale_limited_by`` when ``scale`` is given.
+    """
+
+    scale: float | None = None
+    du_int: int | None = None
+    dv_int: int | None = None
+    compensate: bool = False
+    why: str = ""
+
+
 # --------------------------------------------------------------------------- decays
 def quantize_decays(du: float, dv: float) -> tuple[int, int]:
     """12-bit decays: ``du = (du_int + 1) / 4096`` (Loihi adds 1 to ``du``), ``dv = dv_int / 4096``.
@@ -144,6 +176,37 @@ def quantize_decays(du: float, dv: float) -> tuple[int, int]:
     du_int = int(np.clip(round(du * DECAY_UNITY) - 1, 0, DECAY_UNITY - 1))
     dv_int = int(np.clip(round(dv * DECAY_UNITY), 0, DECAY_UNITY - 1))
     return du_int, dv_int
+
+
+def decay_candidates(du: float, dv: float) -> list[tuple[int, int]]:
+    """``(du_int, dv_int)`` pairs of the 12-bit neighbours of ``du`` and ``dv`` (below and above), nearest first.
+
+    One pair when both are on the 4096 grid, up to four otherwise; every pair in range.
+    """
+    def neighbours(x, offset):
+        low, high = int(np.floor(x * DECAY_UNITY)), int(np.ceil(x * DECAY_UNITY))
+        near = int(round(x * DECAY_UNITY))
+        ordered = [near] + [n for n in (low, high) if n != near]
+        return list(dict.fromkeys(int(np.clip(n - offset, 0, DECAY_UNITY - 1)) for n in ordered))
+
+    return [(a, b) for a in neighbours(du, 1) for b in neighbours(dv, 0)]
+
+
+def gain_compensation(du: float, dv: float, du_int: int, dv_int: int) -> tuple[float, float]:
+    """``(kappa, lam)``: what the rounded decays do to the steady-state gain, for the other parameters to absorb.
+
+    A constant input ``x`` holds ``u`` at ``x / du`` and ``v`` at ``(u + bias) / dv``; with
+    the effective decays ``du' = (du_int + 1) / 4096``, ``dv' = dv_int / 4096`` the chip holds
+    ``u' = (du / du') u`` and ``v' = kappa v`` with ``kappa = (du / du') (dv / dv')``. A threshold
+    ``kappa vth``, a bias ``lam bias`` and initial ``u``, ``v`` times ``lam = du / du'`` and ``kappa``
+    make the chip's steady states and threshold crossings those of the float model (exactly for
+    constant inputs; for varying ones the decays' remaining error is the kernels' shape). A decay
+    of 0 (an integrator; Loihi's ``du`` is at least 1/4096) is not compensated (factor 1).
+    """
+    du_eff, dv_eff = (du_int + 1) / DECAY_UNITY, dv_int / DECAY_UNITY
+    lam = du / du_eff if du > 0 else 1.0
+    ratio_v = dv / dv_eff if dv > 0 and dv_eff > 0 else 1.0
+    return lam * ratio_v, lam
 
 
 def decay_report(du: float, dv: float, du_int: int, dv_int: int) -> dict:
@@ -222,20 +285,24 @@ def observed_ranges(calibration, pop: Population) -> dict | None:
     prev = np.vstack([u0[None, :], u[:-1]])
     a_in = u - prev * (1 - pop.du)
     # v before the reset is at most vth plus one step's increase; the trace is after the reset.
+    # "v_neg": the most negative v (clipping there changes the dynamics; above vth it cannot: a
+    # clipped v at 2**23 - 1 is still above the 17-bit threshold, and it spikes and resets).
     return {"input": float(np.abs(a_in).max()), "u": float(np.abs(u).max()),
-            "v": float(max(np.abs(v).max(), pop.vth))}
+            "v": float(max(np.abs(v).max(), pop.vth)), "v_neg": float(max(-v.min(), 0.0))}
 
 
 def state_bounds(in_max: float, du_eff: float, observed: dict | None, *, steps: int = 0,
                  margin: float = 2.0) -> tuple[str, float, float, float]:
     """``(label, input bound, u bound, v bound)`` the soft limits are checked against.
 
-    Calibrated (``observed`` given): the observed maxima times ``margin``. Worst case:
-    every pre neuron spiking in one step (``in_max``), and a ``u`` that accumulates it
-    (``in_max / du_eff``); no v bound.
+    Calibrated (``observed`` given): the observed maxima times ``margin``; for ``v`` the
+    most negative value (``"v_neg"``, when given: above the threshold a clipped ``v`` still
+    spikes), else the largest ``|v|``. Worst case: every pre neuron spiking in one step
+    (``in_max``), and a ``u`` that accumulates it (``in_max / du_eff``); no v bound.
     """
     if observed is not None:
-        in_bound, u_bound, v_bound = (margin * observed[k] for k in ("input", "u", "v"))
+        v_key = "v_neg" if "v_neg" in observed else "v"
+        in_bound, u_bound, v_bound = (margin * observed[k] for k in ("input", "u", v_key))
         return f"calibrated ({steps} steps, margin {margin:g})", in_bound, u_bound, v_bound
     u_bound = in_max / du_eff if in_max > 0 else 0.0
     return "worst case (every pre neuron spiking in one step)", in_max, u_bound, 0.0
@@ -295,7 +362,7 @@ def exact_threshold(scale: float, vth: float) -> tuple[int, float]:
 
     ``vth = 64 * vth_mant / scale`` holds exactly for the returned scale.
     """
-    vth_mant = int(np.floor(scale * vth / 2 ** VTH_SHIFT))
+    vth_mant = int(np.floor(scale * vth / 2 ** VTH_SHIFT * (1 + 1e-12)))  # a scale made exact stays exact
     vth_mant = max(1, min(vth_mant, VTH_MANT_MAX))
     return vth_mant, vth_mant * 2 ** VTH_SHIFT / vth
 
@@ -331,31 +398,56 @@ def bias_report(bias: np.ndarray, qp: QuantizedPopulation) -> dict:
 
 # --------------------------------------------------------------------------- one population
 def quantize_population(pop: Population, weights_in: Mapping[str, Any], *, vth_bits: int, min_vth_bits: int,
-                        calibration=None, margin: float = 2.0) -> tuple[QuantizedPopulation, dict]:
-    """Integers and report of one population; ``weights_in``: float weights of the projections into it."""
+                        calibration=None, margin: float = 2.0, choice: ScaleChoice | None = None,
+                        in_max: float | None = None) -> tuple[QuantizedPopulation, dict]:
+    """Integers and report of one population; ``weights_in``: float weights of the projections into it.
+
+    ``choice`` (a :class:`ScaleChoice`) fixes the scale and decays and switches on the gain
+    compensation; a chosen scale above a hard limit is a :class:`QuantizationError`, above a
+    soft limit an overflow risk in the report. ``in_max``: the worst-case input per step
+    (:func:`_in_bounds` of ``weights_in``) when already known.
+    """
     owner = f"Population '{pop.name}'"
-    scale, hard_name = hard_scale(owner, pop.vth, hard_scale_limits(pop, weights_in, vth_bits=vth_bits),
-                                  min_vth_bits=min_vth_bits)
-    in_max = _in_bounds(list(weights_in.values()), pop.size)
+    choice = choice or ScaleChoice()
+    hard = hard_scale_limits(pop, weights_in, vth_bits=vth_bits)
+    scale, hard_name = hard_scale(owner, pop.vth, hard, min_vth_bits=min_vth_bits)
+    if in_max is None:
+        in_max = _in_bounds(list(weights_in.values()), pop.size)
     du_int, dv_int = quantize_decays(pop.du, pop.dv)
+    du_int = du_int if choice.du_int is None else int(choice.du_int)
+    dv_int = dv_int if choice.dv_int is None else int(choice.dv_int)
     observed = observed_ranges(calibration, pop)
     bounds, in_bound, u_bound, v_bound = state_bounds(
         in_max, (du_int + 1) / DECAY_UNITY, observed, steps=getattr(calibration, "steps", 0), margin=margin)
-    scale, limited_by, risks = apply_soft_limits(scale, hard_name, soft_scale_limits(in_bound, u_bound, v_bound),
-                                                 vth=pop.vth, min_vth_bits=min_vth_bits)
+    soft = soft_scale_limits(in_bound, u_bound, v_bound)
+    kappa, lam = gain_compensation(pop.du, pop.dv, du_int, dv_int) if choice.compensate else (1.0, 1.0)
+    if choice.scale is None:
+        scale, limited_by, risks = apply_soft_limits(scale, hard_name, soft, vth=pop.vth, min_vth_bits=min_vth_bits)
+    else:
+        _check_chosen_scale(owner, choice.scale, {k: v for k, v in hard.items() if k != "threshold"})
+        scale, limited_by = float(choice.scale), choice.why or "chosen"
+        risks = [f"{name}: the chosen scale is {scale / s:.3g} times its limit" for name, s in soft.items()
+                 if s < scale * (1 - 1e-12)]
+    # The compensated threshold mantissa must fit 17 bits too.
+    scale = min(scale, VTH_MANT_MAX * 2 ** VTH_SHIFT / (pop.vth * max(kappa, 1.0)))
     vth_mant, scale = exact_threshold(scale, pop.vth)
+    if choice.compensate:
+        vth_mant = int(np.clip(round(kappa * vth_mant), 1, VTH_MANT_MAX))
     bias = np.broadcast_to(np.asarray(pop.bias, dtype=float), (pop.size,))
-    bias_mant, bias_exp = quantize_bias(owner, bias, scale)
+    bias_mant, bias_exp = quantize_bias(owner, lam * bias, scale)
     qp = QuantizedPopulation(name=pop.name, scale=float(scale), du_int=du_int, dv_int=dv_int, vth_mant=vth_mant,
                              bias_mant=bias_mant, bias_exp=bias_exp,
-                             u_init_int=quantize_state(pop.u_init, scale, pop.size),
-                             v_init_int=quantize_state(pop.v_init, scale, pop.size))
+                             u_init_int=quantize_state(lam * np.asarray(pop.u_init, float), scale, pop.size),
+                             v_init_int=quantize_state(kappa * np.asarray(pop.v_init, float), scale, pop.size))
     vth_eff = qp.dequantized()["vth"]
     report = {
         "size": pop.size, "scale": float(scale), "scale_limited_by": limited_by,
-        "vth": {"float": pop.vth, "vth_mant": vth_mant, "effective": vth_eff, "abs_error": abs(vth_eff - pop.vth)},
+        "vth": {"float": pop.vth, "vth_mant": vth_mant, "effective": vth_eff, "abs_error": abs(vth_eff - pop.vth),
+                "target": kappa * pop.vth, "target_error": abs(vth_eff - kappa * pop.vth),
+                "target_error_bound": 0.5 * 2 ** VTH_SHIFT / scale if choice.compensate else 0.0},
         **decay_report(pop.du, pop.dv, du_int, dv_int),
-        "bias": bias_report(bias, qp),
+        "gain_compensation": gain_report(pop, du_int, dv_int, choice.compensate, kappa, lam),
+        "bias": bias_report(lam * bias, qp),
         "state_lsb": 1.0 / scale,
         "bounds": bounds,
         "worst_case_input_per_step": in_max,
@@ -365,6 +457,28 @@ def quantize_population(pop: Population, weights_in: Mapping[str, Any], *, vth_b
         "overflow_risk": bool(risks), "risks": risks,
     }
     return qp, report
+
+
+def _check_chosen_scale(owner: str, scale: float, hard: dict) -> None:
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"{owner}: a chosen scale should be a positive finite number, got {scale!r}")
+    over = {name: s for name, s in hard.items() if scale > s * (1 + 1e-12)}
+    if over:
+        name = min(over, key=over.get)
+        raise QuantizationError(f"{owner}: the chosen scale {scale:.6g} is above the largest that {name} allows "
+                                f"({over[name]:.6g}, by a factor {scale / over[name]:.3g}); choose a smaller one")
+
+
+def gain_report(pop: Population, du_int: int, dv_int: int, applied: bool, kappa: float, lam: float) -> dict:
+    """The steady-state gains of the rounded decays against the float ones, and what compensates them."""
+    k, lm = gain_compensation(pop.du, pop.dv, du_int, dv_int)
+    return {"applied": bool(applied), "kappa": kappa, "lambda": lam,
+            "steady_state_gain_ratio": 1.0 / k,
+            "why": ("threshold times kappa, bias and u_init times lambda, v_init times kappa: the rounded "
+                    "decays' steady-state gain (u: du/du_eff, v: dv/dv_eff) is absorbed"
+                    if applied else
+                    f"not compensated: the rounded decays change the steady-state gain by a factor "
+                    f"{1.0 / k:.6g}")}
 
 
 # --------------------------------------------------------------------------- weights
@@ -497,7 +611,8 @@ def _check_delays(net: Network) -> None:
 # --------------------------------------------------------------------------- the network
 def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits: int | None = None,
              min_vth_bits: int = 12, weight_parts: int = 1, calibration=None,
-             margin: float = 2.0) -> QuantizedNetwork:
+             margin: float = 2.0, choices: Mapping[str, ScaleChoice] | None = None,
+             cache: dict | None = None) -> QuantizedNetwork:
     """Quantize ``net`` for Loihi fixed point (see the module docstring).
 
     Parameters
@@ -523,6 +638,12 @@ def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits
         big networks; the report says which bound was used.
     margin : float
         Safety factor on calibrated maxima (>= 1).
+    choices : dict of population name to ScaleChoice, optional
+        Scale, decays and gain compensation per population instead of the rule above
+        (what :func:`mapping.calibration.choose` measured best); the others use the rule.
+    cache : dict, optional
+        Reused between calls on the same network and weights (:mod:`mapping.calibration`
+        quantizes many candidates): worst-case input bounds and the weights per scale.
 
     Returns
     -------
@@ -545,15 +666,32 @@ def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits
                          f"min_vth_bits={min_vth_bits}, vth_bits={vth_bits}")
     weights = {proj.name: proj.weights for proj in net.projections} | dict(weights or {})
     _check_delays(net)
+    choices = dict(choices or {})
+    unknown = sorted(set(choices) - set(net.population_names))
+    if unknown:
+        raise ValueError(f"quantize: choices name populations that network '{net.name}' does not have: "
+                         f"{', '.join(unknown)} (populations: {', '.join(net.population_names)})")
     qpops, qprojs = {}, {}
     report = {"populations": {}, "projections": {}, "vth_bits": vth_bits}
     for pop in net.populations:
         weights_in = {proj.name: weights[proj.name] for proj in net.projections_into(pop.name)}
+        in_max = cache.get(("in_max", pop.name)) if cache is not None else None
+        if in_max is None:
+            in_max = _in_bounds(list(weights_in.values()), pop.size)
+            if cache is not None:
+                cache[("in_max", pop.name)] = in_max
         qpops[pop.name], report["populations"][pop.name] = quantize_population(
-            pop, weights_in, vth_bits=vth_bits, min_vth_bits=min_vth_bits, calibration=calibration, margin=margin)
+            pop, weights_in, vth_bits=vth_bits, min_vth_bits=min_vth_bits, calibration=calibration, margin=margin,
+            choice=choices.get(pop.name), in_max=in_max)
     for proj in net.projections:
+        key = ("weights", proj.name, qpops[proj.post].scale, weight_parts)
+        if cache is not None and key in cache:
+            qprojs[proj.name], report["projections"][proj.name] = cache[key]
+            continue
         qprojs[proj.name], report["projections"][proj.name] = quantize_weights(
             proj.name, weights[proj.name], qpops[proj.post].scale, parts=weight_parts)
+        if cache is not None:
+            cache[key] = (qprojs[proj.name], report["projections"][proj.name])
     for name, prep in report["populations"].items():
         prep["input_error_bound_per_step"] = input_error_bound(net.projections_into(name), report["projections"],
                                                                qprojs, prep["scale"])
