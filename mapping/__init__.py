@@ -34,7 +34,7 @@ from mapping.target import BACKENDS, TARGETS, Target, get_target
 _register_runner("lava", "mapping.runner:run_lava_float")
 _register_runner("lava-fixed", "mapping.runner:run_lava_fixed")
 
-__all__ = ["compile", "run", "verify", "Deployment", "Target", "TARGETS", "get_target", "quantize",
+__all__ = ["compile", "run", "verify", "fixed_point_breakdown", "Deployment", "Target", "TARGETS", "get_target", "quantize",
            "dequantize", "QuantizationError", "QuantizedNetwork", "place", "Placement",
            "PlacementError", "ResourceModel", "LOIHI1", "LOIHI2", "RESOURCE_MODELS",
            "snapshot_weights"]
@@ -396,7 +396,8 @@ def verify(deployment: Deployment, steps: int, *, reference: str = "numpy",
     dict
         Per population: counts, exact matches, matches within tolerance and the
         agreement fraction (see :func:`neurochip.compare_spikes`), plus the total.
-        Also stored in ``deployment.report["agreement"]``.
+        Fixed point also has ``"breakdown"``: where the remaining disagreement comes from
+        (see :func:`fixed_point_breakdown`). Also stored in ``deployment.report["agreement"]``.
     """
     if reference not in ("numpy", "brian2"):
         raise ValueError(f"verify: reference should be 'numpy' or 'brian2', got {reference!r}")
@@ -424,5 +425,48 @@ def verify(deployment: Deployment, steps: int, *, reference: str = "numpy",
     total["agreement"] = total["within_tolerance"] / n if n else 1.0
     total["exact_fraction"] = total["exact"] / n if n else 1.0
     out["total"] = total
+    if deployment.quantized is not None:
+        out["breakdown"] = fixed_point_breakdown(ref_net, deployment.quantized, steps, reference=ref, run=got)
     deployment.report["agreement"] = out
     return out
+
+
+def fixed_point_breakdown(net: Network, quantized: QuantizedNetwork, steps: int, *, reference=None,
+                          run=None) -> dict:
+    """How much of a fixed-point deployment's disagreement with float is parameter resolution, how much arithmetic.
+
+    Parameters
+    ----------
+    net : Network
+        The network with its deployed float weights.
+    quantized : QuantizedNetwork
+    steps : int
+    reference, run : SimulationResult, optional
+        The float reference run of ``net`` and the fixed-point run (Lava) of ``steps`` steps,
+        if already made (the numpy reference and the integer model otherwise).
+
+    Returns
+    -------
+    dict
+        ``"resolution"``: the float run of the dequantized network (:func:`dequantize`: the
+        parameters the integers represent, in float arithmetic) against the float reference;
+        ``"arithmetic"``: the fixed-point run against that dequantized float run (truncating
+        decays, wrap / clip, floored shifts); each ``{"spikes", "exact", "within_1", "score"}``
+        pooled over the populations. ``"overflow"``: neuron-steps with ``u`` wrapped, ``v``
+        clipped, or an input beyond 16 bits, counted by the integer model
+        (:func:`mapping.fixed_point.simulate_fixed`); ``"integer_model_matches_run"``: its
+        spikes equal those of ``run``.
+    """
+    from neurochip.reference import simulate as ref_simulate
+
+    from mapping.calibration import agreement
+    from mapping.fixed_point import overflow_total, simulate_fixed
+
+    pops = net.population_names
+    ref = reference if reference is not None else ref_simulate(net, steps)
+    model = simulate_fixed(net, quantized, steps)
+    got = run if run is not None else model
+    deq = ref_simulate(dequantize(net, quantized), steps)
+    same = all(np.array_equal(model.raster(p), got.raster(p)) for p in pops)
+    return {"resolution": agreement(ref, deq, pops), "arithmetic": agreement(deq, got, pops),
+            "overflow": overflow_total(model), "integer_model_matches_run": bool(same)}
