@@ -33,7 +33,12 @@ from neurochip.results import SimulationResult, Spikes
 
 from mapping.quantization import A_IN_MAX, QuantizedNetwork
 
-__all__ = ["simulate_fixed", "overflow_total"]
+__all__ = ["simulate_fixed", "overflow_total", "OVERFLOW_KEYS"]
+
+#: What :func:`simulate_fixed` counts per population (neuron-steps): ``u`` wrapped, ``v`` clipped at the
+#: bottom (this changes the dynamics), ``v`` clipped at the top (harmless: still above the 17-bit
+#: threshold, it spikes and resets), ``|a_in|`` beyond Loihi's 16 bits.
+OVERFLOW_KEYS = ("u_wrapped", "v_clipped_low", "v_clipped_high", "a_in_over_16_bit")
 
 
 def _parts(qnet: QuantizedNetwork, name: str) -> list:
@@ -112,7 +117,7 @@ def simulate_fixed(net: Network, qnet: QuantizedNetwork, steps: int,
             source_at.setdefault(k, {}).setdefault(s.name, []).append(i)
     events = {name: [] for name in sizes}
     traces = {pop: {var: np.zeros((steps, sizes[pop])) for var in vs} for pop, vs in probes.items()}
-    overflow = {n: {"u_wrapped": 0, "v_clipped": 0, "a_in_over_16_bit": 0} for n in qp}
+    overflow = {n: dict.fromkeys(OVERFLOW_KEYS, 0) for n in qp}
 
     for k in range(steps):
         slot = k % depth
@@ -131,7 +136,9 @@ def simulate_fixed(net: Network, qnet: QuantizedNetwork, steps: int,
             overflow[name]["a_in_over_16_bit"] += int(np.count_nonzero(np.abs(a_in[name]) > A_IN_MAX))
             state[name], spikes, over = lif_step_fixed(state[name], a_in[name], params[name])
             overflow[name]["u_wrapped"] += int(np.count_nonzero(over.u_wrapped))
-            overflow[name]["v_clipped"] += int(np.count_nonzero(over.v_clipped))
+            low = over.v_clipped & (state[name].v < 0)
+            overflow[name]["v_clipped_low"] += int(np.count_nonzero(low))
+            overflow[name]["v_clipped_high"] += int(np.count_nonzero(over.v_clipped & ~low))
             idx = np.flatnonzero(spikes)
             active[name][slot] = idx
             if idx.size:
@@ -150,7 +157,6 @@ def simulate_fixed(net: Network, qnet: QuantizedNetwork, steps: int,
 
 
 def overflow_total(result: SimulationResult) -> dict:
-    """``{"u_wrapped": n, "v_clipped": n, "a_in_over_16_bit": n}`` summed over the populations of ``result``."""
-    keys = ("u_wrapped", "v_clipped", "a_in_over_16_bit")
+    """The counts of :data:`OVERFLOW_KEYS` summed over the populations of ``result``."""
     per_pop = result.info.get("overflow", {})
-    return {key: int(sum(c[key] for c in per_pop.values())) for key in keys}
+    return {key: int(sum(c[key] for c in per_pop.values())) for key in OVERFLOW_KEYS}
