@@ -264,6 +264,9 @@ def choose(net: Network, *, steps: int = DEFAULT_CALIBRATION_STEPS, margin: floa
         raise QuantizationError(f"network '{net.name}': no candidate quantization fits Loihi fixed point: "
                                 + "; ".join(r["error"] for r in measured))
     scale_stage = best_row["label"]
+    # The decay stage keeps the chosen scales and parts: drop the other candidates' weights.
+    kept = {("weights", proj.name, best_q.populations[proj.post].scale, best.weight_parts) for proj in net.projections}
+    kw["cache"] = {k: v for k, v in kw["cache"].items() if k[0] == "in_max" or k in kept}
     if compensate is not False:
         for pop in net.populations:
             now = best.choices[pop.name]

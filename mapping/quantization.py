@@ -228,8 +228,12 @@ def _in_bounds(weights_in: list, size: int) -> float:
             pos += np.asarray(w.maximum(0).sum(axis=1)).ravel()
             neg += np.asarray((-w).maximum(0).sum(axis=1)).ravel()
         else:
-            pos += np.clip(w, 0, None).sum(axis=1)
-            neg += np.clip(-w, 0, None).sum(axis=1)
+            w = np.asarray(w, dtype=float)
+            rows = max(1, CHUNK // max(1, w.shape[1]))
+            for i in range(0, w.shape[0], rows):  # row blocks: bounded temporaries
+                block = w[i:i + rows]
+                pos[i:i + rows] += np.clip(block, 0, None).sum(axis=1)
+                neg[i:i + rows] -= np.clip(block, None, 0).sum(axis=1)
     return float(max(pos.max(initial=0.0), neg.max(initial=0.0)))
 
 
@@ -515,30 +519,105 @@ def _values_on(structure, w) -> np.ndarray:
     return np.asarray(sp.csr_matrix(w)[coo.row, coo.col]).ravel()
 
 
+#: Weights are quantized and checked in chunks of this many synapses (bounded temporaries).
+CHUNK = 1 << 20
+
+
+def _flat(w) -> np.ndarray:
+    """The stored values of ``w`` as one 1-D float array (a view when possible): sparse ``data``, dense raveled."""
+    if sp.issparse(w):
+        return np.asarray(w.data, dtype=float)
+    return np.asarray(w, dtype=float).reshape(-1)
+
+
+def _part_flats(q: QuantizedProjection, w) -> list:
+    """``(flat integer mantissas, factor to float)`` per part, aligned with :func:`_flat` of ``w``."""
+    out = []
+    for part in q.parts():
+        ints = part.weight_mant
+        if sp.issparse(ints):
+            ints = ints.data if ints.nnz == w.nnz else _values_on(w, ints)
+        out.append((np.asarray(ints).reshape(-1), 2.0 ** part.weight_exp * 2 ** ACT_SHIFT / part.scale))
+    return out
+
+
+def _error_stats(orig: np.ndarray, parts: list) -> tuple[float, float, int]:
+    """``(max |error|, sum of squared errors, weights rounded to zero)`` of the parts' sum against ``orig``."""
+    worst, sumsq, zeroed = 0.0, 0.0, 0
+    for i in range(0, orig.size, CHUNK):
+        w = orig[i:i + CHUNK]
+        eff = parts[0][0][i:i + CHUNK].astype(float) * parts[0][1]
+        for ints, factor in parts[1:]:
+            eff = eff + ints[i:i + CHUNK].astype(float) * factor
+        err = np.abs(eff - w)
+        worst = max(worst, float(err.max(initial=0.0)))
+        sumsq += float(np.dot(err, err))
+        zeroed += int(np.count_nonzero((w != 0) & (eff == 0)))
+    return worst, sumsq, zeroed
+
+
 def weight_report(q: QuantizedProjection, w, *, lsb: float, bound: float, saturated: int) -> dict:
     """Value and mantissa ranges, LSB, max / RMS error against ``w``, its bound, zeroed and saturated counts."""
-    is_sparse = sp.issparse(w)
-    eff = q.effective_weights()
-    orig = w.data if is_sparse else np.asarray(w, dtype=float)
-    eff_values = eff.data if is_sparse else eff
-    if is_sparse and eff_values.shape != orig.shape:
-        # Adding the residual part drops explicit zeros: compare on w's own structure.
-        eff_values = _values_on(w, eff)
-    ints = q.weight_mant.data if is_sparse else q.weight_mant
-    err = np.abs(eff_values - orig)
-    nonzero = orig != 0
+    orig = _flat(w)
+    parts = _part_flats(q, w)
+    worst, sumsq, zeroed = _error_stats(orig, parts)
+    ints = parts[0][0]
     return {
         "sign_mode": q.sign_mode, "weight_exp": q.weight_exp, "num_weight_bits": 8,
         "range": [float(orig.min()) if orig.size else 0.0, float(orig.max()) if orig.size else 0.0],
         "weight_mant_range": [int(ints.min()) if ints.size else 0, int(ints.max()) if ints.size else 0],
         "lsb": float(lsb * 2.0 ** ACT_SHIFT / q.scale),
-        "max_abs_error": float(err.max()) if err.size else 0.0,
-        "rms_error": float(np.sqrt(np.mean(err ** 2))) if err.size else 0.0,
+        "max_abs_error": worst,
+        "rms_error": float(np.sqrt(sumsq / orig.size)) if orig.size else 0.0,
         "error_bound": float(bound),
-        "zeroed": int(np.sum(nonzero & (eff_values == 0))),
+        "zeroed": zeroed,
         "saturated": saturated,  # 0 by construction of the exponent
         "parts": [{"weight_exp": p.weight_exp, "sign_mode": p.sign_mode} for p in q.parts()],
     }
+
+
+def _mantissas(orig: np.ndarray, scale: float, lsb: float, mode: str, step_bits: int, first=None
+               ) -> tuple[np.ndarray, int]:
+    """``(int16 mantissas, saturated count)`` of ``orig`` (minus the part ``first = (ints, factor)``), chunk by chunk."""
+    out = np.empty(orig.size, dtype=np.int16)
+    saturated = 0
+    for i in range(0, orig.size, CHUNK):
+        x = orig[i:i + CHUNK]
+        if first is not None:
+            x = x - first[0][i:i + CHUNK].astype(float) * first[1]
+        unclipped = np.round(x * scale / 2 ** ACT_SHIFT / lsb)
+        mant = _clip_mantissa(unclipped, mode)
+        saturated += int(np.count_nonzero(mant != unclipped))
+        out[i:i + CHUNK] = mant * 2 ** step_bits
+    return out, saturated
+
+
+def _residual_range(orig: np.ndarray, first: tuple) -> tuple[float, float]:
+    """``(max positive, max negative)`` residual ``orig - first part`` (both >= 0)."""
+    pos = neg = 0.0
+    for i in range(0, orig.size, CHUNK):
+        rest = orig[i:i + CHUNK] - first[0][i:i + CHUNK].astype(float) * first[1]
+        if rest.size:
+            pos, neg = max(pos, float(rest.max())), max(neg, float(-rest.min()))
+    return pos, neg
+
+
+def _shaped(w, flat_ints: np.ndarray):
+    """``flat_ints`` in the structure of ``w`` (sparse: a CSR copy with these data)."""
+    if sp.issparse(w):
+        out = w.tocsr(copy=True)
+        out.data = flat_ints
+        return out
+    return flat_ints.reshape(np.shape(w))
+
+
+def _format_or_raise(name: str, wpos: float, wneg: float, scale: float, min_exp: int) -> tuple[str, int, int]:
+    mode, step_bits, exp, need = weight_format(wpos, wneg, scale, min_exp=min_exp)
+    if need > 2.0 ** exp * (1 + 1e-9):
+        raise QuantizationError(
+            f"Projection '{name}': weights up to {max(wpos, wneg):.4g} need weight_exp "
+            f"{int(np.ceil(np.log2(need)))} > {WEIGHT_EXP_MAX} at scale {scale:.4g}")
+    return mode, step_bits, exp
 
 
 def quantize_weights(name: str, w, scale: float, *, parts: int = 1,
@@ -547,43 +626,30 @@ def quantize_weights(name: str, w, scale: float, *, parts: int = 1,
 
     ``parts = 2`` adds a second projection carrying the rounding residual with
     its own exponent (about 8 more bits of weight precision for twice the synapses).
+    Mantissas are int16 arrays (Lava's ``Dense`` takes them as they are); the work is done in
+    chunks of :data:`CHUNK` synapses, so temporaries stay bounded whatever the size.
     """
     if parts not in (1, 2):
         raise ValueError(f"Projection '{name}': weight_parts should be 1 or 2, got {parts!r}")
-    wpos, wneg = _max_abs(w)
-    is_sparse = sp.issparse(w)
-    values = (w.data if is_sparse else np.asarray(w, dtype=float)) * scale / 2 ** ACT_SHIFT
-    mode, step_bits, exp, need = weight_format(wpos, wneg, scale, min_exp=min_exp)
-    if need > 2.0 ** exp * (1 + 1e-9):
-        raise QuantizationError(
-            f"Projection '{name}': weights up to {max(wpos, wneg):.4g} need weight_exp "
-            f"{int(np.ceil(np.log2(need)))} > {WEIGHT_EXP_MAX} at scale {scale:.4g}")
+    orig = _flat(w)
+    mode, step_bits, exp = _format_or_raise(name, *_max_abs(w), scale, min_exp)
     lsb = 2.0 ** (exp + step_bits)
-    unclipped = np.round(values / lsb)
-    mant = _clip_mantissa(unclipped, mode)
-    ints = (mant * 2 ** step_bits).astype(np.int64)
-    if is_sparse:
-        qw = w.copy().tocsr()
-        qw.data = ints
-    else:
-        qw = ints
-    q = QuantizedProjection(name=name, weight_mant=qw, weight_exp=exp, sign_mode=mode, scale=scale)
+    ints, saturated = _mantissas(orig, scale, lsb, mode, step_bits)
+    q = QuantizedProjection(name=name, weight_mant=_shaped(w, ints), weight_exp=exp, sign_mode=mode, scale=scale)
     bound = 0.5 * lsb * 2.0 ** ACT_SHIFT / scale  # half a mantissa step, in float units
     if parts == 2:
-        first = q.effective_weights()
-        if is_sparse:
-            rest = w.copy().tocsr().astype(float)
-            rest.data = w.data - first.data
-            has_rest = np.any(rest.data != 0)
-        else:
-            rest = np.asarray(w, dtype=float) - first
-            has_rest = np.any(rest != 0)
-        if has_rest:
+        first = (ints, 2.0 ** exp * 2 ** ACT_SHIFT / scale)
+        rpos, rneg = _residual_range(orig, first)
+        if rpos > 0 or rneg > 0:
             # Exponent >= 0: a negative one floors the summed input, a bias of up to one
             # a_in unit per step that costs more than the finer weights gain (measured).
-            q.residual, rrep = quantize_weights(name + "#residual", rest, scale, parts=1, min_exp=RESIDUAL_MIN_EXP)
-            bound = rrep["error_bound"]
-    return q, weight_report(q, w, lsb=lsb, bound=bound, saturated=int(np.sum(mant != unclipped)))
+            rmode, rstep, rexp = _format_or_raise(name + "#residual", rpos, rneg, scale, RESIDUAL_MIN_EXP)
+            rlsb = 2.0 ** (rexp + rstep)
+            rints, _ = _mantissas(orig, scale, rlsb, rmode, rstep, first=first)
+            q.residual = QuantizedProjection(name=name + "#residual", weight_mant=_shaped(w, rints),
+                                             weight_exp=rexp, sign_mode=rmode, scale=scale)
+            bound = 0.5 * rlsb * 2.0 ** ACT_SHIFT / scale
+    return q, weight_report(q, w, lsb=lsb, bound=bound, saturated=saturated)
 
 
 def input_error_bound(projections_in: list, reports: Mapping[str, dict], quantized: Mapping[str, QuantizedProjection],
