@@ -35,6 +35,9 @@ from mapping.quantization import A_IN_MAX, QuantizedNetwork
 
 __all__ = ["simulate_fixed", "overflow_total", "OVERFLOW_KEYS"]
 
+#: Sparse projections of at most this many entries (pre x post) run as dense int16 arrays (32 MB).
+DENSE_LIMIT = 2 ** 24
+
 #: What :func:`simulate_fixed` counts per population (neuron-steps): ``u`` wrapped, ``v`` clipped at the
 #: bottom (this changes the dynamics), ``v`` clipped at the top (harmless: still above the 17-bit
 #: threshold, it spikes and resets), ``|a_in|`` beyond Loihi's 16 bits.
@@ -44,13 +47,19 @@ OVERFLOW_KEYS = ("u_wrapped", "v_clipped_low", "v_clipped_high", "a_in_over_16_b
 def _parts(qnet: QuantizedNetwork, name: str) -> list:
     """``(integer weights by pre neuron, weight_exp)`` of each part of projection ``name``.
 
-    Stored transposed, ``(n_pre, n_post)`` (sparse: CSR), so that the rows of the spiking
-    pre neurons are gathered contiguously.
+    Stored transposed, ``(n_pre, n_post)``, so that the rows of the spiking pre neurons are
+    gathered contiguously; sparse weights as dense int16 rows up to :data:`DENSE_LIMIT`
+    entries (scipy's row slicing costs more than the sums), as CSR above.
     """
     out = []
     for part in qnet.projections[name].parts():
         w = part.weight_mant
-        wt = sp.csr_matrix(w.T, dtype=np.int64) if sp.issparse(w) else np.ascontiguousarray(np.asarray(w).T)
+        if sp.issparse(w) and w.shape[0] * w.shape[1] <= DENSE_LIMIT:
+            wt = np.ascontiguousarray(w.T.toarray().astype(np.int16))
+        elif sp.issparse(w):
+            wt = sp.csr_matrix(w.T, dtype=np.int64)
+        else:
+            wt = np.ascontiguousarray(np.asarray(w).T)
         out.append((wt, int(part.weight_exp)))
     return out
 
