@@ -15,7 +15,7 @@ and arithmetic, the fixed-point run against that float run):
   of ``bench_mapping.py`` (200 steps): the default against the options of before (plain 8-bit,
   2-part, 2-part calibrated);
 * compile time (median of 3) and peak traced memory (``tracemalloc``, over the weight bytes) of
-  one dense projection of 10^6 and 10^7 synapses, default and plain.
+  one dense projection of 10^6 and 10^7 synapses: default, plain and 2-part calibrated (200 steps).
 
 Prints the tables and writes ``benchmarks/out/bench_fixed_point.json``. Run:
 ``python benchmarks/bench_fixed_point.py [--quick]`` (``--quick``: small job, 4 random networks,
@@ -103,7 +103,9 @@ def compile_cost(n_syn: int, repeats: int = 3) -> dict:
     net = network(n_syn, 200)
     weight_bytes = net.projections[0].weights.nbytes
     out = {"synapses": n_syn, "weight_bytes": weight_bytes}
-    for label, kw in {"default": {}, "plain": BEFORE["plain 8-bit (default before)"]}.items():
+    options = {"default": {}, "plain": BEFORE["plain 8-bit (default before)"],
+               "2-part calibrated": dict(weight_parts=2, compensate=False, vth_bits=23, calibrate_steps=200)}
+    for label, kw in options.items():
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -114,7 +116,7 @@ def compile_cost(n_syn: int, repeats: int = 3) -> dict:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         out[label] = {"compile_s_median": statistics.median(times), "peak_over_weight_bytes": peak / weight_bytes}
-        print(f"compile {n_syn:>9} dense synapses, {label:7s}: {out[label]['compile_s_median']:6.3f} s (median of "
+        print(f"compile {n_syn:>9} dense synapses, {label:17s}: {out[label]['compile_s_median']:6.3f} s (median of "
               f"{repeats}), peak traced memory {out[label]['peak_over_weight_bytes']:.2f} x the weight bytes", flush=True)
     return out
 
