@@ -292,5 +292,10 @@ def choose(net: Network, *, steps: int = DEFAULT_CALIBRATION_STEPS, margin: floa
                       f"{len(measured)} candidates (scale stage: {scale_stage}); a candidate replaces the current "
                       f"one only if strictly better, so ties keep one weight part and the nearest decays"),
               "weight_parts_considered": list(parts_allowed), "seconds": time.perf_counter() - start}
-    best_q.report["choice"] = report
+    later = sum(int(np.count_nonzero(src.steps >= ref.steps)) for src in net.sources)
+    total = sum(int(src.steps.size) for src in net.sources)
+    if later:
+        report["note"] = (f"{later} of {total} source spikes come after the calibration run ({ref.steps} steps): "
+                          f"the ranges were observed without them; inputs stronger than those seen can overflow "
+                          f"(mapping.verify counts it); calibrate_steps= covering the inputs avoids this")
     return best_q, report

@@ -222,6 +222,10 @@ def test_the_choice_is_the_best_measured_candidate_and_the_report_says_why(rando
     assert rep["chosen_agreement"]["score"] == best
     assert rep["chosen"] == next(r["label"] for r in rows if r["score"] == best)  # first of the ties
     assert rep["why"].startswith("best agreement with the float reference on the calibration run (150 steps)")
+    assert "note" not in rep  # the sources (120 steps) end within the run
+    late = choose(net, steps=60)[1]
+    assert late["note"].endswith("calibrate_steps= covering the inputs avoids this")
+    assert late["note"].startswith(f"{int(sum(np.count_nonzero(s.steps >= 60) for s in net.sources))} of ")
     # the chosen integers are what was measured: the integer model on the calibration run gives the score
     ref = reference.simulate(net, 150)
     assert agreement(ref, simulate_fixed(net, q, 150), net.population_names)["score"] == best
