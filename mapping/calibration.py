@@ -202,6 +202,8 @@ def choose(net: Network, *, steps: int = DEFAULT_CALIBRATION_STEPS, margin: floa
     parts_allowed = tuple(dict.fromkeys(int(p) for p in weight_parts))
     if not parts_allowed or any(p not in (1, 2) for p in parts_allowed):
         raise ValueError(f"choose: weight_parts should be a sequence of 1 and/or 2, got {weight_parts!r}")
+    if calibration is None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
+        raise ValueError(f"choose: steps should be an integer >= 1 (the calibration run), got {steps!r}")
     ref = calibration if calibration is not None else calibration_run(net, steps)
     pops = net.population_names
     kw = dict(calibration=ref, margin=margin, min_vth_bits=min_vth_bits,

@@ -207,6 +207,10 @@ def test_chosen_scale_and_unknown_populations_give_clear_errors(random_network):
     with pytest.raises(qz.QuantizationError, match=r"Population 'a': the chosen scale 1e\+12 is above the "
                                                    r"largest that .* allows"):
         qz.quantize(net, choices={"a": qz.ScaleChoice(scale=1e12)})
+    with pytest.raises(ValueError, match=r"choose: steps should be an integer >= 1 \(the calibration run\), got 0"):
+        choose(net, steps=0)
+    with pytest.raises(ValueError, match=r"choose: weight_parts should be a sequence of 1 and/or 2, got \(3,\)"):
+        choose(net, weight_parts=(3,))
     with pytest.raises(ValueError, match="compile: weight_parts should be 1, 2 or None"):
         mapping.compile(net, "loihi2-sim-fixed", weight_parts=3, wire=False)
     with pytest.raises(ValueError, match="compile: compensate should be True, False or None"):
