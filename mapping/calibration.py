@@ -208,11 +208,11 @@ def choose(net: Network, *, steps: int = DEFAULT_CALIBRATION_STEPS, margin: floa
     pops = net.population_names
     kw = dict(calibration=ref, margin=margin, min_vth_bits=min_vth_bits,
               vth_bits=23 if vth_bits is None else vth_bits)
-    measured = []
+    measured, run_cache = [], {}
 
     def measure(cand: Candidate):
         q = quantize(net, weight_parts=cand.weight_parts, choices=cand.choices, **kw)
-        got = simulate_fixed(net, q, ref.steps)
+        got = simulate_fixed(net, q, ref.steps, cache=run_cache)
         row = {"label": cand.label, "weight_parts": cand.weight_parts,
                "has_residual_part": _has_residual(q), "populations": _population_summary(q, cand),
                **agreement(ref, got, pops)}
@@ -269,6 +269,7 @@ def choose(net: Network, *, steps: int = DEFAULT_CALIBRATION_STEPS, margin: floa
     # The decay stage keeps the chosen scales and parts: drop the other candidates' weights.
     kept = {("weights", proj.name, best_q.populations[proj.post].scale, best.weight_parts) for proj in net.projections}
     kw["cache"] = {k: v for k, v in kw["cache"].items() if k[0] == "in_max" or k in kept}
+    run_cache.clear()
     if compensate is not False:
         for pop in net.populations:
             now = best.choices[pop.name]

@@ -44,7 +44,7 @@ DENSE_LIMIT = 2 ** 24
 OVERFLOW_KEYS = ("u_wrapped", "v_clipped_low", "v_clipped_high", "a_in_over_16_bit")
 
 
-def _parts(qnet: QuantizedNetwork, name: str) -> list:
+def _parts(qnet: QuantizedNetwork, name: str, cache: dict | None = None) -> list:
     """``(integer weights by pre neuron, weight_exp)`` of each part of projection ``name``.
 
     Stored transposed, ``(n_pre, n_post)``, so that the rows of the spiking pre neurons are
@@ -54,6 +54,9 @@ def _parts(qnet: QuantizedNetwork, name: str) -> list:
     out = []
     for part in qnet.projections[name].parts():
         w = part.weight_mant
+        if cache is not None and id(w) in cache and cache[id(w)][0] is w:
+            out.append(cache[id(w)][1])
+            continue
         if sp.issparse(w) and w.shape[0] * w.shape[1] <= DENSE_LIMIT:
             wt = np.ascontiguousarray(w.T.toarray().astype(np.int16))
         elif sp.issparse(w):
@@ -61,6 +64,8 @@ def _parts(qnet: QuantizedNetwork, name: str) -> list:
         else:
             wt = np.ascontiguousarray(np.asarray(w).T)
         out.append((wt, int(part.weight_exp)))
+        if cache is not None:
+            cache[id(w)] = (w, out[-1])
     return out
 
 
@@ -83,7 +88,8 @@ def _events(chunks: list) -> Spikes:
 
 
 def simulate_fixed(net: Network, qnet: QuantizedNetwork, steps: int,
-                   probes: Mapping[str, Sequence[str]] | None = None) -> SimulationResult:
+                   probes: Mapping[str, Sequence[str]] | None = None, *, cache: dict | None = None
+                   ) -> SimulationResult:
     """Run the integers ``qnet`` of ``net`` for ``steps`` steps, bit for bit as Lava's fixed-point models.
 
     Parameters
@@ -95,6 +101,9 @@ def simulate_fixed(net: Network, qnet: QuantizedNetwork, steps: int,
     steps : int
     probes : dict of population name to list of ``"u"``, ``"v"``, optional
         Traces in float units (integers divided by the population's scale), as :func:`mapping.run`.
+    cache : dict, optional
+        Reused between runs of quantizations that share weight arrays (:mod:`mapping.calibration`):
+        the weights rearranged for the run, by array.
 
     Returns
     -------
@@ -115,7 +124,7 @@ def simulate_fixed(net: Network, qnet: QuantizedNetwork, steps: int,
     qp = {p.name: qnet.populations[p.name] for p in pops}
     params = {n: FixedLIFParams(q.du_int, q.dv_int, q.vth_mant, q.bias_mant, q.bias_exp) for n, q in qp.items()}
     state = {n: LIFState(q.u_init_int.astype(np.int64), q.v_init_int.astype(np.int64)) for n, q in qp.items()}
-    parts = {proj.name: _parts(qnet, proj.name) for proj in net.projections}
+    parts = {proj.name: _parts(qnet, proj.name, cache) for proj in net.projections}
     sizes = {n.name: n.size for n in [*pops, *net.sources]}
     depth = net.max_delay + 1
     active = {name: [np.zeros(0, np.int64)] * depth for name in sizes}  # spiking indices per ring slot
