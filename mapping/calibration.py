@@ -162,6 +162,13 @@ def _has_residual(q: QuantizedNetwork) -> bool:
 
 
 # ------------------------------------------------------------------- the search
+def _decay_label(scale_stage: str, choices: dict) -> str:
+    """The scale stage's label and every population whose decays the decay stage set."""
+    set_ = [f"{name}: du_int {c.du_int}, dv_int {c.dv_int}, {'gain compensated' if c.compensate else 'not compensated'}"
+            for name, c in choices.items() if c.du_int is not None]
+    return "; ".join([scale_stage, *set_])
+
+
 def _population_summary(q: QuantizedNetwork, cand: Candidate) -> dict:
     return {name: {"scale": qp.scale, "du_int": qp.du_int, "dv_int": qp.dv_int,
                    "compensate": bool(cand.choices[name].compensate)} for name, qp in q.populations.items()}
@@ -280,9 +287,8 @@ def choose(net: Network, *, steps: int = DEFAULT_CALIBRATION_STEPS, margin: floa
                     if ((du_int, dv_int), comp_trial) == (current, best.choices[pop.name].compensate):
                         continue
                     trial = replace(best.choices[pop.name], du_int=du_int, dv_int=dv_int, compensate=comp_trial)
-                    cand = Candidate(f"{scale_stage}; {pop.name}: du_int {du_int}, dv_int {dv_int}, "
-                                     f"{'gain compensated' if comp_trial else 'not compensated'}",
-                                     {**best.choices, pop.name: trial}, best.weight_parts)
+                    choices = {**best.choices, pop.name: trial}
+                    cand = Candidate(_decay_label(scale_stage, choices), choices, best.weight_parts)
                     q, row = measure(cand)
                     if row["score"] > best_row["score"]:
                         best_q, best_row, best = q, row, cand
