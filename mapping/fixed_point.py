@@ -10,7 +10,8 @@ spikes and ``v`` bit for bit against Lava), in one process and without Lava:
   (``weight_parts=2``) are shifted separately and added, as Lava adds the ports' inputs;
 * a spike of step ``k`` reaches the post population's ``a_in`` at step ``k + delay``
   (as :func:`neurochip.reference.simulate`);
-* every population is :func:`neurochip.lif.lif_step_fixed` (the one integer LIF step).
+* every population is :func:`neurochip.lif.lif_step_fixed` (the one integer LIF step); the
+  overflow counts come from a check of each step's sums before wrap and clip.
 
 It is what :mod:`mapping.calibration` uses to compare candidate scalings on the
 calibration run (fast: no process start, no readout), and :func:`mapping.verify` runs it
@@ -26,12 +27,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from neurochip.lif import FixedLIFParams, LIFState, lif_step_fixed
+from neurochip.lif import FixedLIFParams, FixedLIFState, lif_step_fixed
 from neurochip.network import Network
 from neurochip.reference import check_probes, check_steps
 from neurochip.results import SimulationResult, Spikes
 
-from mapping.quantization import A_IN_MAX, QuantizedNetwork
+from mapping.quantization import A_IN_MAX, ACT_SHIFT, DECAY_UNITY, UV_MAX, QuantizedNetwork
 
 __all__ = ["simulate_fixed", "overflow_total", "OVERFLOW_KEYS"]
 
@@ -67,6 +68,28 @@ def _parts(qnet: QuantizedNetwork, name: str, cache: dict | None = None) -> list
         if cache is not None:
             cache[id(w)] = (w, out[-1])
     return out
+
+
+def _overflow(prev: FixedLIFState, a_in: np.ndarray, params: FixedLIFParams, new: FixedLIFState,
+              spikes: np.ndarray) -> tuple[int, int, int]:
+    """``(u wrapped, v clipped low, v clipped high)`` neuron counts of the step ``prev`` -> ``new``.
+
+    ``u`` wrapped where the step's ``u`` differs from its sum before the wrap (recomputed);
+    ``v`` clipped low where it sits at ``-2**23 + 1``; clipped high where it spiked with a sum
+    above ``2**23 - 1`` before the clip (harmless: still above any 17-bit threshold).
+    """
+    keep_u = DECAY_UNITY - (params.du_int + 1)
+    pre = prev.u * keep_u
+    unwrapped = np.sign(pre) * (np.abs(pre) >> 12) + (a_in << ACT_SHIFT)
+    wrapped = int(np.count_nonzero(unwrapped != new.u))
+    low = int(np.count_nonzero(new.v == -UV_MAX))
+    high = 0
+    if spikes.any():
+        keep_v = DECAY_UNITY - params.dv_int
+        pv = prev.v[spikes] * keep_v
+        high = int(np.count_nonzero(np.sign(pv) * (np.abs(pv) >> 12) + new.u[spikes] + np.broadcast_to(
+            params.bias, spikes.shape)[spikes] > UV_MAX))
+    return wrapped, low, high
 
 
 def _column_sum(wt, idx: np.ndarray) -> np.ndarray:
@@ -122,8 +145,10 @@ def simulate_fixed(net: Network, qnet: QuantizedNetwork, steps: int,
                          f"quantize this network (mapping.quantize(net)) and pass its result")
     pops = net.populations
     qp = {p.name: qnet.populations[p.name] for p in pops}
-    params = {n: FixedLIFParams(q.du_int, q.dv_int, q.vth_mant, q.bias_mant, q.bias_exp) for n, q in qp.items()}
-    state = {n: LIFState(q.u_init_int.astype(np.int64), q.v_init_int.astype(np.int64)) for n, q in qp.items()}
+    params = {n: FixedLIFParams(q.du_int, q.dv_int, q.vth_mant,
+                                np.left_shift(q.bias_mant.astype(np.int64), q.bias_exp.astype(np.int64)))
+              for n, q in qp.items()}
+    state = {n: FixedLIFState(q.u_init_int.astype(np.int64), q.v_init_int.astype(np.int64)) for n, q in qp.items()}
     parts = {proj.name: _parts(qnet, proj.name, cache) for proj in net.projections}
     sizes = {n.name: n.size for n in [*pops, *net.sources]}
     depth = net.max_delay + 1
@@ -152,11 +177,12 @@ def simulate_fixed(net: Network, qnet: QuantizedNetwork, steps: int,
         for p in pops:
             name = p.name
             overflow[name]["a_in_over_16_bit"] += int(np.count_nonzero(np.abs(a_in[name]) > A_IN_MAX))
-            state[name], spikes, over = lif_step_fixed(state[name], a_in[name], params[name])
-            overflow[name]["u_wrapped"] += int(np.count_nonzero(over.u_wrapped))
-            low = over.v_clipped & (state[name].v < 0)
-            overflow[name]["v_clipped_low"] += int(np.count_nonzero(low))
-            overflow[name]["v_clipped_high"] += int(np.count_nonzero(over.v_clipped & ~low))
+            prev = state[name]
+            state[name], spikes = lif_step_fixed(prev, a_in[name], params[name])
+            counts = overflow[name]
+            wrapped, low, high = _overflow(prev, a_in[name], params[name], state[name], spikes)
+            counts["u_wrapped"], counts["v_clipped_low"], counts["v_clipped_high"] = (
+                counts["u_wrapped"] + wrapped, counts["v_clipped_low"] + low, counts["v_clipped_high"] + high)
             idx = np.flatnonzero(spikes)
             active[name][slot] = idx
             if idx.size:

@@ -51,14 +51,14 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from neurochip.lif import ACT_SHIFT, DECAY_BITS, UV_LIMIT, VTH_SHIFT
 from neurochip.network import Network, Population, Projection
 
-# DECAY_BITS (12), VTH_SHIFT (6: effective vth = vth_mant << 6), ACT_SHIFT (6: u += a_in << 6)
-# come from neurochip.lif, whose lif_step_fixed is the integer update.
+DECAY_BITS = 12
 DECAY_UNITY = 2 ** DECAY_BITS
+VTH_SHIFT = 6  # threshold is MSB-aligned: effective vth = vth_mant << 6
+ACT_SHIFT = 6  # synaptic input is MSB-aligned: u += a_in << 6
 VTH_MANT_MAX = 2 ** 17 - 1
-UV_MAX = UV_LIMIT - 1
+UV_MAX = 2 ** 23 - 1
 BIAS_MANT_MIN, BIAS_MANT_MAX = -(2 ** 12), 2 ** 12 - 1
 BIAS_EXP_MAX = 7
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7

@@ -18,11 +18,6 @@ are the same update as Brian2 code: a ``run_regularly`` operation at the start
 of every step (``when="start"``) plus an input accumulator ``a_in`` that
 synapses add to and the update consumes (Lava ``Dense``'s one-step latency).
 Every Brian2 LIF of the code base is built by :func:`brian_lif_group`.
-
-:func:`lif_step_fixed` is the same neuron in Loihi's fixed-point arithmetic (Lava
-``PyLifModelBitAcc``): 12-bit decays, 24-bit state with wrap (u) and clip (v),
-truncating decays, ``a_in << 6``, threshold ``vth_mant << 6``. It is the one
-integer step of the code base (``mapping.fixed_point`` runs networks with it).
 """
 from __future__ import annotations
 
@@ -82,6 +77,53 @@ def lif_step(state: LIFState, a_in, params: LIFParams) -> tuple[LIFState, np.nda
     return LIFState(u, np.where(spikes, 0.0, v)), spikes
 
 
+class FixedLIFParams(NamedTuple):
+    """Loihi fixed-point LIF parameters (Lava ``PyLifModelBitAcc``), integers: ``du_int``, ``dv_int`` the 12-bit
+    decays (the current keeps ``4096 - du_int - 1`` parts in 4096 per step, the voltage ``4096 - dv_int``),
+    ``vth_mant`` the threshold mantissa (effective threshold ``vth_mant << 6``), ``bias`` the effective bias
+    ``bias_mant << bias_exp`` (scalar or per neuron)."""
+
+    du_int: int
+    dv_int: int
+    vth_mant: int
+    bias: int | np.ndarray = 0
+
+
+class FixedLIFState(LIFState):
+    """:class:`LIFState` of integers: current ``u`` and voltage ``v`` (24-bit values in int64 arrays)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def zeros(cls, shape) -> "FixedLIFState":
+        return cls(np.zeros(shape, np.int64), np.zeros(shape, np.int64))
+
+
+_UV_LIMIT = 2 ** 23
+
+
+def _decay_toward_zero(x: np.ndarray, keep: int) -> np.ndarray:
+    prod = x * keep
+    return np.sign(prod) * (np.abs(prod) >> 12)
+
+
+def lif_step_fixed(state: FixedLIFState, a_in, params: FixedLIFParams) -> tuple[FixedLIFState, np.ndarray]:
+    """One Loihi fixed-point LIF step (Lava ``PyLifModelBitAcc``): ``(new state, boolean spikes)``.
+
+    ``u = wrap24(trunc(u (4096 - du_int - 1) / 4096) + (a_in << 6))``,
+    ``v = clip24(trunc(v (4096 - dv_int) / 4096) + u + bias)``, spike where
+    ``v > vth_mant << 6``, then ``v = 0`` there. ``a_in`` is the integer input of
+    this step (the sum of every projection's ``Dense`` output).
+    """
+    u = _decay_toward_zero(state.u, 4096 - (params.du_int + 1)) + (np.asarray(a_in, np.int64) << 6)
+    u = np.where(u > _UV_LIMIT, u - 2 * _UV_LIMIT, u)
+    u = np.where(u <= -_UV_LIMIT, u + 2 * _UV_LIMIT, u)
+    v = _decay_toward_zero(state.v, 4096 - params.dv_int) + u + params.bias
+    v = np.clip(v, -_UV_LIMIT + 1, _UV_LIMIT - 1)
+    spikes = v > (params.vth_mant << 6)
+    return FixedLIFState(u, np.where(spikes, 0, v)), spikes
+
+
 #: Brian2 model of the LIF group: state, input accumulator and per-neuron bias;
 #: decays and threshold are shared constants of the group.
 BRIAN_LIF_MODEL = """
@@ -137,82 +179,3 @@ def brian_lif_group(n: int, *, du: float, dv: float, vth: float, bias=0.0, u_ini
     g.v = v_init
     g.run_regularly(BRIAN_LIF_UPDATE, dt=dt, when="start", name=f"{name}_update")
     return g
-
-
-# ----------------------------------------------------------------- Loihi fixed point
-#: Loihi's fixed-point LIF: decays are ``d / 2**DECAY_BITS``; ``u``, ``v`` are 24-bit
-#: (``|x| < 2**23``); synaptic input and threshold are shifted left by 6 (MSB alignment).
-DECAY_BITS = 12
-UV_LIMIT = 2 ** 23
-ACT_SHIFT = 6
-VTH_SHIFT = 6
-
-
-class FixedLIFParams(NamedTuple):
-    """Integer LIF parameters, as Lava's fixed-point ``LIF`` takes them.
-
-    ``du_int``, ``dv_int`` are 12-bit decays (the current loses ``(du_int + 1) / 4096``
-    per step, Loihi adds 1; the voltage ``dv_int / 4096``); the threshold is
-    ``vth_mant << 6``; the bias ``bias_mant << bias_exp`` (per neuron or scalar).
-    """
-
-    du_int: int
-    dv_int: int
-    vth_mant: int
-    bias_mant: int | np.ndarray = 0
-    bias_exp: int | np.ndarray = 0
-
-
-class FixedLIFOverflow(NamedTuple):
-    """Where one fixed-point step left the 24-bit range: ``u`` wrapped, ``v`` clipped (boolean arrays)."""
-
-    u_wrapped: np.ndarray
-    v_clipped: np.ndarray
-
-
-def _decayed(x: np.ndarray, keep: int) -> np.ndarray:
-    """``trunc(x * keep / 4096)`` toward zero, in int64 (Lava: ``sign(x) * (|x * keep| >> 12)``)."""
-    y = x * keep
-    return np.sign(y) * (np.abs(y) >> DECAY_BITS)
-
-
-def lif_step_fixed(state: LIFState, a_in, params: FixedLIFParams
-                   ) -> tuple[LIFState, np.ndarray, FixedLIFOverflow]:
-    """One Loihi fixed-point LIF step on integers: ``(new state, spikes, overflow)``.
-
-    Bit for bit the update of Lava's ``PyLifModelBitAcc``::
-
-        u = wrap24( trunc(u * (4096 - du_int - 1) / 4096) + (a_in << 6) )
-        v = clip24( trunc(v * (4096 - dv_int) / 4096) + u + (bias_mant << bias_exp) )
-        spike where v > (vth_mant << 6);  v = 0 there
-
-    with ``wrap24``: above ``2**23`` subtract ``2**24``, at or below ``-2**23`` add it;
-    ``clip24``: to ``[-2**23 + 1, 2**23 - 1]``.
-
-    Parameters
-    ----------
-    state : LIFState
-        Integer ``u``, ``v`` (int64 arrays) of the previous step (not modified).
-    a_in : array of int
-        Synaptic input of this step (the summed, exponent-shifted weights of Lava's ``Dense``).
-    params : FixedLIFParams
-
-    Returns
-    -------
-    state : LIFState
-        int64 ``u``, ``v`` after the step (``v = 0`` where it spiked).
-    spikes : ndarray of bool
-    overflow : FixedLIFOverflow
-        Where ``u`` wrapped and ``v`` was clipped in this step.
-    """
-    u = _decayed(np.asarray(state.u, np.int64), 2 ** DECAY_BITS - (params.du_int + 1))
-    u = u + (np.asarray(a_in, np.int64) << ACT_SHIFT)
-    wrapped = (u > UV_LIMIT) | (u <= -UV_LIMIT)
-    u = np.where(u > UV_LIMIT, u - 2 * UV_LIMIT, u)
-    u = np.where(u <= -UV_LIMIT, u + 2 * UV_LIMIT, u)
-    bias = np.left_shift(np.asarray(params.bias_mant, np.int64), np.asarray(params.bias_exp, np.int64))
-    v = _decayed(np.asarray(state.v, np.int64), 2 ** DECAY_BITS - params.dv_int) + u + bias
-    clipped = (v < -UV_LIMIT + 1) | (v > UV_LIMIT - 1)
-    v = np.clip(v, -UV_LIMIT + 1, UV_LIMIT - 1)
-    spikes = v > (int(params.vth_mant) << VTH_SHIFT)
-    return LIFState(u, np.where(spikes, 0, v)), spikes, FixedLIFOverflow(wrapped, clipped)

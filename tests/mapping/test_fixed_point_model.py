@@ -9,7 +9,7 @@ from mapping import quantization as qz
 from mapping.calibration import agreement, choose, exact_scale, matched_within_one
 from mapping.fixed_point import overflow_total, simulate_fixed
 from neurochip import Network, Population, Projection, SpikeSource, compare_spikes, reference
-from neurochip.lif import FixedLIFParams, LIFState, lif_step_fixed
+from neurochip.lif import FixedLIFParams, FixedLIFState, lif_step_fixed
 from neurochip.results import SimulationResult, Spikes
 from neurochip.testing import make_fixed_point_job
 
@@ -19,39 +19,36 @@ STEPS = 120
 # ------------------------------------------------------------------ the integer step
 def test_integer_step_gold_values():
     # u: trunc(u * (4096 - du_int - 1) / 4096) toward zero, then + a_in << 6
-    state = LIFState(np.array([1000, -1000, 0]), np.array([0, 0, 0]))
-    params = FixedLIFParams(du_int=2047, dv_int=1024, vth_mant=100, bias_mant=np.array([0, 0, 3]),
-                            bias_exp=np.array([0, 0, 2]))
-    new, spikes, over = lif_step_fixed(state, np.array([0, 0, 1]), params)
+    state = FixedLIFState(np.array([1000, -1000, 0]), np.array([0, 0, 0]))
+    params = FixedLIFParams(du_int=2047, dv_int=1024, vth_mant=100, bias=np.array([0, 0, 3 << 2]))
+    new, spikes = lif_step_fixed(state, np.array([0, 0, 1]), params)
     np.testing.assert_array_equal(new.u, [500, -500, 64])  # 1000 * 2048 / 4096; -500, not -501; 1 << 6
-    np.testing.assert_array_equal(new.v, [500, -500, 64 + 12])  # v = 0 * ... + u + (3 << 2)
-    assert not spikes.any() and not over.u_wrapped.any() and not over.v_clipped.any()
+    np.testing.assert_array_equal(new.v, [500, -500, 64 + 12])  # v = 0 * ... + u + bias
+    assert not spikes.any()
     # -999 * 2048 / 4096 = -499.5 truncates toward zero
-    assert lif_step_fixed(LIFState(np.array([-999]), np.array([0])), 0, params)[0].u[0] == -499
-    # spike when v > vth_mant << 6 (6400), then v = 0; v == 6400 does not spike
-    s2, spk, _ = lif_step_fixed(LIFState(np.array([6401, 6400]), np.array([0, 0])), 0,
-                                FixedLIFParams(du_int=4095, dv_int=4095, vth_mant=100))
-    # du_int 4095: u decays to 0 in one step (4096 - 4096 = 0)
+    assert lif_step_fixed(FixedLIFState(np.array([-999]), np.array([0])), 0, params)[0].u[0] == -499
+    # du_int 4095: u decays to 0 in one step; spike when v > vth_mant << 6 (6400), then v = 0
+    s2, spk = lif_step_fixed(FixedLIFState(np.array([6401, 6400]), np.array([0, 0])), 0,
+                             FixedLIFParams(du_int=4095, dv_int=4095, vth_mant=100))
     np.testing.assert_array_equal(s2.u, [0, 0])
-    assert not spk.any()
-    s3, spk, _ = lif_step_fixed(LIFState(np.array([0, 0]), np.array([0, 0])), np.array([101, 100]),
-                                FixedLIFParams(du_int=0, dv_int=4095, vth_mant=100))
+    s3, spk = lif_step_fixed(FixedLIFState(np.array([0, 0]), np.array([0, 0])), np.array([101, 100]),
+                             FixedLIFParams(du_int=0, dv_int=4095, vth_mant=100))
     np.testing.assert_array_equal(spk, [True, False])  # 101 << 6 = 6464 > 6400; 100 << 6 == 6400
     np.testing.assert_array_equal(s3.v, [0, 6400])
 
 
-def test_integer_step_wraps_u_and_clips_v_as_lava():
+def test_overflow_of_a_step_is_found_as_lava_wraps_and_clips():
+    from mapping.fixed_point import _overflow
+
     lim = 2 ** 23
     params = FixedLIFParams(du_int=0, dv_int=0, vth_mant=2 ** 17 - 1)
-    state = LIFState(np.array([lim - 10, -lim + 10, 0]), np.array([0, 0, -lim + 5]))
-    new, spikes, over = lif_step_fixed(state, np.array([1, -1, 0]), params)
-    # u: (lim - 10) * 4095 >> 12 = lim - 2058 (rounding toward zero), + 64 stays below lim: no wrap
-    assert new.u[0] == (lim - 10) * 4095 // 4096 + 64
-    big, _, over = lif_step_fixed(LIFState(np.array([lim - 1]), np.array([0])), np.array([100]), params)
-    assert over.u_wrapped.tolist() == [True]
-    assert big.u[0] == (lim - 1) * 4095 // 4096 + 6400 - 2 * lim  # wrapped into the negative range
-    neg, _, over = lif_step_fixed(LIFState(np.array([0]), np.array([-lim + 5])), np.array([-100]), params)
-    assert over.v_clipped.tolist() == [True] and neg.v[0] == -lim + 1
+    prev = FixedLIFState(np.array([lim - 1, lim - 10, 0, 0]), np.array([0, 0, -lim + 5, lim - 2]))
+    a_in = np.array([100, 0, -100, 100])
+    new, spikes = lif_step_fixed(prev, a_in, params)
+    assert new.u[0] == (lim - 1) * 4095 // 4096 + 6400 - 2 * lim  # wrapped into the negative range
+    assert new.v[2] == -lim + 1  # clipped at the bottom
+    assert spikes.tolist() == [False, False, False, True]  # the top clip still spikes
+    assert _overflow(prev, a_in, params, new, spikes) == (1, 1, 1)
 
 
 # ------------------------------------------------------------------ the network model against Lava
