@@ -34,7 +34,7 @@ from mapping.target import BACKENDS, TARGETS, Target, get_target
 _register_runner("lava", "mapping.runner:run_lava_float")
 _register_runner("lava-fixed", "mapping.runner:run_lava_fixed")
 
-__all__ = ["compile", "run", "verify", "Deployment", "Target", "TARGETS", "get_target", "quantize",
+__all__ = ["compile", "run", "verify", "fixed_point_breakdown", "Deployment", "Target", "TARGETS", "get_target", "quantize",
            "dequantize", "QuantizationError", "QuantizedNetwork", "place", "Placement",
            "PlacementError", "ResourceModel", "LOIHI1", "LOIHI2", "RESOURCE_MODELS",
            "snapshot_weights"]
@@ -135,9 +135,9 @@ def _check_third_factor(network, proj, third, target) -> None:
 
 
 def compile(network: Network, target: Target | str = "loihi2-sim-float", *, random_state=None,
-            vth_bits: int | None = None, min_vth_bits: int = 12, weight_parts: int = 1,
+            vth_bits: int | None = None, min_vth_bits: int = 12, weight_parts: int | None = None,
             calibrate_steps: int | None = None, calibration_margin: float = 2.0,
-            verify_steps: int | None = None, wire: bool = True) -> Deployment:
+            compensate: bool | None = None, verify_steps: int | None = None, wire: bool = True) -> Deployment:
     """Compile ``network`` for ``target``.
 
     Steps: device snapshots of memristive projections (seeded by
@@ -153,14 +153,28 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
         ``"loihi2-sim-float"``, ``"loihi2-sim-fixed"``, ``"loihi2-hw"`` or a :class:`Target`.
     random_state : int or numpy Generator, optional
         Seed of device snapshots (default: each device model's own seed, as Brian2).
-    vth_bits, min_vth_bits, weight_parts : int
-        Fixed-point scaling and weight precision (see :func:`mapping.quantization.quantize`):
-        ``weight_parts=2`` deploys each projection as two 8-bit projections
-        (weight and rounding residual) for finer weights.
+    vth_bits, min_vth_bits, weight_parts : int, optional
+        Fixed-point scaling and weight precision (see :func:`mapping.quantization.quantize`).
+        By default chosen per network (:mod:`mapping.calibration`); given, they override the
+        choice: ``vth_bits`` sets every scale by ``quantize``'s rule with that threshold target,
+        ``weight_parts=1`` plain 8-bit weights, ``weight_parts=2`` each projection as two 8-bit
+        projections (weight and rounding residual). By default two parts are considered when
+        the doubled synapses fit the chip, and kept when they agree better.
     calibrate_steps : int, optional
-        Fixed point: run the numpy float reference for this many steps and scale
-        by the observed input and state ranges times ``calibration_margin``
-        instead of the worst case (finer resolution; the report says which).
+        Fixed point: length of the calibration run of the numpy float reference (default
+        :data:`mapping.calibration.DEFAULT_CALIBRATION_STEPS`, 200). The scales use its
+        observed input and state ranges times ``calibration_margin``, and candidate
+        quantizations are compared against it (in the integer model, on that run only); the
+        best is deployed, and ``report["calibration"]`` lists the candidates with their
+        agreement and says why. ``0``: no calibration run, worst-case ranges (every pre neuron
+        spiking in one step) and the analytic choice (nearest decays, gain compensated unless
+        ``compensate=False``, two parts when they fit).
+    compensate : bool, optional
+        Fixed point: absorb the rounded decays' steady-state gain in threshold, bias and
+        initial state (:func:`mapping.quantization.gain_compensation`). ``None``: measured
+        with and without, with the four 12-bit neighbours of each decay; ``True``: always;
+        ``False``: nearest decays, not compensated (one parameter at a time; with
+        ``calibrate_steps=0, weight_parts=1`` the plain quantization of earlier versions).
     verify_steps : int, optional
         Before returning, run the deployment and the float reference side by side
         for this many steps (:func:`verify`); the agreement is in
@@ -218,31 +232,16 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
                                   "coefficients_on_lava_grid": on_grid}
     if plastic:
         report["plasticity"] = plastic
-    placement = None
-    if target.check_fit:
-        # Raises PlacementError naming the resource and the excess.
-        model = RESOURCE_MODELS[target.chip]
-        if target.precision == "fixed" and weight_parts == 2:
-            # every synapse is deployed twice (weight and residual part)
-            import dataclasses
-
-            model = dataclasses.replace(model, weight_bits=2 * model.weight_bits,
-                                        delay_bits=2 * model.delay_bits, index_bits=2 * model.index_bits)
-        placement = place(network, model)
-        report["placement"] = placement.report()
-    quantized = None
+    placement, quantized = None, None
     if target.precision == "fixed":
-        calibration = None
-        if calibrate_steps:
-            from neurochip.reference import simulate as ref_simulate
-
-            calibration = ref_simulate(_with_weights(network, weights), check_steps(calibrate_steps),
-                                       {p: ["u", "v"] for p in network.population_names})
-            report["calibration"] = {"steps": calibration.steps, "margin": calibration_margin,
-                                     "reference": "numpy"}
-        quantized = quantize(network, weights=weights, vth_bits=vth_bits, min_vth_bits=min_vth_bits,
-                             weight_parts=weight_parts, calibration=calibration, margin=calibration_margin)
-        report["quantization"] = quantized.report
+        quantized, placement = _quantize_for(network, target, weights, report, vth_bits=vth_bits,
+                                             min_vth_bits=min_vth_bits, weight_parts=weight_parts,
+                                             calibrate_steps=calibrate_steps, margin=calibration_margin,
+                                             compensate=compensate)
+    elif target.check_fit:
+        # Raises PlacementError naming the resource and the excess.
+        placement = place(network, RESOURCE_MODELS[target.chip])
+        report["placement"] = placement.report()
     dep = Deployment(network=network, target=target, weights=weights, quantized=quantized,
                      placement=placement, report=report)
     if verify_steps:
@@ -250,6 +249,66 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
     if wire and network.populations:
         dep.wired = backend.wire(dep, horizon=_horizon(network, 0), probes={})
     return dep
+
+
+def _place_parts(network: Network, target: Target, parts: int) -> Placement:
+    """Placement with every synapse deployed ``parts`` times (weight and residual part)."""
+    import dataclasses
+
+    model = RESOURCE_MODELS[target.chip]
+    if parts == 2:
+        model = dataclasses.replace(model, weight_bits=2 * model.weight_bits,
+                                    delay_bits=2 * model.delay_bits, index_bits=2 * model.index_bits)
+    return place(network, model)
+
+
+def _quantize_for(network: Network, target: Target, weights: dict, report: dict, *, vth_bits, min_vth_bits,
+                  weight_parts, calibrate_steps, margin, compensate) -> tuple:
+    """Fixed point: the integers (chosen by :mod:`mapping.calibration` unless the options fix them) and placement.
+
+    Placement errors name the resource and the excess; two parts that do not fit are
+    dropped from the choice (and the report says so) unless ``weight_parts=2`` asks for them.
+    """
+    from mapping.calibration import DEFAULT_CALIBRATION_STEPS, choose
+    from mapping.quantization import ScaleChoice
+
+    if weight_parts not in (None, 1, 2) or isinstance(weight_parts, bool):
+        raise ValueError(f"compile: weight_parts should be 1, 2 or None (chosen), got {weight_parts!r}")
+    if compensate not in (None, True, False):
+        raise ValueError(f"compile: compensate should be True, False or None (measured), got {compensate!r}")
+    steps = DEFAULT_CALIBRATION_STEPS if calibrate_steps is None else check_steps(calibrate_steps)
+    parts_allowed = (weight_parts,) if weight_parts is not None else (1, 2)
+    fit_note = placement = None
+    if target.check_fit:
+        placement = _place_parts(network, target, 1)  # before any run: a network that does not fit fails fast
+    if target.check_fit and weight_parts is None:
+        try:
+            _place_parts(network, target, 2)
+        except PlacementError as err:
+            parts_allowed, fit_note = (1,), f"two weight parts do not fit {target.chip}: {err}"
+    elif target.check_fit and weight_parts == 2:
+        _place_parts(network, target, 2)
+    if steps:
+        quantized, choice = choose(_with_weights(network, weights), steps=steps, margin=margin,
+                                   weight_parts=parts_allowed, compensate=compensate, vth_bits=vth_bits,
+                                   min_vth_bits=min_vth_bits)
+        report["calibration"] = choice
+    else:
+        parts, comp = max(parts_allowed), compensate is not False
+        quantized = quantize(network, weights=weights, vth_bits=vth_bits, min_vth_bits=min_vth_bits,
+                             weight_parts=parts, margin=margin,
+                             choices={p: ScaleChoice(compensate=comp) for p in network.population_names})
+        report["calibration"] = {
+            "steps": 0, "why": "calibrate_steps=0: no calibration run; worst-case ranges, analytic choice",
+            "chosen": f"{parts} weight part(s), nearest decays, {'gain compensated' if comp else 'not compensated'}"}
+    if fit_note:
+        report["calibration"]["two_parts"] = fit_note
+    report["quantization"] = quantized.report
+    if target.check_fit:
+        if any(q.residual is not None for q in quantized.projections.values()):
+            placement = _place_parts(network, target, 2)
+        report["placement"] = placement.report()
+    return quantized, placement
 
 
 def _with_weights(net: Network, weights: dict) -> Network:
@@ -338,7 +397,8 @@ def verify(deployment: Deployment, steps: int, *, reference: str = "numpy",
     dict
         Per population: counts, exact matches, matches within tolerance and the
         agreement fraction (see :func:`neurochip.compare_spikes`), plus the total.
-        Also stored in ``deployment.report["agreement"]``.
+        Fixed point also has ``"breakdown"``: where the remaining disagreement comes from
+        (see :func:`fixed_point_breakdown`). Also stored in ``deployment.report["agreement"]``.
     """
     if reference not in ("numpy", "brian2"):
         raise ValueError(f"verify: reference should be 'numpy' or 'brian2', got {reference!r}")
@@ -366,5 +426,48 @@ def verify(deployment: Deployment, steps: int, *, reference: str = "numpy",
     total["agreement"] = total["within_tolerance"] / n if n else 1.0
     total["exact_fraction"] = total["exact"] / n if n else 1.0
     out["total"] = total
+    if deployment.quantized is not None:
+        out["breakdown"] = fixed_point_breakdown(ref_net, deployment.quantized, steps, reference=ref, run=got)
     deployment.report["agreement"] = out
     return out
+
+
+def fixed_point_breakdown(net: Network, quantized: QuantizedNetwork, steps: int, *, reference=None,
+                          run=None) -> dict:
+    """How much of a fixed-point deployment's disagreement with float is parameter resolution, how much arithmetic.
+
+    Parameters
+    ----------
+    net : Network
+        The network with its deployed float weights.
+    quantized : QuantizedNetwork
+    steps : int
+    reference, run : SimulationResult, optional
+        The float reference run of ``net`` and the fixed-point run (Lava) of ``steps`` steps,
+        if already made (the numpy reference and the integer model otherwise).
+
+    Returns
+    -------
+    dict
+        ``"resolution"``: the float run of the dequantized network (:func:`dequantize`: the
+        parameters the integers represent, in float arithmetic) against the float reference;
+        ``"arithmetic"``: the fixed-point run against that dequantized float run (truncating
+        decays, wrap / clip, floored shifts); each ``{"spikes", "exact", "within_1", "score"}``
+        pooled over the populations. ``"overflow"``: neuron-steps with ``u`` wrapped, ``v``
+        clipped, or an input beyond 16 bits, counted by the integer model
+        (:func:`mapping.fixed_point.simulate_fixed`); ``"integer_model_matches_run"``: its
+        spikes equal those of ``run``.
+    """
+    from neurochip.reference import simulate as ref_simulate
+
+    from mapping.calibration import agreement
+    from mapping.fixed_point import overflow_total, simulate_fixed
+
+    pops = net.population_names
+    ref = reference if reference is not None else ref_simulate(net, steps)
+    model = simulate_fixed(net, quantized, steps)
+    got = run if run is not None else model
+    deq = ref_simulate(dequantize(net, quantized), steps)
+    same = all(np.array_equal(model.raster(p), got.raster(p)) for p in pops)
+    return {"resolution": agreement(ref, deq, pops), "arithmetic": agreement(deq, got, pops),
+            "overflow": overflow_total(model), "integer_model_matches_run": bool(same)}

@@ -36,6 +36,12 @@ the 16-bit ``a_in`` and the worst-case current the 24-bit ``u`` (soft limits: if
 they cannot be met above ``2**min_vth_bits``, the report flags the risk).
 Every rounding is reported with its bound; :func:`dequantize` gives the float
 network that the fixed-point chip actually runs.
+
+``quantize(..., choices={pop: ScaleChoice(...)})`` fixes a population's scale and
+decay integers and can compensate what the decay rounding does to the response
+(:func:`gain_compensation`: the threshold absorbs the change of the steady-state
+gain, the bias and initial state follow); :mod:`mapping.calibration` chooses them by
+measurement on a calibration run (the default of ``mapping.compile``).
 """
 from __future__ import annotations
 
@@ -134,6 +140,32 @@ class QuantizedNetwork:
     report: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ScaleChoice:
+    """What :func:`quantize` uses for one population instead of its own rule (``None``: the rule).
+
+    Attributes
+    ----------
+    scale : float, optional
+        The float-to-integer factor ``S`` (then lowered only as far as an exact threshold
+        mantissa needs, see :func:`exact_threshold`). Default: ``2**vth_bits / vth`` lowered by
+        the limits.
+    du_int, dv_int : int, optional
+        12-bit decays. Default: the nearest (:func:`quantize_decays`).
+    compensate : bool
+        Compensate the decays' rounding in the steady-state gain (:func:`gain_compensation`):
+        threshold times ``kappa``, bias and ``u_init`` times ``lam``, ``v_init`` times ``kappa``.
+    why : str
+        Reported as ``scale_limited_by`` when ``scale`` is given.
+    """
+
+    scale: float | None = None
+    du_int: int | None = None
+    dv_int: int | None = None
+    compensate: bool = False
+    why: str = ""
+
+
 # --------------------------------------------------------------------------- decays
 def quantize_decays(du: float, dv: float) -> tuple[int, int]:
     """12-bit decays: ``du = (du_int + 1) / 4096`` (Loihi adds 1 to ``du``), ``dv = dv_int / 4096``.
@@ -144,6 +176,37 @@ def quantize_decays(du: float, dv: float) -> tuple[int, int]:
     du_int = int(np.clip(round(du * DECAY_UNITY) - 1, 0, DECAY_UNITY - 1))
     dv_int = int(np.clip(round(dv * DECAY_UNITY), 0, DECAY_UNITY - 1))
     return du_int, dv_int
+
+
+def decay_candidates(du: float, dv: float) -> list[tuple[int, int]]:
+    """``(du_int, dv_int)`` pairs of the 12-bit neighbours of ``du`` and ``dv`` (below and above), nearest first.
+
+    One pair when both are on the 4096 grid, up to four otherwise; every pair in range.
+    """
+    def neighbours(x, offset):
+        low, high = int(np.floor(x * DECAY_UNITY)), int(np.ceil(x * DECAY_UNITY))
+        near = int(round(x * DECAY_UNITY))
+        ordered = [near] + [n for n in (low, high) if n != near]
+        return list(dict.fromkeys(int(np.clip(n - offset, 0, DECAY_UNITY - 1)) for n in ordered))
+
+    return [(a, b) for a in neighbours(du, 1) for b in neighbours(dv, 0)]
+
+
+def gain_compensation(du: float, dv: float, du_int: int, dv_int: int) -> tuple[float, float]:
+    """``(kappa, lam)``: what the rounded decays do to the steady-state gain, for the other parameters to absorb.
+
+    A constant input ``x`` holds ``u`` at ``x / du`` and ``v`` at ``(u + bias) / dv``; with
+    the effective decays ``du' = (du_int + 1) / 4096``, ``dv' = dv_int / 4096`` the chip holds
+    ``u' = (du / du') u`` and ``v' = kappa v`` with ``kappa = (du / du') (dv / dv')``. A threshold
+    ``kappa vth``, a bias ``lam bias`` and initial ``u``, ``v`` times ``lam = du / du'`` and ``kappa``
+    make the chip's steady states and threshold crossings those of the float model (exactly for
+    constant inputs; for varying ones the decays' remaining error is the kernels' shape). A decay
+    of 0 (an integrator; Loihi's ``du`` is at least 1/4096) is not compensated (factor 1).
+    """
+    du_eff, dv_eff = (du_int + 1) / DECAY_UNITY, dv_int / DECAY_UNITY
+    lam = du / du_eff if du > 0 else 1.0
+    ratio_v = dv / dv_eff if dv > 0 and dv_eff > 0 else 1.0
+    return lam * ratio_v, lam
 
 
 def decay_report(du: float, dv: float, du_int: int, dv_int: int) -> dict:
@@ -165,8 +228,12 @@ def _in_bounds(weights_in: list, size: int) -> float:
             pos += np.asarray(w.maximum(0).sum(axis=1)).ravel()
             neg += np.asarray((-w).maximum(0).sum(axis=1)).ravel()
         else:
-            pos += np.clip(w, 0, None).sum(axis=1)
-            neg += np.clip(-w, 0, None).sum(axis=1)
+            w = np.asarray(w, dtype=float)
+            rows = max(1, CHUNK // max(1, w.shape[1]))
+            for i in range(0, w.shape[0], rows):  # row blocks: bounded temporaries
+                block = w[i:i + rows]
+                pos[i:i + rows] += np.clip(block, 0, None).sum(axis=1)
+                neg[i:i + rows] -= np.clip(block, None, 0).sum(axis=1)
     return float(max(pos.max(initial=0.0), neg.max(initial=0.0)))
 
 
@@ -222,20 +289,24 @@ def observed_ranges(calibration, pop: Population) -> dict | None:
     prev = np.vstack([u0[None, :], u[:-1]])
     a_in = u - prev * (1 - pop.du)
     # v before the reset is at most vth plus one step's increase; the trace is after the reset.
+    # "v_neg": the most negative v (clipping there changes the dynamics; above vth it cannot: a
+    # clipped v at 2**23 - 1 is still above the 17-bit threshold, and it spikes and resets).
     return {"input": float(np.abs(a_in).max()), "u": float(np.abs(u).max()),
-            "v": float(max(np.abs(v).max(), pop.vth))}
+            "v": float(max(np.abs(v).max(), pop.vth)), "v_neg": float(max(-v.min(), 0.0))}
 
 
 def state_bounds(in_max: float, du_eff: float, observed: dict | None, *, steps: int = 0,
                  margin: float = 2.0) -> tuple[str, float, float, float]:
     """``(label, input bound, u bound, v bound)`` the soft limits are checked against.
 
-    Calibrated (``observed`` given): the observed maxima times ``margin``. Worst case:
-    every pre neuron spiking in one step (``in_max``), and a ``u`` that accumulates it
-    (``in_max / du_eff``); no v bound.
+    Calibrated (``observed`` given): the observed maxima times ``margin``; for ``v`` the
+    most negative value (``"v_neg"``, when given: above the threshold a clipped ``v`` still
+    spikes), else the largest ``|v|``. Worst case: every pre neuron spiking in one step
+    (``in_max``), and a ``u`` that accumulates it (``in_max / du_eff``); no v bound.
     """
     if observed is not None:
-        in_bound, u_bound, v_bound = (margin * observed[k] for k in ("input", "u", "v"))
+        v_key = "v_neg" if "v_neg" in observed else "v"
+        in_bound, u_bound, v_bound = (margin * observed[k] for k in ("input", "u", v_key))
         return f"calibrated ({steps} steps, margin {margin:g})", in_bound, u_bound, v_bound
     u_bound = in_max / du_eff if in_max > 0 else 0.0
     return "worst case (every pre neuron spiking in one step)", in_max, u_bound, 0.0
@@ -295,7 +366,7 @@ def exact_threshold(scale: float, vth: float) -> tuple[int, float]:
 
     ``vth = 64 * vth_mant / scale`` holds exactly for the returned scale.
     """
-    vth_mant = int(np.floor(scale * vth / 2 ** VTH_SHIFT))
+    vth_mant = int(np.floor(scale * vth / 2 ** VTH_SHIFT * (1 + 1e-12)))  # a scale made exact stays exact
     vth_mant = max(1, min(vth_mant, VTH_MANT_MAX))
     return vth_mant, vth_mant * 2 ** VTH_SHIFT / vth
 
@@ -331,31 +402,56 @@ def bias_report(bias: np.ndarray, qp: QuantizedPopulation) -> dict:
 
 # --------------------------------------------------------------------------- one population
 def quantize_population(pop: Population, weights_in: Mapping[str, Any], *, vth_bits: int, min_vth_bits: int,
-                        calibration=None, margin: float = 2.0) -> tuple[QuantizedPopulation, dict]:
-    """Integers and report of one population; ``weights_in``: float weights of the projections into it."""
+                        calibration=None, margin: float = 2.0, choice: ScaleChoice | None = None,
+                        in_max: float | None = None) -> tuple[QuantizedPopulation, dict]:
+    """Integers and report of one population; ``weights_in``: float weights of the projections into it.
+
+    ``choice`` (a :class:`ScaleChoice`) fixes the scale and decays and switches on the gain
+    compensation; a chosen scale above a hard limit is a :class:`QuantizationError`, above a
+    soft limit an overflow risk in the report. ``in_max``: the worst-case input per step
+    (:func:`_in_bounds` of ``weights_in``) when already known.
+    """
     owner = f"Population '{pop.name}'"
-    scale, hard_name = hard_scale(owner, pop.vth, hard_scale_limits(pop, weights_in, vth_bits=vth_bits),
-                                  min_vth_bits=min_vth_bits)
-    in_max = _in_bounds(list(weights_in.values()), pop.size)
+    choice = choice or ScaleChoice()
+    hard = hard_scale_limits(pop, weights_in, vth_bits=vth_bits)
+    scale, hard_name = hard_scale(owner, pop.vth, hard, min_vth_bits=min_vth_bits)
+    if in_max is None:
+        in_max = _in_bounds(list(weights_in.values()), pop.size)
     du_int, dv_int = quantize_decays(pop.du, pop.dv)
+    du_int = du_int if choice.du_int is None else int(choice.du_int)
+    dv_int = dv_int if choice.dv_int is None else int(choice.dv_int)
     observed = observed_ranges(calibration, pop)
     bounds, in_bound, u_bound, v_bound = state_bounds(
         in_max, (du_int + 1) / DECAY_UNITY, observed, steps=getattr(calibration, "steps", 0), margin=margin)
-    scale, limited_by, risks = apply_soft_limits(scale, hard_name, soft_scale_limits(in_bound, u_bound, v_bound),
-                                                 vth=pop.vth, min_vth_bits=min_vth_bits)
+    soft = soft_scale_limits(in_bound, u_bound, v_bound)
+    kappa, lam = gain_compensation(pop.du, pop.dv, du_int, dv_int) if choice.compensate else (1.0, 1.0)
+    if choice.scale is None:
+        scale, limited_by, risks = apply_soft_limits(scale, hard_name, soft, vth=pop.vth, min_vth_bits=min_vth_bits)
+    else:
+        _check_chosen_scale(owner, choice.scale, {k: v for k, v in hard.items() if k != "threshold"})
+        scale, limited_by = float(choice.scale), choice.why or "chosen"
+        risks = [f"{name}: the chosen scale is {scale / s:.3g} times its limit" for name, s in soft.items()
+                 if s < scale * (1 - 1e-12)]
+    # The compensated threshold mantissa must fit 17 bits too.
+    scale = min(scale, VTH_MANT_MAX * 2 ** VTH_SHIFT / (pop.vth * max(kappa, 1.0)))
     vth_mant, scale = exact_threshold(scale, pop.vth)
+    if choice.compensate:
+        vth_mant = int(np.clip(round(kappa * vth_mant), 1, VTH_MANT_MAX))
     bias = np.broadcast_to(np.asarray(pop.bias, dtype=float), (pop.size,))
-    bias_mant, bias_exp = quantize_bias(owner, bias, scale)
+    bias_mant, bias_exp = quantize_bias(owner, lam * bias, scale)
     qp = QuantizedPopulation(name=pop.name, scale=float(scale), du_int=du_int, dv_int=dv_int, vth_mant=vth_mant,
                              bias_mant=bias_mant, bias_exp=bias_exp,
-                             u_init_int=quantize_state(pop.u_init, scale, pop.size),
-                             v_init_int=quantize_state(pop.v_init, scale, pop.size))
+                             u_init_int=quantize_state(lam * np.asarray(pop.u_init, float), scale, pop.size),
+                             v_init_int=quantize_state(kappa * np.asarray(pop.v_init, float), scale, pop.size))
     vth_eff = qp.dequantized()["vth"]
     report = {
         "size": pop.size, "scale": float(scale), "scale_limited_by": limited_by,
-        "vth": {"float": pop.vth, "vth_mant": vth_mant, "effective": vth_eff, "abs_error": abs(vth_eff - pop.vth)},
+        "vth": {"float": pop.vth, "vth_mant": vth_mant, "effective": vth_eff, "abs_error": abs(vth_eff - pop.vth),
+                "target": kappa * pop.vth, "target_error": abs(vth_eff - kappa * pop.vth),
+                "target_error_bound": 0.5 * 2 ** VTH_SHIFT / scale if choice.compensate else 0.0},
         **decay_report(pop.du, pop.dv, du_int, dv_int),
-        "bias": bias_report(bias, qp),
+        "gain_compensation": gain_report(pop, du_int, dv_int, choice.compensate, kappa, lam),
+        "bias": bias_report(lam * bias, qp),
         "state_lsb": 1.0 / scale,
         "bounds": bounds,
         "worst_case_input_per_step": in_max,
@@ -365,6 +461,28 @@ def quantize_population(pop: Population, weights_in: Mapping[str, Any], *, vth_b
         "overflow_risk": bool(risks), "risks": risks,
     }
     return qp, report
+
+
+def _check_chosen_scale(owner: str, scale: float, hard: dict) -> None:
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"{owner}: a chosen scale should be a positive finite number, got {scale!r}")
+    over = {name: s for name, s in hard.items() if scale > s * (1 + 1e-12)}
+    if over:
+        name = min(over, key=over.get)
+        raise QuantizationError(f"{owner}: the chosen scale {scale:.6g} is above the largest that {name} allows "
+                                f"({over[name]:.6g}, by a factor {scale / over[name]:.3g}); choose a smaller one")
+
+
+def gain_report(pop: Population, du_int: int, dv_int: int, applied: bool, kappa: float, lam: float) -> dict:
+    """The steady-state gains of the rounded decays against the float ones, and what compensates them."""
+    k, lm = gain_compensation(pop.du, pop.dv, du_int, dv_int)
+    return {"applied": bool(applied), "kappa": kappa, "lambda": lam,
+            "steady_state_gain_ratio": 1.0 / k,
+            "why": ("threshold times kappa, bias and u_init times lambda, v_init times kappa: the rounded "
+                    "decays' steady-state gain (u: du/du_eff, v: dv/dv_eff) is absorbed"
+                    if applied else
+                    f"not compensated: the rounded decays change the steady-state gain by a factor "
+                    f"{1.0 / k:.6g}")}
 
 
 # --------------------------------------------------------------------------- weights
@@ -401,30 +519,105 @@ def _values_on(structure, w) -> np.ndarray:
     return np.asarray(sp.csr_matrix(w)[coo.row, coo.col]).ravel()
 
 
+#: Weights are quantized and checked in chunks of this many synapses (bounded temporaries).
+CHUNK = 1 << 20
+
+
+def _flat(w) -> np.ndarray:
+    """The stored values of ``w`` as one 1-D float array (a view when possible): sparse ``data``, dense raveled."""
+    if sp.issparse(w):
+        return np.asarray(w.data, dtype=float)
+    return np.asarray(w, dtype=float).reshape(-1)
+
+
+def _part_flats(q: QuantizedProjection, w) -> list:
+    """``(flat integer mantissas, factor to float)`` per part, aligned with :func:`_flat` of ``w``."""
+    out = []
+    for part in q.parts():
+        ints = part.weight_mant
+        if sp.issparse(ints):
+            ints = ints.data if ints.nnz == w.nnz else _values_on(w, ints)
+        out.append((np.asarray(ints).reshape(-1), 2.0 ** part.weight_exp * 2 ** ACT_SHIFT / part.scale))
+    return out
+
+
+def _error_stats(orig: np.ndarray, parts: list) -> tuple[float, float, int]:
+    """``(max |error|, sum of squared errors, weights rounded to zero)`` of the parts' sum against ``orig``."""
+    worst, sumsq, zeroed = 0.0, 0.0, 0
+    for i in range(0, orig.size, CHUNK):
+        w = orig[i:i + CHUNK]
+        eff = parts[0][0][i:i + CHUNK].astype(float) * parts[0][1]
+        for ints, factor in parts[1:]:
+            eff = eff + ints[i:i + CHUNK].astype(float) * factor
+        err = np.abs(eff - w)
+        worst = max(worst, float(err.max(initial=0.0)))
+        sumsq += float(np.dot(err, err))
+        zeroed += int(np.count_nonzero((w != 0) & (eff == 0)))
+    return worst, sumsq, zeroed
+
+
 def weight_report(q: QuantizedProjection, w, *, lsb: float, bound: float, saturated: int) -> dict:
     """Value and mantissa ranges, LSB, max / RMS error against ``w``, its bound, zeroed and saturated counts."""
-    is_sparse = sp.issparse(w)
-    eff = q.effective_weights()
-    orig = w.data if is_sparse else np.asarray(w, dtype=float)
-    eff_values = eff.data if is_sparse else eff
-    if is_sparse and eff_values.shape != orig.shape:
-        # Adding the residual part drops explicit zeros: compare on w's own structure.
-        eff_values = _values_on(w, eff)
-    ints = q.weight_mant.data if is_sparse else q.weight_mant
-    err = np.abs(eff_values - orig)
-    nonzero = orig != 0
+    orig = _flat(w)
+    parts = _part_flats(q, w)
+    worst, sumsq, zeroed = _error_stats(orig, parts)
+    ints = parts[0][0]
     return {
         "sign_mode": q.sign_mode, "weight_exp": q.weight_exp, "num_weight_bits": 8,
         "range": [float(orig.min()) if orig.size else 0.0, float(orig.max()) if orig.size else 0.0],
         "weight_mant_range": [int(ints.min()) if ints.size else 0, int(ints.max()) if ints.size else 0],
         "lsb": float(lsb * 2.0 ** ACT_SHIFT / q.scale),
-        "max_abs_error": float(err.max()) if err.size else 0.0,
-        "rms_error": float(np.sqrt(np.mean(err ** 2))) if err.size else 0.0,
+        "max_abs_error": worst,
+        "rms_error": float(np.sqrt(sumsq / orig.size)) if orig.size else 0.0,
         "error_bound": float(bound),
-        "zeroed": int(np.sum(nonzero & (eff_values == 0))),
+        "zeroed": zeroed,
         "saturated": saturated,  # 0 by construction of the exponent
         "parts": [{"weight_exp": p.weight_exp, "sign_mode": p.sign_mode} for p in q.parts()],
     }
+
+
+def _mantissas(orig: np.ndarray, scale: float, lsb: float, mode: str, step_bits: int, first=None
+               ) -> tuple[np.ndarray, int]:
+    """``(int16 mantissas, saturated count)`` of ``orig`` (minus the part ``first = (ints, factor)``), chunk by chunk."""
+    out = np.empty(orig.size, dtype=np.int16)
+    saturated = 0
+    for i in range(0, orig.size, CHUNK):
+        x = orig[i:i + CHUNK]
+        if first is not None:
+            x = x - first[0][i:i + CHUNK].astype(float) * first[1]
+        unclipped = np.round(x * scale / 2 ** ACT_SHIFT / lsb)
+        mant = _clip_mantissa(unclipped, mode)
+        saturated += int(np.count_nonzero(mant != unclipped))
+        out[i:i + CHUNK] = mant * 2 ** step_bits
+    return out, saturated
+
+
+def _residual_range(orig: np.ndarray, first: tuple) -> tuple[float, float]:
+    """``(max positive, max negative)`` residual ``orig - first part`` (both >= 0)."""
+    pos = neg = 0.0
+    for i in range(0, orig.size, CHUNK):
+        rest = orig[i:i + CHUNK] - first[0][i:i + CHUNK].astype(float) * first[1]
+        if rest.size:
+            pos, neg = max(pos, float(rest.max())), max(neg, float(-rest.min()))
+    return pos, neg
+
+
+def _shaped(w, flat_ints: np.ndarray):
+    """``flat_ints`` in the structure of ``w`` (sparse: a CSR copy with these data)."""
+    if sp.issparse(w):
+        out = w.tocsr(copy=True)
+        out.data = flat_ints
+        return out
+    return flat_ints.reshape(np.shape(w))
+
+
+def _format_or_raise(name: str, wpos: float, wneg: float, scale: float, min_exp: int) -> tuple[str, int, int]:
+    mode, step_bits, exp, need = weight_format(wpos, wneg, scale, min_exp=min_exp)
+    if need > 2.0 ** exp * (1 + 1e-9):
+        raise QuantizationError(
+            f"Projection '{name}': weights up to {max(wpos, wneg):.4g} need weight_exp "
+            f"{int(np.ceil(np.log2(need)))} > {WEIGHT_EXP_MAX} at scale {scale:.4g}")
+    return mode, step_bits, exp
 
 
 def quantize_weights(name: str, w, scale: float, *, parts: int = 1,
@@ -433,43 +626,30 @@ def quantize_weights(name: str, w, scale: float, *, parts: int = 1,
 
     ``parts = 2`` adds a second projection carrying the rounding residual with
     its own exponent (about 8 more bits of weight precision for twice the synapses).
+    Mantissas are int16 arrays (Lava's ``Dense`` takes them as they are); the work is done in
+    chunks of :data:`CHUNK` synapses, so temporaries stay bounded whatever the size.
     """
     if parts not in (1, 2):
         raise ValueError(f"Projection '{name}': weight_parts should be 1 or 2, got {parts!r}")
-    wpos, wneg = _max_abs(w)
-    is_sparse = sp.issparse(w)
-    values = (w.data if is_sparse else np.asarray(w, dtype=float)) * scale / 2 ** ACT_SHIFT
-    mode, step_bits, exp, need = weight_format(wpos, wneg, scale, min_exp=min_exp)
-    if need > 2.0 ** exp * (1 + 1e-9):
-        raise QuantizationError(
-            f"Projection '{name}': weights up to {max(wpos, wneg):.4g} need weight_exp "
-            f"{int(np.ceil(np.log2(need)))} > {WEIGHT_EXP_MAX} at scale {scale:.4g}")
+    orig = _flat(w)
+    mode, step_bits, exp = _format_or_raise(name, *_max_abs(w), scale, min_exp)
     lsb = 2.0 ** (exp + step_bits)
-    unclipped = np.round(values / lsb)
-    mant = _clip_mantissa(unclipped, mode)
-    ints = (mant * 2 ** step_bits).astype(np.int64)
-    if is_sparse:
-        qw = w.copy().tocsr()
-        qw.data = ints
-    else:
-        qw = ints
-    q = QuantizedProjection(name=name, weight_mant=qw, weight_exp=exp, sign_mode=mode, scale=scale)
+    ints, saturated = _mantissas(orig, scale, lsb, mode, step_bits)
+    q = QuantizedProjection(name=name, weight_mant=_shaped(w, ints), weight_exp=exp, sign_mode=mode, scale=scale)
     bound = 0.5 * lsb * 2.0 ** ACT_SHIFT / scale  # half a mantissa step, in float units
     if parts == 2:
-        first = q.effective_weights()
-        if is_sparse:
-            rest = w.copy().tocsr().astype(float)
-            rest.data = w.data - first.data
-            has_rest = np.any(rest.data != 0)
-        else:
-            rest = np.asarray(w, dtype=float) - first
-            has_rest = np.any(rest != 0)
-        if has_rest:
+        first = (ints, 2.0 ** exp * 2 ** ACT_SHIFT / scale)
+        rpos, rneg = _residual_range(orig, first)
+        if rpos > 0 or rneg > 0:
             # Exponent >= 0: a negative one floors the summed input, a bias of up to one
             # a_in unit per step that costs more than the finer weights gain (measured).
-            q.residual, rrep = quantize_weights(name + "#residual", rest, scale, parts=1, min_exp=RESIDUAL_MIN_EXP)
-            bound = rrep["error_bound"]
-    return q, weight_report(q, w, lsb=lsb, bound=bound, saturated=int(np.sum(mant != unclipped)))
+            rmode, rstep, rexp = _format_or_raise(name + "#residual", rpos, rneg, scale, RESIDUAL_MIN_EXP)
+            rlsb = 2.0 ** (rexp + rstep)
+            rints, _ = _mantissas(orig, scale, rlsb, rmode, rstep, first=first)
+            q.residual = QuantizedProjection(name=name + "#residual", weight_mant=_shaped(w, rints),
+                                             weight_exp=rexp, sign_mode=rmode, scale=scale)
+            bound = 0.5 * rlsb * 2.0 ** ACT_SHIFT / scale
+    return q, weight_report(q, w, lsb=lsb, bound=bound, saturated=saturated)
 
 
 def input_error_bound(projections_in: list, reports: Mapping[str, dict], quantized: Mapping[str, QuantizedProjection],
@@ -497,7 +677,8 @@ def _check_delays(net: Network) -> None:
 # --------------------------------------------------------------------------- the network
 def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits: int | None = None,
              min_vth_bits: int = 12, weight_parts: int = 1, calibration=None,
-             margin: float = 2.0) -> QuantizedNetwork:
+             margin: float = 2.0, choices: Mapping[str, ScaleChoice] | None = None,
+             cache: dict | None = None) -> QuantizedNetwork:
     """Quantize ``net`` for Loihi fixed point (see the module docstring).
 
     Parameters
@@ -523,6 +704,12 @@ def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits
         big networks; the report says which bound was used.
     margin : float
         Safety factor on calibrated maxima (>= 1).
+    choices : dict of population name to ScaleChoice, optional
+        Scale, decays and gain compensation per population instead of the rule above
+        (what :func:`mapping.calibration.choose` measured best); the others use the rule.
+    cache : dict, optional
+        Reused between calls on the same network and weights (:mod:`mapping.calibration`
+        quantizes many candidates): worst-case input bounds and the weights per scale.
 
     Returns
     -------
@@ -545,15 +732,32 @@ def quantize(net: Network, *, weights: Mapping[str, Any] | None = None, vth_bits
                          f"min_vth_bits={min_vth_bits}, vth_bits={vth_bits}")
     weights = {proj.name: proj.weights for proj in net.projections} | dict(weights or {})
     _check_delays(net)
+    choices = dict(choices or {})
+    unknown = sorted(set(choices) - set(net.population_names))
+    if unknown:
+        raise ValueError(f"quantize: choices name populations that network '{net.name}' does not have: "
+                         f"{', '.join(unknown)} (populations: {', '.join(net.population_names)})")
     qpops, qprojs = {}, {}
     report = {"populations": {}, "projections": {}, "vth_bits": vth_bits}
     for pop in net.populations:
         weights_in = {proj.name: weights[proj.name] for proj in net.projections_into(pop.name)}
+        in_max = cache.get(("in_max", pop.name)) if cache is not None else None
+        if in_max is None:
+            in_max = _in_bounds(list(weights_in.values()), pop.size)
+            if cache is not None:
+                cache[("in_max", pop.name)] = in_max
         qpops[pop.name], report["populations"][pop.name] = quantize_population(
-            pop, weights_in, vth_bits=vth_bits, min_vth_bits=min_vth_bits, calibration=calibration, margin=margin)
+            pop, weights_in, vth_bits=vth_bits, min_vth_bits=min_vth_bits, calibration=calibration, margin=margin,
+            choice=choices.get(pop.name), in_max=in_max)
     for proj in net.projections:
+        key = ("weights", proj.name, qpops[proj.post].scale, weight_parts)
+        if cache is not None and key in cache:
+            qprojs[proj.name], report["projections"][proj.name] = cache[key]
+            continue
         qprojs[proj.name], report["projections"][proj.name] = quantize_weights(
             proj.name, weights[proj.name], qpops[proj.post].scale, parts=weight_parts)
+        if cache is not None:
+            cache[key] = (qprojs[proj.name], report["projections"][proj.name])
     for name, prep in report["populations"].items():
         prep["input_error_bound_per_step"] = input_error_bound(net.projections_into(name), report["projections"],
                                                                qprojs, prep["scale"])

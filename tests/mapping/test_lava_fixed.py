@@ -1,4 +1,4 @@
-"""Fixed point: quantization bounds, an independent bit-accurate simulator, agreement with float."""
+"""Fixed point: quantization bounds, agreement with float (the integer model against Lava: test_fixed_point_model.py)."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -6,97 +6,39 @@ import scipy.sparse as sp
 import mapping
 from mapping.quantization import QuantizationError, dequantize, quantize
 from neurochip import Network, Population, Projection, SpikeSource, reference
+from neurochip.testing import make_fixed_point_job
 
 STEPS = 120
-
-
-def fixed_point_reference(net: Network, q, steps: int) -> dict:
-    """Numpy integer simulation of the quantized network, written from the Loihi equations.
-
-    Independent of Lava's code: u, v in int64 with 24-bit wrap (u) and clip (v),
-    decays truncated toward zero, synaptic input ``(sum W) << weight_exp`` then ``<< 6``.
-    """
-    u = {p.name: q.populations[p.name].u_init_int.astype(np.int64).copy() for p in net.populations}
-    v = {p.name: q.populations[p.name].v_init_int.astype(np.int64).copy() for p in net.populations}
-    depth = net.max_delay + 1
-    sizes = {n.name: n.size for n in [*net.populations, *net.sources]}
-    hist = {name: np.zeros((depth, n), bool) for name, n in sizes.items()}
-    src_raster = {s.name: np.zeros((steps, s.size), bool) for s in net.sources}
-    for s in net.sources:
-        keep = s.steps < steps
-        src_raster[s.name][s.steps[keep], s.indices[keep]] = True
-    out = {p.name: [] for p in net.populations}
-    out.update({("v", p.name): np.zeros((steps, p.size), np.int64) for p in net.populations})
-    lim = 2 ** 23
-    for k in range(steps):
-        slot = k % depth
-        for s in net.sources:
-            hist[s.name][slot] = src_raster[s.name][k]
-        a_in = {p.name: np.zeros(p.size, np.int64) for p in net.populations}
-        for proj in net.projections:
-            if k - proj.delay < 0:
-                continue
-            s_in = hist[proj.pre][(k - proj.delay) % depth]
-            for qw in q.projections[proj.name].parts():
-                W = qw.weight_mant.toarray() if sp.issparse(qw.weight_mant) else qw.weight_mant
-                acc = W[:, s_in].sum(axis=1).astype(np.int64)
-                acc = acc << qw.weight_exp if qw.weight_exp >= 0 else acc >> -qw.weight_exp
-                a_in[proj.post] += acc
-        for p in net.populations:
-            qp = q.populations[p.name]
-            x = u[p.name] * (4096 - (qp.du_int + 1))
-            x = np.sign(x) * (np.abs(x) >> 12) + (a_in[p.name] << 6)
-            x = np.where(x > lim, x - 2 * lim, x)
-            x = np.where(x <= -lim, x + 2 * lim, x)
-            u[p.name] = x
-            y = v[p.name] * (4096 - qp.dv_int)
-            y = np.sign(y) * (np.abs(y) >> 12) + u[p.name] + (qp.bias_mant << qp.bias_exp)
-            y = np.clip(y, -lim + 1, lim - 1)
-            spiked = y > (qp.vth_mant << 6)
-            y[spiked] = 0
-            v[p.name] = y
-            hist[p.name][slot] = spiked
-            out[("v", p.name)][k] = y
-            out[p.name].extend((int(i), k) for i in np.flatnonzero(spiked))
-    return out
-
-
-@pytest.mark.parametrize("seed,parts", [(0, 1), (1, 1), (2, 2), (5, 2)])
-def test_lava_fixed_matches_independent_integer_simulation(seed, parts, random_network):
-    net = random_network(seed)
-    dep = mapping.compile(net, "loihi2-sim-fixed", weight_parts=parts)
-    lava = mapping.run(dep, STEPS, probes={"a": ["v"], "b": ["v"]})
-    ref = fixed_point_reference(net, dep.quantized, STEPS)
-    for pop in ("a", "b"):
-        got = sorted(zip(lava.spikes[pop].indices.tolist(), lava.spikes[pop].steps.tolist()))
-        assert got == sorted(ref[pop]), pop
-        assert len(got) > 0
-        # traces come back in float units: integers / scale
-        scale = dep.quantized.populations[pop].scale
-        np.testing.assert_array_equal(np.round(lava.traces[pop]["v"] * scale).astype(np.int64), ref[("v", pop)])
 
 
 @pytest.mark.slow
 def test_fixed_point_agrees_with_float_on_random_recurrent_networks(random_network):
     # Recurrent random networks amplify any difference: a float spike decided by a
     # margin of 1e-5 of the threshold (below fixed-point resolution) changes the
-    # recurrent input of every later step. With 2-part weights and calibrated scaling,
-    # measured: 11 of 12 seeds >= 99 %, seed 5 (first difference: a float spike
-    # 2.6e-5 above threshold at step 5) 83 %. We require >= 95 % on at least 10
-    # of 12 seeds and over all spikes pooled.
+    # recurrent input of every later step. The default compile (integers chosen on a
+    # 200-step calibration run), measured: 11 of 12 seeds >= 99 %, seed 5 (first
+    # difference: a float spike 2.6e-5 above threshold at step 5) 82.9 %; pooled 97.5 %
+    # within one step, 96.1 % exact (before: plain 8-bit 4 of 12 >= 95 %; 2-part calibrated,
+    # the best option then, 11 of 12). We require 11 of 12 >= 95 % and pooled >= 97 % within
+    # one step and >= 95 % exact.
     results = []
-    pooled_n = pooled_ok = 0
+    pooled_n = pooled_ok = pooled_exact = 0
     for seed in range(12):
-        dep = mapping.compile(random_network(seed), "loihi2-sim-fixed", weight_parts=2, calibrate_steps=STEPS)
-        assert dep.report["calibration"] == {"steps": STEPS, "margin": 2.0, "reference": "numpy"}
+        dep = mapping.compile(random_network(seed), "loihi2-sim-fixed")
+        assert dep.report["calibration"]["steps"] == 200 and dep.report["calibration"]["candidates"]
         assert not any(p["overflow_risk"] for p in dep.report["quantization"]["populations"].values())
-        total = mapping.verify(dep, STEPS)["total"]
+        out = mapping.verify(dep, STEPS)
+        total = out["total"]
         assert total["n_a"] > 20  # not vacuous
+        assert out["breakdown"]["integer_model_matches_run"]
+        assert out["breakdown"]["overflow"]["u_wrapped"] == 0
         results.append(total["agreement"])
         pooled_n += max(total["n_a"], total["n_b"])
         pooled_ok += total["within_tolerance"]
-    assert sum(r >= 0.95 for r in results) >= 10, results
-    assert pooled_ok / pooled_n >= 0.95, results
+        pooled_exact += total["exact"]
+    assert sum(r >= 0.95 for r in results) >= 11, results
+    assert pooled_ok / pooled_n >= 0.97, results
+    assert pooled_exact / pooled_n >= 0.95, results
 
 
 def feedforward_network(seed: int) -> Network:
@@ -110,15 +52,40 @@ def feedforward_network(seed: int) -> Network:
         Projection("a_b", "a", "b", rng.normal(0.1, 0.15, (20, 60)), delay=2)])
 
 
-@pytest.mark.parametrize("seed,parts", [(0, 1), (1, 1), (2, 1), (0, 2)])
+@pytest.mark.parametrize("seed,parts", [(0, None), (1, None), (2, None), (0, 1), (1, 1), (2, 1), (0, 2)])
 def test_fixed_point_agrees_on_feedforward_networks(seed, parts):
     net = feedforward_network(seed)
-    # weight_parts=1: plain 8-bit Loihi weights; verify_steps: float and fixed side by side at compile
+    # weight_parts=1: plain 8-bit Loihi weights; verify_steps: float and fixed side by side at compile.
+    # Measured: 100.0 % within one step for every case, >= 99.9 % exact.
     dep = mapping.compile(net, "loihi2-sim-fixed", weight_parts=parts, verify_steps=STEPS)
     total = dep.report["agreement"]["total"]
     assert dep.report["agreement"]["steps"] == STEPS
     assert total["n_a"] > 100
-    assert total["agreement"] >= 0.95, total
+    assert total["agreement"] >= (0.99 if parts is None else 0.95), total
+
+
+@pytest.mark.parametrize("n_in,n_out,exact,within", [
+    (100, 200, 0.985, 0.995),
+    pytest.param(1000, 2000, 0.985, 0.995, marks=pytest.mark.slow)])
+def test_default_compile_reaches_the_targets_of_issue_17(n_in, n_out, exact, within):
+    # Issue 17's job, 1,000 steps: integer weights and biases, du = dv = 0.1 (409.6 / 4096).
+    # Measured with the default compile: small 99.43 % exact / 99.73 % within one step, large
+    # 99.13 % / 99.78 % (before: 98.9 / 99.7 and 73.8 / 92.9; targets 98 / 99.5 and 95 / 99).
+    # Asserted: 98.5 % / 99.5 %, about half a point under the measured figures.
+    net = make_fixed_point_job(0, n_in=n_in, n_out=n_out)
+    dep = mapping.compile(net, "loihi2-sim-fixed", wire=False)
+    out = mapping.verify(dep, 1000)
+    assert out["total"]["n_a"] > 2900 * n_in // 100
+    assert out["total"]["exact_fraction"] >= exact, out["total"]
+    assert out["total"]["agreement"] >= within, out["total"]
+    # the weights are exact (a power-of-two scale, one part); what remains is parameter
+    # resolution (the decays), arithmetic (truncation) costs under 0.1 point
+    rep = dep.report["quantization"]
+    assert rep["projections"]["in_out"]["max_abs_error"] == 0.0 and rep["weight_parts"] == 1
+    breakdown = out["breakdown"]
+    assert breakdown["integer_model_matches_run"]
+    assert breakdown["arithmetic"]["exact"] >= 0.999
+    assert breakdown["overflow"] == {"u_wrapped": 0, "v_clipped_low": 0, "v_clipped_high": 0, "a_in_over_16_bit": 0}
 
 
 @pytest.mark.parametrize("parts", [1, 2])
