@@ -77,6 +77,57 @@ def lif_step(state: LIFState, a_in, params: LIFParams) -> tuple[LIFState, np.nda
     return LIFState(u, np.where(spikes, 0.0, v)), spikes
 
 
+class FixedLIFParams(NamedTuple):
+    """Loihi fixed-point LIF parameters (Lava ``PyLifModelBitAcc``), integers.
+
+    ``du_int``, ``dv_int``: 12-bit decays (the current keeps ``4096 - du_int - 1``
+    parts in 4096 per step, the voltage ``4096 - dv_int``); ``vth_mant``: threshold
+    mantissa (the effective threshold is ``vth_mant << 6``); ``bias``: the effective
+    bias ``bias_mant << bias_exp`` (scalar or per neuron).
+    """
+
+    du_int: int
+    dv_int: int
+    vth_mant: int
+    bias: int | np.ndarray = 0
+
+
+class FixedLIFState(NamedTuple):
+    """Integer current ``u`` and voltage ``v`` (24-bit values in int64 arrays)."""
+
+    u: np.ndarray
+    v: np.ndarray
+
+    @classmethod
+    def zeros(cls, shape) -> "FixedLIFState":
+        return cls(np.zeros(shape, np.int64), np.zeros(shape, np.int64))
+
+
+_UV_LIMIT = 2 ** 23
+
+
+def _decay_toward_zero(x: np.ndarray, keep: int) -> np.ndarray:
+    prod = x * keep
+    return np.sign(prod) * (np.abs(prod) >> 12)
+
+
+def lif_step_fixed(state: FixedLIFState, a_in, params: FixedLIFParams) -> tuple[FixedLIFState, np.ndarray]:
+    """One Loihi fixed-point LIF step (Lava ``PyLifModelBitAcc``): ``(new state, boolean spikes)``.
+
+    ``u = wrap24(trunc(u (4096 - du_int - 1) / 4096) + (a_in << 6))``,
+    ``v = clip24(trunc(v (4096 - dv_int) / 4096) + u + bias)``, spike where
+    ``v > vth_mant << 6``, then ``v = 0`` there. ``a_in`` is the integer input of
+    this step (the sum of every projection's ``Dense`` output).
+    """
+    u = _decay_toward_zero(state.u, 4096 - (params.du_int + 1)) + (np.asarray(a_in, np.int64) << 6)
+    u = np.where(u > _UV_LIMIT, u - 2 * _UV_LIMIT, u)
+    u = np.where(u <= -_UV_LIMIT, u + 2 * _UV_LIMIT, u)
+    v = _decay_toward_zero(state.v, 4096 - params.dv_int) + u + params.bias
+    v = np.clip(v, -_UV_LIMIT + 1, _UV_LIMIT - 1)
+    spikes = v > (params.vth_mant << 6)
+    return FixedLIFState(u, np.where(spikes, 0, v)), spikes
+
+
 #: Brian2 model of the LIF group: state, input accumulator and per-neuron bias;
 #: decays and threshold are shared constants of the group.
 BRIAN_LIF_MODEL = """
