@@ -49,7 +49,7 @@ from mapping.quantization import (QuantizationError, QuantizedNetwork, Quantized
                                   quantize_state, quantize_weights)
 
 #: Options of :func:`quantize_learning` that :func:`mapping.compile` takes in ``learning={...}``.
-OPTIONS = ("trace_headroom", "rng_seed")
+OPTIONS = ("trace_headroom", "trace_scales", "rng_seed")
 
 
 def plastic_projections(net: Network) -> list:
@@ -73,6 +73,7 @@ def envelope_weights(net: Network, weights: Mapping[str, Any]) -> dict:
     out = dict(weights)
     for proj in plastic_projections(net):
         try:
+            F.weight_need(proj.plasticity.w_min, proj.plasticity.w_max)   # finite bounds, else a clear error
             out[proj.name] = F.plastic_envelope(proj.shape, proj.plasticity.w_min, proj.plasticity.w_max)
         except F.FixedPointError as err:
             raise QuantizationError(f"Projection '{proj.name}': {err}") from None
@@ -143,7 +144,8 @@ def _post_population(net, pop, weights, qnet, *, vth_bits: int, min_vth_bits: in
 
 def quantize_learning(net: Network, weights: Mapping[str, Any], qnet: QuantizedNetwork, *, vth_bits: int = 20,
                       min_vth_bits: int = 12, trace_headroom: Mapping[str, Mapping[str, float]] | None = None,
-                      rng_seed: int = 0, horizon: int = 1) -> dict:
+                      trace_scales: Mapping[str, Mapping[str, float]] | None = None, rng_seed: int = 0,
+                      horizon: int = 1) -> dict:
     """Re-quantize the post populations of plastic projections and plan their learning (module docstring).
 
     Parameters
@@ -159,6 +161,9 @@ def quantize_learning(net: Network, weights: Mapping[str, Any], qnet: QuantizedN
     trace_headroom : dict, optional
         ``{projection: {trace: impulses}}``: how much a trace must hold, instead
         of the exact source-driven value or the worst case.
+    trace_scales : dict, optional
+        ``{projection: {trace: scale}}``: trace scales given (integer units per
+        float unit), checked (an impulse below one unit or above 127 is an error).
     rng_seed : int
         Seed of the learning engine's trace rounding (Lava ``rng_seed``).
     horizon : int
@@ -169,11 +174,12 @@ def quantize_learning(net: Network, weights: Mapping[str, Any], qnet: QuantizedN
     dict of projection name to :class:`neurochip.plasticity.fixed.LearningPlan`
     """
     check_rules(net)
-    headroom = dict(trace_headroom or {})
-    unknown = sorted(set(headroom) - {p.name for p in plastic_projections(net)})
-    if unknown:
-        raise ValueError(f"compile: learning['trace_headroom'] names projection(s) {', '.join(unknown)} that are "
-                         f"not plastic")
+    headroom, given = dict(trace_headroom or {}), dict(trace_scales or {})
+    for option, value in (("trace_headroom", headroom), ("trace_scales", given)):
+        unknown = sorted(set(value) - {p.name for p in plastic_projections(net)})
+        if unknown:
+            raise ValueError(f"compile: learning['{option}'] names projection(s) {', '.join(unknown)} that are "
+                             f"not plastic")
     posts = {p.post for p in plastic_projections(net)}
     for pop in net.populations:
         if pop.name not in posts:
@@ -190,7 +196,8 @@ def quantize_learning(net: Network, weights: Mapping[str, Any], qnet: QuantizedN
         scale = qnet.populations[proj.post].scale
         try:
             plan = F.plan_learning(proj.plasticity, scale=scale, events=trace_events(net, proj, max(1, horizon)),
-                                   headroom=headroom.get(proj.name), rng_seed=rng_seed)
+                                   headroom=headroom.get(proj.name), trace_scale=given.get(proj.name),
+                                   rng_seed=rng_seed)
         except F.FixedPointError as err:
             raise QuantizationError(f"Projection '{proj.name}': {err}") from None
         w0 = np.asarray(weights[proj.name], dtype=float)

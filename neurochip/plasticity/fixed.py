@@ -346,6 +346,11 @@ def fixed_rule(rule: LearningRule, scales: LearningScales) -> FixedRule:
         while abs(m) > MANTISSA_RANGE[1] and m % 2 == 0 and e < EXPONENT_RANGE[1]:
             m, e = m // 2, e + 1   # as Lava's parser normalizes -8 * 2**e (the rounding of the shift differs)
         mant[k], exp[k] = m, e
+    if rule.coefficients and not mant.any():
+        raise FixedPointError(
+            f"LearningRule '{rule.name}': every coefficient is below the chip's resolution after scaling (smallest "
+            f"2^-7; weight LSB {scales.weight_lsb:.4g}, trace scales {dict(zip(TRACE_NAMES, scales.trace))}): the "
+            f"rule would do nothing; use larger coefficients or narrower weight bounds (a finer weight LSB)")
     taus = np.array([tau_steps(rule, tr, used=tr in used) for tr in TRACE_NAMES], dtype=np.int64)
     parts = [_split_impulse(float(getattr(rule, f"{tr}_impulse")) * s) for tr, s in zip(TRACE_NAMES, scales.trace)]
     mode = sign_mode_of(rule.w_min, rule.w_max)
@@ -495,17 +500,57 @@ class LearningPlan:
                 "deployed_rule": self.deployed.to_dict()}
 
 
+def _fit_coefficients(rule: LearningRule, lsb: float, trace: list, *, fixed: set) -> tuple:
+    """Trace scales lowered (halved) where a coefficient would fall below Lava's smallest ``2**-7``.
+
+    A coefficient ``c`` becomes ``c * 2**shift / prod(s_F) / lsb``; a fine trace
+    (large ``s``) can push a small ``c`` below the grid, where it would round to
+    0. Halving the finest trace of such a term doubles its scaled coefficient,
+    as long as the trace keeps an impulse of at least two units; trace scales
+    given explicitly are kept.
+    """
+    smallest = 2.0 ** EXPONENT_RANGE[0]
+    trace = list(trace)
+    for _ in range(64):
+        gains = LearningScales(lsb, tuple(trace)).term_gain()
+        changed = False
+        for k, (name, _, factors) in enumerate(TERMS):
+            c = rule.coefficients.get(name, 0.0)
+            if c == 0.0 or abs(c * gains[k]) >= smallest * (1 - 1e-12):
+                continue
+            movable = [TRACE_NAMES.index(f) for f in factors if f != "w" and f not in fixed
+                       and trace[TRACE_NAMES.index(f)] * float(getattr(rule, f"{f}_impulse")) >= 2]
+            if movable:
+                n = max(movable, key=lambda i: trace[i])
+                trace[n] /= 2
+                changed = True
+                break
+        if not changed:
+            break
+    return tuple(trace)
+
+
 def plan_learning(rule: LearningRule, *, scale: float, events: Mapping[str, np.ndarray] | None = None,
-                  headroom: Mapping[str, float] | None = None, rng_seed: int = 0) -> LearningPlan:
+                  headroom: Mapping[str, float] | None = None, trace_scale: Mapping[str, float] | None = None,
+                  rng_seed: int = 0) -> LearningPlan:
     """The :class:`LearningPlan` of ``rule`` on a projection into a population of scale ``scale``.
 
     The weight exponent comes from the rule's bounds (:func:`weight_exponent`),
-    the trace scales from :func:`trace_scales` (``events``, ``headroom``), and the
-    integers from :func:`fixed_rule`.
+    the trace scales from :func:`trace_scales` (``events``, ``headroom``) unless
+    given in ``trace_scale`` (``{trace: units per float unit}``), and the integers
+    from :func:`fixed_rule`.
     """
     weight_exp = weight_exponent(rule.w_min, rule.w_max, scale)
     lsb = learned_weight_lsb(weight_exp, scale)
-    scales = LearningScales(lsb, trace_scales(rule, headroom=headroom, events=events, rng_seed=rng_seed))
+    given = dict(trace_scale or {})
+    unknown = sorted(set(given) - set(TRACE_NAMES))
+    if unknown:
+        raise FixedPointError(f"plan_learning: trace_scale names unknown trace(s) {', '.join(unknown)} "
+                              f"(known: {', '.join(TRACE_NAMES)})")
+    auto = trace_scales(rule, headroom=headroom, events={k: v for k, v in (events or {}).items() if k not in given},
+                        rng_seed=rng_seed) if set(used_traces(rule)) - set(given) else (1.0,) * len(TRACE_NAMES)
+    scales = LearningScales(lsb, _fit_coefficients(rule, lsb, [float(given.get(tr, s)) for tr, s in
+                                                                zip(TRACE_NAMES, auto)], fixed=set(given)))
     fixed = fixed_rule(rule, scales)
     return LearningPlan(rule, scales, fixed, deployed_rule(rule, fixed, scales), weight_exp, int(rng_seed))
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from neurochip.lif import FixedLIFParams, FixedLIFState, lif_step_fixed
 from neurochip.plasticity import fixed as F
-from neurochip.plasticity.rules import LearningRule
+from neurochip.plasticity.rules import TRACE_NAMES, LearningRule
 from neurochip.plasticity.wta import OutputParams, sample_steps, teacher_bias, wta_network
 
 
@@ -87,29 +87,47 @@ def quantize_wta(n_out: int, n_in: int, out: OutputParams, *, w_min: float, w_ma
                     float(w_min), float(w_max), int(vth_bits), what)
 
 
-def rule_events(rasters: np.ndarray, out: OutputParams) -> dict:
-    """The source-driven trace events of one shot (for the trace scales): input spikes and the label every step.
+def rule_events(rasters: np.ndarray, out: OutputParams) -> list:
+    """The source-driven trace events of each distinct shot (for the trace scales), deduplicated.
 
-    The x traces take the union over samples of the input raster (each shot's
-    peak is that of its own raster; with a latency code every shot has at most
-    one spike per input, so every shot gets the same scale), y3 the label
-    source, which fires every step of the shot.
+    Per shot (one Lava run each): the input raster drives x1 / x2, the label
+    source (every step of the shot) y3. A trace's peak depends only on the inputs
+    that spike more than once (one spike peaks at one impulse wherever it is), so
+    shots are reduced to those inputs plus one single spike and deduplicated: with
+    a latency code (at most one spike per input, a bias input alike in every shot)
+    every shot reduces to the same events, and the twin's scales are exactly those
+    the mapper gives each shot.
     """
     total = sample_steps(rasters[0], out)
-    pre = np.zeros((total, rasters.shape[2]), bool)
-    pre[:rasters.shape[1]] = rasters.any(axis=0) if rasters.shape[0] else False
-    return {"x1": pre, "x2": pre, "y3": np.ones((total, 1), bool)}
+    distinct = {}
+    for raster in np.asarray(rasters, dtype=bool):
+        many = raster.sum(axis=0) > 1
+        reduced = np.zeros((total, int(many.sum()) + 1), bool)
+        reduced[:raster.shape[0], :-1] = raster[:, many]
+        reduced[0, -1] = raster.any()
+        distinct.setdefault(reduced.tobytes() + bytes(reduced.shape), reduced)
+    label = np.ones((total, 1), bool)
+    return [{"x1": ev, "x2": ev, "y3": label} for ev in distinct.values()]
 
 
-def plan_rules(rules: Sequence[LearningRule], wta: FixedWTA, events: dict, *, rng_seed: int = 0) -> list:
-    """A :class:`~neurochip.plasticity.fixed.LearningPlan` per rule (``None`` where the chip cannot run it)."""
+def plan_rules(rules: Sequence[LearningRule], wta: FixedWTA, events: list, *, rng_seed: int = 0) -> list:
+    """A :class:`~neurochip.plasticity.fixed.LearningPlan` per rule (``None`` where the chip cannot run it).
+
+    ``events``: :func:`rule_events`. When shots differ in their events, each
+    trace gets the smallest of the shots' scales (one plan for all shots).
+    """
     plans = []
     for rule in rules:
         if (rule.w_min, rule.w_max) != (wta.w_min, wta.w_max):
             raise F.FixedPointError(f"plan_rules: rule '{rule.name}' has bounds [{rule.w_min}, {rule.w_max}], the "
                                     f"network was quantized for [{wta.w_min}, {wta.w_max}]")
         try:
-            plans.append(F.plan_learning(rule, scale=wta.scale, events=events, rng_seed=rng_seed))
+            given = None
+            if len(events) > 1:
+                scales = np.min([F.trace_scales(rule, events=ev, rng_seed=rng_seed) for ev in events], axis=0)
+                given = dict(zip(TRACE_NAMES, scales))
+            plans.append(F.plan_learning(rule, scale=wta.scale, events=events[0], trace_scale=given,
+                                         rng_seed=rng_seed))
         except F.FixedPointError:
             plans.append(None)
     return plans

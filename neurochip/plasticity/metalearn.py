@@ -79,6 +79,10 @@ class MetaSpace:
     the size of a coefficient (``2**-7`` and ``2**-2`` are equally easy to tune),
     where the linear map spends most of its range on rules that change the
     weights too fast. ``coef_scale`` is unused then.
+
+    ``integer_taus`` rounds the time constants to whole steps, as Loihi's
+    learning engine runs them (a rule meta-learned at fixed precision is then
+    deployed as it was evaluated).
     """
 
     coef_scale: float = 0.05
@@ -92,6 +96,7 @@ class MetaSpace:
     scale: str = "linear"
     coef_min: float = 2.0 ** -7
     octaves: float = 4.0
+    integer_taus: bool = False
 
     def __post_init__(self):
         check_float("MetaSpace", "dead_zone", self.dead_zone, low=0.0)
@@ -132,7 +137,7 @@ class MetaSpace:
         taus = self.tau_min + (self.tau_max - self.tau_min) / (1 + np.exp(-theta[k:]))
         kw = {}
         for tr, tau in zip(TRACE_NAMES, taus):
-            kw[f"{tr}_tau"] = float(tau)
+            kw[f"{tr}_tau"] = float(np.round(tau)) if self.integer_taus else float(tau)
             kw[f"{tr}_impulse"] = 1.0
         rule = LearningRule(coefficients=coeffs, w_min=self.w_min, w_max=self.w_max, name=name, **kw)
         return rule.quantized() if self.quantize else rule
@@ -216,6 +221,13 @@ class InnerLoop:
     ``exp(n_c) / sum_j exp(n_j)``: it also rewards margins, so candidate rules
     are ranked with less noise than by 0/1 accuracy). Held-out evaluation
     always reports accuracy.
+
+    ``precision="fixed"`` evaluates every candidate at the chip's precision:
+    learning and scoring run in the bit-accurate integer twin of Loihi's
+    learning engine and fixed-point LIF (:mod:`neurochip.plasticity.fixed_wta`),
+    with the integers ``mapping.compile(..., "loihi2-sim-fixed")`` deploys for the
+    network (threshold of about ``2**vth_bits``); a candidate the chip cannot run
+    scores 0.
     """
 
     sampler: TaskSampler | None = None
@@ -234,8 +246,13 @@ class InnerLoop:
     extra_steps: int = 4
     score: str = "accuracy"
     bias_spikes: int = 0
+    precision: str = "float"
+    vth_bits: int = 20
 
     def __post_init__(self):
+        if self.precision not in ("float", "fixed"):
+            raise ValueError(f"InnerLoop: precision should be 'float' (the float twin) or 'fixed' (Loihi fixed "
+                             f"point: the bit-accurate integer twin), got {self.precision!r}")
         if self.sampler is not None and not callable(getattr(self.sampler, "sample", None)):
             raise ValueError(f"InnerLoop: sampler should be an object with a method "
                              f"sample(*, k_shot, n_query, split, random_state) (e.g. sensors.TwinTaskSampler()), "
@@ -307,12 +324,17 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
         W0 = rng.uniform(0, inner.w_init, (classes.size, enc.n_outputs_))
         order = rng.permutation(task.y_support.size)
         labels = np.searchsorted(classes, task.y_support)
-        W = np.tile(W0, (len(rules), 1, 1))
-        if plastic:
-            Wp, _, _, _ = simulate_outputs(W[plastic], enc.transform(task.X_support)[order], out,
-                                           rule=params, labels=labels[order])
-            W[plastic] = Wp
-        _, counts, drive, synops = simulate_outputs(W, enc.transform(task.X_query), out)
+        support = enc.transform(task.X_support)[order]
+        if inner.precision == "fixed":
+            counts, drive, synops, deployable = fixed_counts(rules, W0, support, labels[order],
+                                                             enc.transform(task.X_query), out, inner)
+        else:
+            W = np.tile(W0, (len(rules), 1, 1))
+            if plastic:
+                Wp, _, _, _ = simulate_outputs(W[plastic], support, out, rule=params, labels=labels[order])
+                W[plastic] = Wp
+            _, counts, drive, synops = simulate_outputs(W, enc.transform(task.X_query), out)
+            deployable = np.ones(len(rules), bool)
         pred = classes[decide(counts, drive)]
         if score == "soft":
             p = np.exp(counts - counts.max(axis=-1, keepdims=True))
@@ -322,7 +344,57 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
         else:
             acc[:, t] = np.mean(pred == task.y_query[None, :], axis=1)
         ops[:, t] = synops / task.y_query.size
+        acc[~deployable, t] = 0.0
+        ops[~deployable, t] = 0.0
     return acc, ops
+
+
+def fixed_counts(rules: list, W0, support, labels, query, out: OutputParams, inner: "InnerLoop"):
+    """Learn ``support`` and count output spikes on ``query`` in Loihi fixed point (the integer twin).
+
+    Rules are grouped by their weight bounds (each group is one quantization of
+    the network, :func:`neurochip.plasticity.fixed_wta.quantize_wta`); ``None``
+    (no plasticity) keeps ``W0`` at the bounds ``[0, max W0]``. A rule the chip
+    cannot run (:class:`~neurochip.plasticity.fixed.FixedPointError`) is marked
+    not deployable.
+
+    Returns
+    -------
+    counts, drive : arrays (n_rules, n_query, n_out)
+    synops : array (n_rules,)
+    deployable : bool array (n_rules,)
+    """
+    from neurochip.plasticity import fixed as F
+    from neurochip.plasticity import fixed_wta as FW
+
+    n_out, n_in = W0.shape
+    counts = np.zeros((len(rules), query.shape[0], n_out))
+    drive = np.zeros_like(counts)
+    synops = np.zeros(len(rules))
+    deployable = np.ones(len(rules), bool)
+    groups: dict = {}
+    for n, rule in enumerate(rules):
+        key = None if rule is None else (rule.w_min, rule.w_max)
+        groups.setdefault(key, []).append(n)
+    events = FW.rule_events(support, out)
+    for key, idx in groups.items():
+        w_min, w_max = key if key is not None else (0.0, max(float(W0.max()), 2.0 ** -8))
+        try:
+            wta = FW.quantize_wta(n_out, n_in, out, w_min=w_min, w_max=w_max, vth_bits=inner.vth_bits)
+        except F.FixedPointError:
+            deployable[idx] = False
+            continue
+        W = np.tile(FW.initial_weights(W0, wta), (len(idx), 1, 1))
+        if key is not None:
+            plans = FW.plan_rules([rules[n] for n in idx], wta, events)
+            ok = np.array([p is not None for p in plans])
+            deployable[np.asarray(idx)[~ok]] = False
+            if ok.any():
+                rule = F.FixedRule.stack([p.fixed for p in plans if p is not None])
+                W[ok], _, _, _ = FW.simulate_outputs_fixed(W[ok], support, out, wta, rule=rule, labels=labels)
+        _, c, d, ops = FW.simulate_outputs_fixed(W, query, out, wta)
+        counts[idx], drive[idx], synops[idx] = c, d, ops
+    return counts, drive, synops, deployable
 
 
 def _evaluate_job(job):
