@@ -263,10 +263,7 @@ def trace_scales(rule: LearningRule, *, headroom: Mapping[str, float] | None = N
         tau = tau_steps(rule, tr)
         if tr in events and tr not in headroom:
             ev = np.asarray(events[tr], dtype=bool)
-            streams = random_streams(int(rng_seed), max(1, ev.shape[0]))
-            decay_r, imp_r = (streams.x_decay, streams.x_impulse) if tr[0] == "x" else (streams.y_decay,
-                                                                                       streams.y_impulse)
-            out.append(source_trace_scale(ev, impulse, tau, decay_r, imp_r)[0])
+            out.append(_source_scale(ev.tobytes(), ev.shape, impulse, tau, int(rng_seed), tr[0]))
             continue
         room = float(headroom.get(tr, worst_case_impulses(tau)))
         if not room >= 1:
@@ -653,6 +650,15 @@ def post_scale(vth: float, limits: Mapping[str, float], *, vth_bits: int = 20, m
     return scale, what, vth_mant
 
 
+@functools.lru_cache(maxsize=4096)
+def _source_scale(events: bytes, shape: tuple, impulse: float, tau: int, rng_seed: int, side: str) -> float:
+    """Cached :func:`source_trace_scale` (meta-learning asks for the same shot events again and again)."""
+    ev = np.frombuffer(events, dtype=bool).reshape(shape)
+    streams = random_streams(rng_seed, max(1, shape[0]))
+    decay_r, imp_r = ((streams.x_decay, streams.x_impulse) if side == "x" else (streams.y_decay, streams.y_impulse))
+    return source_trace_scale(ev, impulse, tau, decay_r, imp_r)[0]
+
+
 def source_trace_scale(events, impulse: float, tau: int, decay_r, impulse_r) -> tuple[float, int]:
     """``(scale, peak units)``: the largest power of two at which a trace driven by ``events`` never saturates.
 
@@ -758,7 +764,13 @@ def post_trace_step(y, post, third, rule: FixedRule, streams: RandomStreams, k: 
 
 
 def weight_update(w, traces: FixedTraces, pre, post, rule: FixedRule, r_weight: float) -> np.ndarray:
-    """New integer weights from the updated traces, this step's spikes and the old weights."""
+    """New integer weights from the updated traces, this step's spikes and the old weights.
+
+    Lava's ``LearningRuleApplierBitApprox`` clips each factor to its width (traces
+    are 0..127 and weights within 9 bits here, so that never binds), each term
+    and the running sum to the accumulator; the sum is only clipped term by
+    term when it can reach the accumulator's range (the result is the same).
+    """
     w = np.asarray(w, dtype=np.int64)
     pre = np.asarray(pre, dtype=np.int64)
     post = np.asarray(post, dtype=np.int64)
@@ -767,24 +779,36 @@ def weight_update(w, traces: FixedTraces, pre, post, rule: FixedRule, r_weight: 
               "y1": traces.y[..., 0, :, None], "y2": traces.y[..., 1, :, None],
               "y3": traces.y[..., 2, :, None], "w": w}
     mant, exp = np.asarray(rule.mant), np.asarray(rule.exp)
-    acc = np.broadcast_to(w << ACC_SHIFT, np.broadcast_shapes(w.shape, mant.shape[:-1] + (1, 1))).copy()
-    for k, (_, dep, factors) in enumerate(TERMS):
-        m = mant[..., k]
-        if not np.any(m):
-            continue
-        prod = np.asarray(m)[..., None, None] * values[dep]
+    acc = w << ACC_SHIFT
+    terms = []
+    bound = int(np.abs(acc).max(initial=0))
+    for k in np.flatnonzero(np.any(mant.reshape(-1, mant.shape[-1]), axis=0)):
+        _, dep, factors = TERMS[k]
+        prod = mant[..., k, None, None] * values[dep]
         for f in factors:
-            lo = -(2 ** FACTOR_BITS[f])
-            prod = prod * np.clip(values[f], lo, -lo - 1)
-        term = (prod >> int(TERM_SHIFTS[k])) << (np.asarray(exp[..., k])[..., None, None] + 7)
-        acc = np.clip(acc + np.clip(term, ACC_MIN, ACC_MAX), ACC_MIN, ACC_MAX)
+            prod = prod * values[f]
+        term = (prod >> int(TERM_SHIFTS[k])) << (exp[..., k, None, None] + 7)
+        top = int(np.abs(term).max(initial=0))
+        if top > ACC_MAX:
+            term = np.clip(term, ACC_MIN, ACC_MAX)
+            top = ACC_MAX + 1
+        terms.append(term)
+        bound += top
+    shape = np.broadcast_shapes(w.shape, mant.shape[:-1] + (1, 1))
+    if bound <= ACC_MAX:
+        acc = np.broadcast_to(acc, shape) + sum(terms) if terms else np.broadcast_to(acc, shape).copy()
+    else:
+        acc = np.broadcast_to(acc, shape).copy()
+        for term in terms:
+            acc = np.clip(acc + term, ACC_MIN, ACC_MAX)
     if rule.sign_mode == "excitatory":
         acc = np.maximum(acc, 0)
     elif rule.sign_mode == "inhibitory":
         acc = np.minimum(acc, 0)
-    units = acc / 2 ** (ACC_BITS - WEIGHT_BITS)
-    rounded = np.floor(units) + (r_weight < units % 1)
-    return np.clip(rounded.astype(np.int64), rule.w_lo, rule.w_hi)
+    frac_bits = ACC_BITS - WEIGHT_BITS
+    # floor(acc / 128) + (r < fraction): r * 128 < acc mod 128 is the same comparison, exactly
+    rounded = (acc >> frac_bits) + (r_weight * 2 ** frac_bits < (acc & (2 ** frac_bits - 1)))
+    return np.minimum(np.maximum(rounded, rule.w_lo), rule.w_hi)
 
 
 def learning_step(w, traces: FixedTraces, pre, post, third, rule: FixedRule, streams: RandomStreams, k: int, *,
