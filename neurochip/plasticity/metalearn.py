@@ -41,6 +41,7 @@ from neurochip._validation import check_float, check_int
 from neurochip.io import atomic_write_bytes, write_json
 from neurochip.encoding import LatencyPopulationEncoder
 from neurochip.plasticity.fewshot import OutputParams, decide, simulate_outputs
+from neurochip.plasticity.device_wta import learn_through_device
 from neurochip.plasticity.functional import rule_params
 from neurochip.plasticity.rules import TERM_NAMES, TRACE_NAMES, LearningRule
 
@@ -83,6 +84,12 @@ class MetaSpace:
     ``integer_taus`` rounds the time constants to whole steps, as Loihi's
     learning engine runs them (a rule meta-learned at fixed precision is then
     deployed as it was evaluated).
+
+    ``pulse_gain_range = (low, high)`` adds one last dimension: the programming
+    pulses per nominal device level (the memristive learning rate,
+    :attr:`neurochip.devices.DeviceModel.pulse_gain`),
+    ``low * (high / low) ** sigmoid(theta[-1])``, searched with the rule when the
+    inner loop learns through a device (``InnerLoop(device=...)``).
     """
 
     coef_scale: float = 0.05
@@ -97,6 +104,7 @@ class MetaSpace:
     coef_min: float = 2.0 ** -7
     octaves: float = 4.0
     integer_taus: bool = False
+    pulse_gain_range: tuple = ()
 
     def __post_init__(self):
         check_float("MetaSpace", "dead_zone", self.dead_zone, low=0.0)
@@ -113,6 +121,11 @@ class MetaSpace:
             raise ValueError(f"MetaSpace: terms should be distinct names of TERM_NAMES "
                              f"({', '.join(TERM_NAMES)}), got {', '.join(map(str, terms))}")
         object.__setattr__(self, "terms", terms)
+        gains = tuple(float(g) for g in self.pulse_gain_range)
+        if gains and not (len(gains) == 2 and 0 < gains[0] < gains[1]):
+            raise ValueError(f"MetaSpace: pulse_gain_range should be () or (low, high) with 0 < low < high, "
+                             f"got {self.pulse_gain_range!r}")
+        object.__setattr__(self, "pulse_gain_range", gains)
 
     @property
     def searched_terms(self) -> tuple:
@@ -121,7 +134,14 @@ class MetaSpace:
 
     @property
     def dim(self) -> int:
-        return len(self.searched_terms) + len(TRACE_NAMES)
+        return len(self.searched_terms) + len(TRACE_NAMES) + (1 if self.pulse_gain_range else 0)
+
+    def pulse_gain(self, theta) -> float | None:
+        """The device's pulses per nominal level at ``theta`` (``None`` when not searched)."""
+        if not self.pulse_gain_range:
+            return None
+        low, high = self.pulse_gain_range
+        return float(low * (high / low) ** (1.0 / (1.0 + np.exp(-float(np.asarray(theta)[-1])))))
 
     def to_rule(self, theta, *, name: str = "meta_learned") -> LearningRule:
         theta = np.asarray(theta, dtype=float)
@@ -134,7 +154,7 @@ class MetaSpace:
         else:
             c = np.sign(theta[:k]) * excess * self.coef_scale
         coeffs = {t: float(v) for t, v in zip(self.searched_terms, c) if v != 0.0}
-        taus = self.tau_min + (self.tau_max - self.tau_min) / (1 + np.exp(-theta[k:]))
+        taus = self.tau_min + (self.tau_max - self.tau_min) / (1 + np.exp(-theta[k:k + len(TRACE_NAMES)]))
         kw = {}
         for tr, tau in zip(TRACE_NAMES, taus):
             kw[f"{tr}_tau"] = float(np.round(tau)) if self.integer_taus else float(tau)
@@ -228,6 +248,11 @@ class InnerLoop:
     with the integers ``mapping.compile(..., "loihi2-sim-fixed")`` deploys for the
     network (threshold of about ``2**vth_bits``); a candidate the chip cannot run
     scores 0.
+
+    ``device`` (a :class:`~neurochip.devices.DeviceModel`): the plastic weights
+    live on the device's differential pairs and each update is programming
+    pulses (:mod:`neurochip.plasticity.device_wta`); the pulses per level of
+    each candidate can be searched (``MetaSpace(pulse_gain_range=...)``).
     """
 
     sampler: TaskSampler | None = None
@@ -248,8 +273,16 @@ class InnerLoop:
     bias_spikes: int = 0
     precision: str = "float"
     vth_bits: int = 20
+    device: object = None
 
     def __post_init__(self):
+        if self.device is not None:
+            if not callable(getattr(self.device, "map_weights", None)):
+                raise ValueError(f"InnerLoop: device should be a neurochip.devices.DeviceModel, got "
+                                 f"{type(self.device).__name__}")
+            if self.precision == "fixed":
+                raise ValueError("InnerLoop: learning through a memristive device runs in float (the device "
+                                 "model); precision='fixed' models Loihi's integer learning engine, not devices")
         if self.precision not in ("float", "fixed"):
             raise ValueError(f"InnerLoop: precision should be 'float' (the float twin) or 'fixed' (Loihi fixed "
                              f"point: the bit-accurate integer twin), got {self.precision!r}")
@@ -274,7 +307,8 @@ class InnerLoop:
 
     def describe(self) -> dict:
         """JSON description (the sampler by :func:`describe_sampler`): what a checkpoint fingerprints."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sampler"}
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("sampler", "device")}
+        fields["device"] = None if self.device is None else self.device.to_dict()
         return {"sampler": None if self.sampler is None else describe_sampler(self.sampler), **_jsonable(fields)}
 
     def classifier_kwargs(self) -> dict:
@@ -291,7 +325,8 @@ def _cached_task(sampler, k: int, n_query: int, split: str, seed: int):
 
 
 def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "train",
-                   k_shot: int | None = None, score: str = "accuracy") -> tuple[np.ndarray, np.ndarray]:
+                   k_shot: int | None = None, score: str = "accuracy",
+                   pulse_gains=None) -> tuple[np.ndarray, np.ndarray]:
     """Accuracy and synaptic events per query sample of each rule on each task, batched over rules.
 
     With ``score="soft"`` the first array is the soft score of :class:`InnerLoop`
@@ -300,6 +335,8 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
     The same as :class:`~neurochip.plasticity.fewshot.FewShotSpikingClassifier`
     ``(rule=r, random_state=seed).fit(support).score(query)`` per rule (tested),
     with all rules simulated at once. ``None`` in ``rules`` means no plasticity.
+    ``pulse_gains`` (one per rule) sets each rule's device learning rate when
+    ``inner.device`` is given (default: the device's own ``pulse_gain``).
 
     Returns
     -------
@@ -325,7 +362,15 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
         order = rng.permutation(task.y_support.size)
         labels = np.searchsorted(classes, task.y_support)
         support = enc.transform(task.X_support)[order]
-        if inner.precision == "fixed":
+        if inner.device is not None:
+            W = np.tile(W0, (len(rules), 1, 1))
+            if plastic:
+                gains = None if pulse_gains is None else np.array([pulse_gains[n] for n in plastic], dtype=float)
+                W[plastic] = learn_through_device(W0, support, out, inner.device, rule=params, labels=labels[order],
+                                                  pulse_gain=gains, random_state=int(seed))
+            _, counts, drive, synops = simulate_outputs(W, enc.transform(task.X_query), out)
+            deployable = np.ones(len(rules), bool)
+        elif inner.precision == "fixed":
             counts, drive, synops, deployable = fixed_counts(rules, W0, support, labels[order],
                                                              enc.transform(task.X_query), out, inner)
         else:
@@ -400,7 +445,8 @@ def fixed_counts(rules: list, W0, support, labels, query, out: OutputParams, inn
 def _evaluate_job(job):
     """Worker entry point: ``(thetas, seeds, space, inner)`` -> (accuracy, synops), batched."""
     thetas, seeds, space, inner = job
-    return evaluate_rules([space.to_rule(th) for th in thetas], seeds, inner, score=inner.score)
+    gains = [space.pulse_gain(th) for th in thetas] if space.pulse_gain_range else None
+    return evaluate_rules([space.to_rule(th) for th in thetas], seeds, inner, score=inner.score, pulse_gains=gains)
 
 
 # --------------------------------------------------------------------------- executors
@@ -512,6 +558,9 @@ class MetaLearner:
         bests and the final CMA-ES mean.
     rule_params_ : ndarray
         Its ``theta``.
+    pulse_gain_ : float or None
+        The device's pulses per nominal level found with it
+        (``MetaSpace(pulse_gain_range=...)``; ``None`` when not searched).
     history_ : list of dict
         Per generation: best / mean fitness, best accuracy, best so far, seconds.
     """
@@ -647,6 +696,7 @@ class MetaLearner:
         self.history_ = state["history"]
         self.rule_params_ = candidates[b]
         self.rule_ = self.space.to_rule(self.rule_params_)
+        self.pulse_gain_ = self.space.pulse_gain(self.rule_params_)
         self.best_fitness_ = state["best_fitness"]
         self.validation_fitness_ = float(val[b])
         self.validation_accuracy_ = float(acc[b])
@@ -661,7 +711,7 @@ class MetaLearner:
             "rule": self.rule_.to_dict(), "lava_dw": self.rule_.lava_rule_string(),
             "theta": np.asarray(self.rule_params_).tolist(), "best_fitness": self.best_fitness_,
             "validation_fitness": self.validation_fitness_, "validation_accuracy": self.validation_accuracy_,
-            "history": self.history_})
+            "pulse_gain": self.pulse_gain_, "history": self.history_})
         from neurochip.plasticity.plots import learning_curve
         fig = learning_curve(np.array([h["best_fitness"] for h in self.history_]),
                              np.array([h["mean_fitness"] for h in self.history_]),

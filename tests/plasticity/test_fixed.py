@@ -180,3 +180,97 @@ def test_inner_loop_fixed_precision_is_validated_and_close_to_float():
     assert acc_fixed[0].mean() > acc_fixed[1].mean() + 0.2              # learning helps at fixed point too
     assert MetaSpace(integer_taus=True).to_rule(np.full(MetaSpace().dim, 0.3)).x1_tau == round(
         MetaSpace().to_rule(np.full(MetaSpace().dim, 0.3)).x1_tau)
+
+
+# --------------------------------------------------------------------------- memristive learning rate
+def test_pulse_gain_sets_the_learning_rate_on_a_linear_device():
+    """A noise-free linear device: dw = c per pre spike gives round(gain * c / level) pulses of one level each."""
+    from brian2 import uS
+
+    from neurochip.devices import LinearDevice
+    from neurochip.plasticity.functional import run_rule_device
+
+    rule = LearningRule(coefficients={"x0": 0.02}, name="constant")   # 2 levels of 0.01 per pre spike
+    pre = np.zeros((10, 2))
+    pre[::2] = 1
+    w0 = np.array([[0.2, 1.0]])   # k = max|w| / (g_max - g_min): one level is 1 / 100
+    changes = {}
+    for gain in (0.5, 1.0, 2.0, 4.0):
+        dev = LinearDevice(g_min=0.1 * uS, g_max=5.1 * uS, n_levels=101, pulse_gain=gain)
+        w, _ = run_rule_device(rule, pre, np.zeros((10, 1)), dev, w0)
+        changes[gain] = (w[0, 0] - 0.2) / 0.01
+    # 5 pre spikes, each round(gain * 2) pulses (half up) of one level
+    assert changes == pytest.approx({g: 5 * np.floor(2 * g + 0.5) for g in changes}, abs=1e-6)
+    with pytest.raises(ValueError, match="pulse_gain should be > 0"):
+        LinearDevice(g_min=0.1 * uS, g_max=5.1 * uS, pulse_gain=0.0)
+
+
+@pytest.mark.parametrize("gain", [0.5, 3.0])
+def test_brian2_and_numpy_device_learning_agree_at_any_pulse_gain(gain):
+    from brian2 import ms
+
+    from neurochip import Network, Population, Projection, SpikeSource
+    from neurochip.brian_backend import simulate
+    from neurochip.devices import presets
+    from neurochip.plasticity.functional import run_rule_device
+
+    rng = np.random.default_rng(4)
+    device = presets.ag_a_si(c2c_sigma=0.0, sigma_g_min=0.1, sigma_g_max=0.1, pulse_gain=gain)
+    rule = pair_stdp(a_plus=0.3, a_minus=0.25, tau_plus=5.0, tau_minus=5.0)
+    pre = SpikeSource.poisson("pre", 4, rate=150 * 1e-3 / ms, steps=100, random_state=rng)
+    drive = SpikeSource.poisson("drive", 2, rate=120 * 1e-3 / ms, steps=100, random_state=rng)
+    w0 = rng.uniform(-0.5, 0.5, (2, 4))
+    net = Network(sources=[pre, drive], populations=[Population("post", 2, du=1.0, dv=1.0, vth=0.5)],
+                  projections=[Projection("drive_post", "drive", "post", np.eye(2)),
+                               Projection("pre_post", "pre", "post", w0, device=device, plasticity=rule)])
+    res = simulate(net, 100)
+    w_np, _ = run_rule_device(rule, res.raster("pre"), res.raster("post"), device, w0)
+    np.testing.assert_allclose(np.array(res.info["weights"]["pre_post"]), w_np, rtol=1e-9, atol=1e-12)
+
+
+def test_learning_through_devices_batched_and_searched_with_the_rule():
+    from brian2 import uS
+
+    from neurochip.devices import LinearDevice, presets
+    from neurochip.plasticity.device_wta import learn_through_device
+    from neurochip.plasticity.functional import rule_params
+    from neurochip.plasticity.wta import OutputParams, simulate_outputs
+
+    out = OutputParams(0.5, 0.2, 1.0, 1.0, 0.3, 4)
+    rng = np.random.default_rng(2)
+    rasters = np.zeros((4, 16, 12), bool)
+    for s in range(4):
+        rasters[s, rng.integers(0, 16, 12), np.arange(12)] = rng.random(12) < 0.7
+    labels = np.array([0, 1, 1, 0])
+    W0 = rng.uniform(0, 0.05, (2, 12))
+    rules = [supervised_hebbian(eta=2 ** -4, decay=0.0), supervised_hebbian(eta=2 ** -3, decay=2 ** -4)]
+    params = rule_params(rules)
+    # a fine linear device without noise learns what the float twin learns, up to its level quantization
+    fine = LinearDevice(g_min=0.1 * uS, g_max=5.1 * uS, n_levels=2 ** 14)
+    W_dev = learn_through_device(W0, rasters, out, fine, rule=params, labels=labels)
+    W_flt, _, _, _ = simulate_outputs(np.tile(W0, (2, 1, 1)), rasters, out, rule=params, labels=labels)
+    assert np.abs(W_flt - W0).max() > 0.1
+    np.testing.assert_allclose(W_dev, W_flt, atol=2e-3)
+    # batched candidates with their own gains equal each candidate alone (no cycle-to-cycle noise)
+    dev = presets.ag_a_si(c2c_sigma=0.0)
+    both = learn_through_device(W0, rasters, out, dev, rule=params, labels=labels, pulse_gain=np.array([1.0, 3.0]))
+    for n, gain in enumerate((1.0, 3.0)):
+        alone = learn_through_device(W0, rasters, out, dev, rule=rule_params(rules[n:n + 1]), labels=labels,
+                                     pulse_gain=np.array([gain]))
+        np.testing.assert_array_equal(both[n], alone[0])
+    # the meta-learner searches the gain with the rule
+    pytest.importorskip("sensors")
+    from sensors import SensorTaskSampler
+
+    from neurochip.plasticity import MetaLearner
+
+    inner = InnerLoop(sampler=SensorTaskSampler(n_way=2, random_state=0), k_shot=2, n_query=4,
+                      feature_range=(-1.0, 1.0), device=presets.ag_a_si())
+    with pytest.raises(ValueError, match="InnerLoop: learning through a memristive device runs in float"):
+        dataclasses.replace(inner, precision="fixed")
+    space = MetaSpace(terms=("u0*x1*y3",), dead_zone=0.0, pulse_gain_range=(0.25, 4.0))
+    ml = MetaLearner(space=space, inner=inner, generations=2, popsize=4, tasks_per_eval=2, validation_tasks=2,
+                     address="serial", progress=False, random_state=0).fit()
+    assert 0.25 <= ml.pulse_gain_ <= 4.0 and space.dim == 1 + 5 + 1
+    with pytest.raises(ValueError, match=r"pulse_gain_range should be \(\) or \(low, high\)"):
+        MetaSpace(pulse_gain_range=(2.0, 1.0))
