@@ -20,8 +20,8 @@ Parts (all by default except ``--metalearn``):
   float rule in float), with paired differences.
 
 Writes ``benchmarks/out/bench_fixed_learning.json`` (``--metalearn``:
-``bench_fixed_learning_metalearn.json``). Run:
-``python benchmarks/bench_fixed_learning.py [--tasks 60] [--metalearn [--generations 40]]``.
+``bench_fixed_learning_metalearn[_seedN].json``). Run:
+``python benchmarks/bench_fixed_learning.py [--tasks 60] [--metalearn [--generations 40] [--seed N]]``.
 """
 from __future__ import annotations
 
@@ -222,8 +222,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--speed-tasks", type=int, default=4)
     parser.add_argument("--metalearn", action="store_true", help="meta-learn in float and fixed point (minutes)")
     parser.add_argument("--generations", type=int, default=None, help="--metalearn: default the experiment's")
+    parser.add_argument("--seed", type=int, default=0, help="the experiment's seed (tasks, CMA-ES)")
     args = parser.parse_args(argv)
-    cfg = Config()
+    cfg = Config(seed=args.seed)
     rng = np.random.default_rng(cfg.seed)
     warnings.simplefilter("ignore", QL.DeployedRuleWarning)
     if args.metalearn:
@@ -232,7 +233,8 @@ def main(argv=None) -> dict:
             print(f"{name:32s} float {row['float']['accuracy']:5.1f}  fixed {row['fixed']['accuracy']:5.1f}")
         for name, row in res["paired"].items():
             print(f"{name}: {row['mean_points']:+.1f} [{row['ci95_points'][0]:+.1f}, {row['ci95_points'][1]:+.1f}]")
-        write_json(OUT / "bench_fixed_learning_metalearn.json", res)
+        suffix = f"_seed{args.seed}" if args.seed else ""
+        write_json(OUT / f"bench_fixed_learning_metalearn{suffix}.json", res)
         return res
     inner = inner_loop(cfg)
     seeds = experiment_seeds(cfg, EVAL_STREAM, args.tasks)
