@@ -16,12 +16,15 @@ Parts (all by default except ``--metalearn``):
 * ``--metalearn``: the experiment's soft-bound STDP hand-tuning, then CMA-ES twice
   from it with the experiment's settings, once evaluating candidates in float and
   once in fixed point (``InnerLoop(precision="fixed")``, integer time constants);
-  both rules are then evaluated on the held-out tasks in fixed point (and the
-  float rule in float), with paired differences.
+  both rules are then evaluated on the held-out tasks in float and in fixed point,
+  with paired differences, at the rules' weight bounds ``[-1, 1]`` (learned weight
+  LSB ``2**-8``) and at ``[-0.25, 0.25]`` (LSB ``2**-10``; the bounds do not bind in
+  float).
 
 Writes ``benchmarks/out/bench_fixed_learning.json`` (``--metalearn``:
-``bench_fixed_learning_metalearn[_seedN].json``). Run:
-``python benchmarks/bench_fixed_learning.py [--tasks 60] [--metalearn [--generations 40] [--seed N]]``.
+``bench_fixed_learning_metalearn[_seedN].json``; ``--reevaluate`` redoes only its held-out
+evaluation). Run:
+``python benchmarks/bench_fixed_learning.py [--tasks 60] [--metalearn [--seed N] [--reevaluate]]``.
 """
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ from experiments.fewshot_metalearn import (Config, bootstrap_ci, experiment_seed
 from mapping import quantization_learning as QL  # noqa: E402
 from neurochip import Network, Population, Projection, SpikeSource  # noqa: E402
 from neurochip.encoding import LatencyPopulationEncoder  # noqa: E402
-from neurochip.io import write_json  # noqa: E402
+from neurochip.io import read_json, write_json  # noqa: E402
 from neurochip.plasticity import (LearningRule, MetaLearner, MetaSpace, evaluate_rules, pair_stdp,  # noqa: E402
                                   supervised_hebbian)
 from neurochip.plasticity import fixed as F  # noqa: E402
@@ -169,15 +172,65 @@ def speed(inner, seeds, rule_seconds_per_shot: float, shots: int, candidates: in
     return out
 
 
+def with_bounds(rule: LearningRule, bound: float) -> LearningRule:
+    """``rule`` with weight bounds ``[-bound, bound]`` (on fixed point: the learned weight's LSB ``bound / 256``)."""
+    return LearningRule.from_dict({**rule.to_dict(), "w_min": -bound, "w_max": bound})
+
+
+def held_out(cfg: Config, rules: dict, tasks: int, rng) -> dict:
+    """Held-out accuracy of ``{"float": rule, "fixed": rule, ...}`` learned and scored in float and in fixed point.
+
+    Returns the table (per rule and precision, % with 95 % CI) and the paired
+    differences: fixed-learned vs float-learned (both in fixed point), the float-learned
+    rule in fixed point vs in float, and each at the chip against the float-learned in float.
+    """
+    inner = inner_loop(cfg)
+    seeds = experiment_seeds(cfg, EVAL_STREAM, tasks)
+    names = list(rules)
+    acc = {p: evaluate_rules([rules[n] for n in names], seeds, dataclasses.replace(inner, precision=p),
+                             split="test", k_shot=cfg.meta_k_shot)[0] for p in ("float", "fixed")}
+    table = {}
+    for n, name in enumerate(names):
+        table[name] = {}
+        for p in ("float", "fixed"):
+            m, lo, hi = bootstrap_ci(acc[p][n], cfg.bootstrap, rng)
+            table[name][p] = {"accuracy": 100 * float(m), "ci95": [100 * float(lo), 100 * float(hi)]}
+    f, x = names.index("float"), names.index("fixed")
+    pairs = {"fixed-learned minus float-learned, both in fixed point": (acc["fixed"][x], acc["fixed"][f]),
+             "float-learned: fixed point minus float": (acc["fixed"][f], acc["float"][f]),
+             "fixed-learned in fixed point minus float-learned in float": (acc["fixed"][x], acc["float"][f])}
+    paired = {}
+    for text, (a, b) in pairs.items():
+        d, lo, hi = bootstrap_ci(a - b, cfg.bootstrap, rng)
+        paired[text] = {"mean_points": 100 * float(d), "ci95_points": [100 * float(lo), 100 * float(hi)]}
+    return {"table": table, "paired": paired}
+
+
+def evaluations(cfg: Config, res: dict, tasks: int, rng) -> dict:
+    """The held-out comparison of a meta-learning result, at the rules' bounds and at bounds +-0.25."""
+    rules = {p: LearningRule.from_dict(res["meta"][p]["rule"]) for p in ("float", "fixed")}
+    rules["hand-tuned soft-bound STDP"] = LearningRule.from_dict(res["hand_tuned_soft_stdp"]["rule"])
+    out = {"rule bounds": held_out(cfg, rules, tasks, rng)}
+    narrow = {p: with_bounds(rules[p], 0.25) for p in ("float", "fixed")}
+    out["bounds +-0.25"] = held_out(cfg, narrow, tasks, rng)
+    return out
+
+
 def metalearn(cfg: Config, generations: int, tasks: int, rng) -> dict:
-    """Meta-learn in float and in fixed point from the hand-tuned soft-bound STDP; held-out in fixed point."""
+    """Meta-learn in float and in fixed point from the hand-tuned soft-bound STDP; held-out in both precisions.
+
+    The fixed-point search evaluates candidates with ``InnerLoop(precision="fixed")``
+    and integer time constants (``MetaSpace(integer_taus=True)``); everything else is
+    the experiment's default.
+    """
     inner = inner_loop(cfg)
     start = time.perf_counter()
     grid = [r for ws in cfg.stdp_w_soft for r in stdp_grid(cfg, float(ws))]
     soft, soft_acc, _ = hand_tune({"soft": grid}, experiment_seeds(cfg, TUNE_STREAM, cfg.stdp_tune_tasks), inner,
                                   cfg.meta_k_shot)["soft"]
-    tune_seconds = time.perf_counter() - start
-    rules, info = {}, {}
+    res = {"config": dataclasses.asdict(cfg), "generations": generations, "held_out_tasks": tasks,
+           "hand_tuned_soft_stdp": {"rule": soft.to_dict(), "train_accuracy": soft_acc,
+                                    "seconds": time.perf_counter() - start}, "meta": {}}
     for p in ("float", "fixed"):
         space = MetaSpace(terms=tuple(cfg.meta_terms), dead_zone=cfg.meta_dead_zone, scale=cfg.meta_scale,
                           integer_taus=p == "fixed")
@@ -187,33 +240,22 @@ def metalearn(cfg: Config, generations: int, tasks: int, rng) -> dict:
                          validation_tasks=cfg.validation_tasks, synops_cost=cfg.synops_cost,
                          candidates_per_job=cfg.candidates_per_job, address="serial", random_state=cfg.seed,
                          progress=False).fit()
-        rules[p] = ml.rule_
-        info[p] = {"seconds": time.perf_counter() - t0, "validation_accuracy": ml.validation_accuracy_,
-                   "rule": ml.rule_.to_dict(), "lava_dw": ml.rule_.lava_rule_string()}
+        res["meta"][p] = {"seconds": time.perf_counter() - t0, "validation_accuracy": ml.validation_accuracy_,
+                          "rule": ml.rule_.to_dict(), "lava_dw": ml.rule_.lava_rule_string(),
+                          "best_so_far": [h["best_so_far"] for h in ml.history_]}
         print(f"[metalearn] {p}: {ml.rule_.describe()} (validation {ml.validation_accuracy_:.3f}, "
-              f"{info[p]['seconds']:.0f} s)", flush=True)
-    seeds = experiment_seeds(cfg, EVAL_STREAM, tasks)
-    names = ["meta-learned in float", "meta-learned in fixed point", "hand-tuned soft-bound STDP"]
-    candidates = [rules["float"], rules["fixed"], soft]
-    acc = {p: evaluate_rules(candidates, seeds, dataclasses.replace(inner, precision=p), split="test",
-                             k_shot=cfg.meta_k_shot)[0] for p in ("float", "fixed")}
-    table = {}
-    for n, name in enumerate(names):
-        table[name] = {}
-        for p in ("float", "fixed"):
-            m, lo, hi = bootstrap_ci(acc[p][n], cfg.bootstrap, rng)
-            table[name][p] = {"accuracy": 100 * float(m), "ci95": [100 * float(lo), 100 * float(hi)]}
-    paired = {}
-    for label, a, b in (("fixed-learned minus float-learned, both in fixed point", acc["fixed"][1], acc["fixed"][0]),
-                        ("float-learned: fixed point minus float", acc["fixed"][0], acc["float"][0]),
-                        ("fixed-learned in fixed point minus float-learned in float", acc["fixed"][1],
-                         acc["float"][0])):
-        d, lo, hi = bootstrap_ci(a - b, cfg.bootstrap, rng)
-        paired[label] = {"mean_points": 100 * float(d), "ci95_points": [100 * float(lo), 100 * float(hi)]}
-    return {"config": dataclasses.asdict(cfg), "generations": generations, "held_out_tasks": tasks,
-            "hand_tuned_soft_stdp": {"rule": soft.to_dict(), "train_accuracy": soft_acc,
-                                     "seconds": tune_seconds},
-            "meta": info, "table": table, "paired": paired}
+              f"{res['meta'][p]['seconds']:.0f} s)", flush=True)
+    res["evaluation"] = evaluations(cfg, res, tasks, rng)
+    return res
+
+
+def _print_metalearn(res: dict) -> None:
+    for bounds, ev in res["evaluation"].items():
+        print(f"-- {bounds}")
+        for name, row in ev["table"].items():
+            print(f"{name:28s} float {row['float']['accuracy']:5.1f}  fixed {row['fixed']['accuracy']:5.1f}")
+        for name, row in ev["paired"].items():
+            print(f"{name}: {row['mean_points']:+.1f} [{row['ci95_points'][0]:+.1f}, {row['ci95_points'][1]:+.1f}]")
 
 
 def main(argv=None) -> dict:
@@ -223,18 +265,21 @@ def main(argv=None) -> dict:
     parser.add_argument("--metalearn", action="store_true", help="meta-learn in float and fixed point (minutes)")
     parser.add_argument("--generations", type=int, default=None, help="--metalearn: default the experiment's")
     parser.add_argument("--seed", type=int, default=0, help="the experiment's seed (tasks, CMA-ES)")
+    parser.add_argument("--reevaluate", action="store_true",
+                        help="--metalearn: re-run the held-out evaluation of a saved result (no meta-learning)")
     args = parser.parse_args(argv)
     cfg = Config(seed=args.seed)
     rng = np.random.default_rng(cfg.seed)
     warnings.simplefilter("ignore", QL.DeployedRuleWarning)
     if args.metalearn:
-        res = metalearn(cfg, args.generations or cfg.generations, args.tasks, rng)
-        for name, row in res["table"].items():
-            print(f"{name:32s} float {row['float']['accuracy']:5.1f}  fixed {row['fixed']['accuracy']:5.1f}")
-        for name, row in res["paired"].items():
-            print(f"{name}: {row['mean_points']:+.1f} [{row['ci95_points'][0]:+.1f}, {row['ci95_points'][1]:+.1f}]")
-        suffix = f"_seed{args.seed}" if args.seed else ""
-        write_json(OUT / f"bench_fixed_learning_metalearn{suffix}.json", res)
+        path = OUT / f"bench_fixed_learning_metalearn{f'_seed{args.seed}' if args.seed else ''}.json"
+        if args.reevaluate:
+            res = {k: v for k, v in read_json(path).items() if k not in ("table", "paired", "arms")}
+            res["evaluation"] = evaluations(cfg, res, args.tasks, rng)
+        else:
+            res = metalearn(cfg, args.generations or cfg.generations, args.tasks, rng)
+        _print_metalearn(res)
+        write_json(path, res)
         return res
     inner = inner_loop(cfg)
     seeds = experiment_seeds(cfg, EVAL_STREAM, args.tasks)

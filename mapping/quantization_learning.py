@@ -121,11 +121,11 @@ def _post_population(net, pop, weights, qnet, *, vth_bits: int, min_vth_bits: in
         scale, limited_by, vth_mant = F.post_scale(pop.vth, limits, vth_bits=vth_bits, min_vth_bits=min_vth_bits)
     except F.FixedPointError as err:
         raise QuantizationError(f"{owner} (post of plastic projection(s) {', '.join(plastic)}): {err}") from None
-    bias_mant, bias_exp = quantize_bias(owner, bias, scale)
+    ints = dict(zip(("bias_mant", "bias_exp"), quantize_bias(owner, bias, scale)))
+    for var in ("u", "v"):
+        ints[f"{var}_init_int"] = quantize_state(getattr(pop, f"{var}_init"), scale, pop.size)
     qp = QuantizedPopulation(name=pop.name, scale=float(scale), du_int=du_int, dv_int=dv_int, vth_mant=vth_mant,
-                             bias_mant=bias_mant, bias_exp=bias_exp,
-                             u_init_int=quantize_state(pop.u_init, scale, pop.size),
-                             v_init_int=quantize_state(pop.v_init, scale, pop.size))
+                             **ints)
     vth_eff = qp.dequantized()["vth"]
     in_max = F.worst_case_input([*static.values(), *(F.plastic_envelope(*v) for v in plastic.values())])
     report = {

@@ -78,13 +78,10 @@ def lif_step(state: LIFState, a_in, params: LIFParams) -> tuple[LIFState, np.nda
 
 
 class FixedLIFParams(NamedTuple):
-    """Loihi fixed-point LIF parameters (Lava ``PyLifModelBitAcc``), integers.
-
-    ``du_int``, ``dv_int``: 12-bit decays (the current keeps ``4096 - du_int - 1``
-    parts in 4096 per step, the voltage ``4096 - dv_int``); ``vth_mant``: threshold
-    mantissa (the effective threshold is ``vth_mant << 6``); ``bias``: the effective
-    bias ``bias_mant << bias_exp`` (scalar or per neuron).
-    """
+    """Loihi fixed-point LIF parameters (Lava ``PyLifModelBitAcc``), integers: ``du_int``, ``dv_int`` the 12-bit
+    decays (the current keeps ``4096 - du_int - 1`` parts in 4096 per step, the voltage ``4096 - dv_int``),
+    ``vth_mant`` the threshold mantissa (effective threshold ``vth_mant << 6``), ``bias`` the effective bias
+    ``bias_mant << bias_exp`` (scalar or per neuron)."""
 
     du_int: int
     dv_int: int
@@ -92,11 +89,10 @@ class FixedLIFParams(NamedTuple):
     bias: int | np.ndarray = 0
 
 
-class FixedLIFState(NamedTuple):
-    """Integer current ``u`` and voltage ``v`` (24-bit values in int64 arrays)."""
+class FixedLIFState(LIFState):
+    """:class:`LIFState` of integers: current ``u`` and voltage ``v`` (24-bit values in int64 arrays)."""
 
-    u: np.ndarray
-    v: np.ndarray
+    __slots__ = ()
 
     @classmethod
     def zeros(cls, shape) -> "FixedLIFState":

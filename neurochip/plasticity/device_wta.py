@@ -20,7 +20,8 @@ import numpy as np
 from neurochip.devices import functional as DF
 from neurochip.lif import LIFState, lif_step
 from neurochip.plasticity.functional import RuleParams, delta_w, init_state, trace_step
-from neurochip.plasticity.wta import OutputParams, _twin_arrays, sample_steps, teacher_bias
+from neurochip.plasticity.fixed_wta import padded
+from neurochip.plasticity.wta import OutputParams, _twin_arrays, teacher_bias
 
 
 def learn_through_device(W0, rasters, out: OutputParams, device, *, rule: RuleParams, labels, pulse_gain=None,
@@ -70,10 +71,8 @@ def learn_through_device(W0, rasters, out: OutputParams, device, *, rule: RulePa
     gain = device.pulse_gain if pulse_gain is None else pulse_gain
     step = np.broadcast_to(np.asarray(DF.dw_step(device, mapping.k, gain), dtype=float), batch)[..., None]
     rng = device.rng(random_state)
-    n_samples, steps, _ = rasters.shape
-    total = sample_steps(rasters[0], out)
-    pad = np.zeros((n_samples, total, n_in), dtype=bool)
-    pad[:, :steps] = rasters
+    pad, total = padded(rasters, out)
+    n_samples = pad.shape[0]
     W = np.zeros((*batch, n_out, n_in))
     W[..., qi, pi] = mapping.k * (sp.g - sm.g)
     t = 0.0

@@ -138,6 +138,13 @@ def initial_weights(W, wta: FixedWTA) -> np.ndarray:
     return F.initial_mantissas(W, wta.weight_lsb, wta.sign_mode)
 
 
+def padded(rasters, out: OutputParams) -> tuple[np.ndarray, int]:
+    """``(rasters followed by out.extra_steps silent steps, steps per sample)``."""
+    rasters = np.asarray(rasters, dtype=bool)
+    total = sample_steps(rasters[0], out)
+    return np.pad(rasters, ((0, 0), (0, total - rasters.shape[1]), (0, 0))), total
+
+
 def _shift(acc: np.ndarray, exp: int) -> np.ndarray:
     return acc << exp if exp > 0 else acc >> -exp
 
@@ -156,12 +163,10 @@ def simulate_outputs_fixed(W, rasters, out: OutputParams, wta: FixedWTA, *, rule
     (Loihi3F). ``drive`` is the summed input in float units (``a_in * 64 / S``).
     """
     W = np.array(W, dtype=np.int64)
-    batch = W.shape[:-2]
-    n_out, n_in = W.shape[-2:]
-    n_samples, steps, _ = rasters.shape
-    total = sample_steps(rasters[0], out)
-    pad = np.zeros((n_samples, total, n_in), dtype=bool)
-    pad[:, :steps] = rasters
+    *batch, n_out, n_in = W.shape
+    batch = tuple(batch)
+    pad, total = padded(rasters, out)
+    n_samples = pad.shape[0]
     lat_t = np.ascontiguousarray(wta.lateral_mant.T)
     to_float = 2 ** 6 / wta.scale
     synops = np.zeros(batch)
