@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ import scipy.sparse as sp
 from brian2 import Hz, ms
 
 from neurochip import Network, Population, Projection, SpikeSource
+from neurochip.experiment import param
 
 
 # ----------------------------------------------------------------- the E/I network
@@ -23,21 +25,28 @@ from neurochip import Network, Population, Projection, SpikeSource
 class EINetworkConfig:
     """Poisson inputs into an excitatory and an inhibitory LIF population (the network fields)."""
 
-    seed: int = 0
-    steps: int = 1000
-    dt_ms: float = 1.0
-    n_input: int = 200
-    n_exc: int = 400
-    n_inh: int = 100
-    input_rate_hz: float = 20.0
-    p_connect: float = 0.1
-    tau_u_ms: float = 5.0
-    tau_v_ms: float = 20.0
-    vth: float = 1.5
-    w_input: float = 0.07
-    w_exc_inh: float = 0.03
-    w_inh_exc: float = -0.1
-    delay_inh_exc: int = 2
+    seed: int = param(0, "seed of the inputs and the connectivity", min=0)
+    steps: int = param(1000, "steps of dt to simulate", min=1)
+    dt_ms: float = param(1.0, "time step (ms)", gt=0)
+    n_input: int = param(200, "Poisson input neurons", min=1)
+    n_exc: int = param(400, "excitatory LIF neurons", min=1)
+    n_inh: int = param(100, "inhibitory LIF neurons", min=1)
+    input_rate_hz: float = param(20.0, "rate of each input (Hz; rate * dt <= 1)", min=0)
+    p_connect: float = param(0.1, "connection probability of every projection", min=0, max=1)
+    tau_u_ms: float = param(5.0, "synaptic time constant (ms, >= dt)", gt=0)
+    tau_v_ms: float = param(20.0, "membrane time constant of exc (ms; inh: half of it)", gt=0)
+    vth: float = param(1.5, "firing threshold", gt=0)
+    w_input: float = param(0.07, "mean input weight (uniform 0.5-1.5 times)")
+    w_exc_inh: float = param(0.03, "mean exc -> inh weight")
+    w_inh_exc: float = param(-0.1, "mean inh -> exc weight (negative: inhibition)")
+    delay_inh_exc: int = param(2, "delay of inh -> exc (steps)", min=1)
+
+
+def ei_param(name: str):
+    """Field ``name`` of :class:`EINetworkConfig` (its default, range and help) for a config that has
+    only some of the network fields (``lava_deploy``)."""
+    f = {f.name: f for f in dataclasses.fields(EINetworkConfig)}[name]
+    return dataclasses.field(default=f.default, metadata=f.metadata)
 
 
 def ei_network(cfg: EINetworkConfig) -> Network:

@@ -26,7 +26,7 @@ Run: ``python experiments/device_robustness.py [--tiny] [--set preset=pcm]``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,32 +34,34 @@ from brian2 import Hz, ms, second
 
 from neurochip import Network, Population, Projection, SpikeSource
 from neurochip.devices import mapping_error, plots, presets
-from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure
-from neurochip.io import write_json
+from neurochip.experiment import (experiment_main, param, parse_config, save_figure, start_run,
+                                  write_metrics)
 
 
 @dataclass
 class Config:
     """Sweep device sigma, levels and stuck-at fraction on a fixed network."""
 
-    name: str = "device_robustness"
-    results_root: str = "results"
-    seed: int = 0
-    preset: str = "ag_a_si"
-    write_verify: str = "preset"  # "preset" (the preset's choice), "on" or "off"
-    steps: int = 1000
-    n_input: int = 200
-    n_output: int = 100
-    input_rate_hz: float = 20.0
-    w_mean: float = 0.003
-    w_spread: float = 0.008
-    tau_u_ms: float = 5.0
-    tau_v_ms: float = 20.0
-    vth: float = 1.0
-    sigmas: list = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3, 0.5])
-    levels: list = field(default_factory=lambda: [4, 8, 16, 32, 64, 128, 256])
-    stuck_fractions: list = field(default_factory=lambda: [0.0, 0.01, 0.02, 0.05, 0.1, 0.2])
-    repeats: int = 5
+    name: str = param("device_robustness", "experiment name (the results subfolder)")
+    results_root: str = param("results", "folder of the results")
+    seed: int = param(0, "seed of inputs, weights and devices", min=0)
+    preset: str = param("ag_a_si", "memristor preset (neurochip.devices.presets)")
+    write_verify: str = param("preset", "write-verify programming: the preset's choice, on or off",
+                              choices=("preset", "on", "off"))
+    steps: int = param(1000, "steps of 1 ms per run", min=1)
+    n_input: int = param(200, "Poisson input neurons", min=1)
+    n_output: int = param(100, "output LIF neurons", min=1)
+    input_rate_hz: float = param(20.0, "rate of each input (Hz)", min=0)
+    w_mean: float = param(0.003, "mean ideal weight")
+    w_spread: float = param(0.008, "spread (std) of the ideal weights", min=0)
+    tau_u_ms: float = param(5.0, "synaptic time constant (ms)", gt=0)
+    tau_v_ms: float = param(20.0, "membrane time constant (ms)", gt=0)
+    vth: float = param(1.0, "firing threshold", gt=0)
+    sigmas: list[float] = param([0.0, 0.05, 0.1, 0.2, 0.3, 0.5], "device-to-device spreads swept", min=0)
+    levels: list[int] = param([4, 8, 16, 32, 64, 128, 256], "conductance levels swept", min=2)
+    stuck_fractions: list[float] = param([0.0, 0.01, 0.02, 0.05, 0.1, 0.2], "stuck-at fractions swept",
+                                         min=0, max=1)
+    repeats: int = param(5, "device draws per sweep point", min=1)
 
 
 #: Overrides that make the experiment run in a few seconds (CI).
@@ -121,6 +123,7 @@ def sweep(cfg: Config, base, w_ideal: np.ndarray, ideal_counts: np.ndarray, para
             "mapping_rms_relative": map_err.tolist(), "mapping_rms_relative_mean": map_err.mean(1).tolist()}
 
 
+@experiment_main
 def main(cfg: Config) -> Path:
     from neurochip import plotting
 
@@ -130,8 +133,7 @@ def main(cfg: Config) -> Path:
     base = presets.get(cfg.preset)
     if cfg.write_verify != "preset":
         base = base.replace(write_verify=cfg.write_verify == "on")
-    run_dir = new_run_dir(cfg.name, cfg.results_root)
-    write_json(run_dir / "config.json", config_dict(cfg))
+    run_dir = start_run(cfg)  # config.json, metrics.json with status 'running' and provenance
     net, w_ideal = build_network(cfg)
     ideal = _run(net, cfg.steps)
     ideal_counts = _counts(ideal, cfg.n_output)
@@ -174,7 +176,7 @@ def main(cfg: Config) -> Path:
         "sweeps": sweeps,
         "wall_time_s": time.perf_counter() - start,
     }
-    write_json(run_dir / "metrics.json", metrics)
+    write_metrics(run_dir, metrics)  # status "complete" once main returns (experiment_main)
     print(f"device_robustness ({cfg.preset}): ideal {metrics['ideal_output_rate_hz']:.1f} Hz, preset rate error "
           f"{metrics['preset_rate_error']:.3f}; sigma sweep {np.round(sweeps['sigma']['rate_error_mean'], 3)}, "
           f"levels sweep {np.round(sweeps['levels']['rate_error_mean'], 3)}, stuck sweep "

@@ -22,8 +22,8 @@ if not __package__:  # run as a script or loaded from its file: import the packa
 from brian2 import Hz  # noqa: E402
 
 from neurochip import Network  # noqa: E402
-from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure  # noqa: E402
-from neurochip.io import write_json  # noqa: E402
+from neurochip.experiment import (experiment_main, param, parse_config, save_figure,  # noqa: E402
+                                  start_run, write_metrics)
 from experiments._common import EINetworkConfig, ei_network  # noqa: E402
 
 
@@ -31,10 +31,10 @@ from experiments._common import EINetworkConfig, ei_network  # noqa: E402
 class Config(EINetworkConfig):
     """Poisson inputs into an excitatory and an inhibitory LIF population."""
 
-    name: str = "ei_demo"
-    results_root: str = "results"
-    n_traced: int = 3
-    backend: str = "brian2"
+    name: str = param("ei_demo", "experiment name (the results subfolder)")
+    results_root: str = param("results", "folder of the results")
+    n_traced: int = param(3, "exc neurons whose voltage is plotted", min=0)
+    backend: str = param("brian2", "simulator", choices=("brian2", "reference"))
 
 
 #: Overrides that make the demo run in seconds (used by the tests and `--tiny`).
@@ -56,14 +56,14 @@ def simulate(net: Network, cfg: Config):
     raise ValueError(f"backend should be 'brian2' or 'reference', got {cfg.backend!r}")  # pragma: no cover
 
 
+@experiment_main
 def main(cfg: Config) -> Path:
     from neurochip import plotting
 
     if cfg.backend not in ("brian2", "reference"):
         raise ValueError(f"backend should be 'brian2' or 'reference', got {cfg.backend!r}")
     start = time.perf_counter()
-    run_dir = new_run_dir(cfg.name, cfg.results_root)
-    write_json(run_dir / "config.json", config_dict(cfg))
+    run_dir = start_run(cfg)  # config.json, metrics.json with status 'running' and provenance
     net = build_network(cfg)
     net.save(run_dir / "network.json")
     result = simulate(net, cfg)
@@ -86,7 +86,7 @@ def main(cfg: Config) -> Path:
         "simulation_wall_time_s": result.wall_time,
         "wall_time_s": time.perf_counter() - start,
     }
-    write_json(run_dir / "metrics.json", metrics)
+    write_metrics(run_dir, metrics)  # status "complete" once main returns (experiment_main)
     print(f"ei_demo: {sum(counts[p] for p in result.populations)} spikes "
           + ", ".join(f"{p} {rates[p]:.1f} Hz" for p in result.populations)
           + f"; wrote {run_dir}")

@@ -20,7 +20,7 @@ Writes ``results/fewshot_metalearn/<timestamp>/``: ``config.json``,
 ``metrics.json`` (results table), ``results.md``, ``raster.png`` (first figure:
 the meta-learned classifier on query samples), ``kshot_accuracy.png``,
 ``learning_curve.png``, ``rule.json`` (the tuned rule, Lava string included),
-``checkpoint.pkl``.
+``checkpoint.npz``.
 
 Run: ``python experiments/fewshot_metalearn.py [--tiny] [--set generations=30]``.
 """
@@ -29,7 +29,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 if not __package__:  # run as a script or loaded from its file: import the packages of this checkout
@@ -37,8 +37,8 @@ if not __package__:  # run as a script or loaded from its file: import the packa
 
 import numpy as np  # noqa: E402
 
-from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure  # noqa: E402
-from neurochip.io import write_json  # noqa: E402
+from neurochip.experiment import (experiment_main, param, parse_config, save_figure,  # noqa: E402
+                                  start_run, write_metrics)
 from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, MetaLearner, MetaSpace,  # noqa: E402
                                   evaluate_rules, pair_stdp, supervised_hebbian)
 from neurochip.plasticity.plots import kshot_accuracy  # noqa: E402
@@ -50,57 +50,60 @@ from experiments._common import EVAL_STREAM, TUNE_STREAM, few_shot_tasks, task_s
 class Config:
     """Meta-learning and held-out evaluation of a few-shot plasticity rule."""
 
-    name: str = "fewshot_metalearn"
-    results_root: str = "results"
-    seed: int = 0
+    name: str = param("fewshot_metalearn", "experiment name (the results subfolder)")
+    results_root: str = param("results", "folder of the results")
+    seed: int = param(0, "seed of CMA-ES, tasks and bootstrap", min=0)
     # task distribution: the sensors digital twin (twin=True, sensors.TwinTaskSampler) or its fast
     # steady-state stand-in (twin=False, sensors.SensorTaskSampler)
-    twin: bool = True
-    n_analytes: int = 10
-    n_train_analytes: int = 6
+    twin: bool = param(True, "tasks from the sensors digital twin (else its steady-state stand-in)")
+    n_analytes: int = param(10, "analytes of the library", min=2)
+    n_train_analytes: int = param(6, "analytes of meta-training (the rest are held out)", min=1)
     # Default: the realistic harder regime. Held-out tasks in the twin's shifted (out-of-training)
     # conditions, and meta-training / STDP tuning on the same (shifted) distribution, disjoint analytes.
-    shifted_test: bool = True   # twin only: held-out tasks in the twin's shifted (out-of-training) conditions
-    shifted_train: bool = True  # twin only: meta-training (and STDP tuning) tasks in the shifted conditions too
-    n_way: int = 3
-    n_query: int = 10
-    noise: float = 0.06        # steady-state sampler only (the twin has its own randomization)
-    drift: float = 0.1         # steady-state sampler only
+    shifted_test: bool = param(True, "twin only: held-out tasks in the twin's shifted (out-of-training) conditions")
+    shifted_train: bool = param(True, "twin only: meta-training (and STDP tuning) tasks in the shifted conditions")
+    n_way: int = param(3, "classes per task", min=2)
+    n_query: int = param(10, "query samples per class", min=1)
+    noise: float = param(0.06, "steady-state sampler only: read noise (the twin has its own)", min=0)
+    drift: float = param(0.1, "steady-state sampler only: baseline drift", min=0)
     # classifier input encoding, the same for every method: the twin's features are normalized to [-1, 1]
-    feature_range: list = field(default_factory=lambda: [-1.0, 1.0])
-    bias_spikes: int = 0       # spikes per sample of an always-on bias input (0: none); every method gets it
+    feature_range: list[float] = param([-1.0, 1.0], "[low, high] of the features the encoder covers")
+    bias_spikes: int = param(0, "spikes per sample of an always-on bias input (0: none); every method gets it",
+                             min=0)
     # meta-learning
-    meta_k_shot: int = 5
-    meta_k_shots: list = field(default_factory=list)  # [] trains at meta_k_shot only; e.g. [1, 5, 10]
-    generations: int = 40
+    meta_k_shot: int = param(5, "shots per class in meta-training", min=1)
+    meta_k_shots: list[int] = param([], "[] trains at meta_k_shot only; e.g. [1, 5, 10]", min=1)
+    generations: int = param(40, "CMA-ES generations", min=1)
     # CMA-ES initial mean: "zeros" (no plasticity), "stdp" (the hand-tuned STDP), "soft_stdp" (the
     # hand-tuned soft-bound STDP) or "hebbian" (the hand-written supervised_hebbian())
-    start_from: str = "soft_stdp"
-    sigma0: float = 0.5
-    meta_score: str = "accuracy"  # what meta-training maximizes: "accuracy" or "soft" (see InnerLoop)
-    meta_terms: list = field(default_factory=list)  # rule terms searched ([]: all 18 of TERM_NAMES)
-    meta_dead_zone: float = 1.0   # MetaSpace.dead_zone: soft threshold of the coefficients (theta units)
-    meta_scale: str = "linear"    # MetaSpace.scale: coefficients searched "linear"ly or in octaves ("log2")
-    popsize: int = 12
-    tasks_per_eval: int = 16
-    validation_tasks: int = 32
-    synops_cost: float = 1e-5
-    candidates_per_job: int = 6
-    address: str = ""          # "" local process pool, "serial", or a Dask scheduler address
-    workers: int = 2
-    resume_from: str = ""      # a checkpoint.pkl of a killed run with the same config
+    start_from: str = param("soft_stdp", "CMA-ES initial mean", choices=("zeros", "stdp", "soft_stdp", "hebbian"))
+    sigma0: float = param(0.5, "CMA-ES initial step size (theta units)", gt=0)
+    meta_score: str = param("accuracy", "what meta-training maximizes (see InnerLoop)", choices=("accuracy", "soft"))
+    meta_terms: list[str] = param([], "rule terms searched ([]: all 18 of TERM_NAMES)")
+    meta_dead_zone: float = param(1.0, "MetaSpace.dead_zone: soft threshold of the coefficients (theta units)",
+                                  min=0)
+    meta_scale: str = param("linear", "MetaSpace.scale: coefficients searched linearly or in octaves",
+                            choices=("linear", "log2"))
+    popsize: int = param(12, "CMA-ES population", min=2)
+    tasks_per_eval: int = param(16, "tasks per candidate per generation", min=1)
+    validation_tasks: int = param(32, "tasks that choose the final rule", min=1)
+    synops_cost: float = param(1e-5, "fitness cost per synaptic event per query sample", min=0)
+    candidates_per_job: int = param(6, "candidates evaluated batched in one job", min=1)
+    address: str = param("", '"" local process pool, "serial", or a Dask scheduler address')
+    workers: int = param(2, "local worker processes", min=1)
+    resume_from: str = param("", "a checkpoint.npz of a killed run with the same config")
     # hand-tuned STDP grid (evaluated on meta-training tasks)
-    stdp_a_plus: list = field(default_factory=lambda: [0.005, 0.01, 0.02, 0.05, 0.1])
-    stdp_ratio: list = field(default_factory=lambda: [0.25, 0.5, 1.0, 1.5])
-    stdp_tau: list = field(default_factory=lambda: [2.0, 3.0, 6.0, 12.0, 20.0])
+    stdp_a_plus: list[float] = param([0.005, 0.01, 0.02, 0.05, 0.1], "STDP grid: a_plus", gt=0)
+    stdp_ratio: list[float] = param([0.25, 0.5, 1.0, 1.5], "STDP grid: a_minus / a_plus", min=0)
+    stdp_tau: list[float] = param([2.0, 3.0, 6.0, 12.0, 20.0], "STDP grid: trace time constant (steps)", gt=0)
     # soft-bound (multiplicative) STDP, a second hand-tuned baseline: the grid above times these w_soft
     # ([] skips it). It can use the weight-dependent terms the meta-learned family has.
-    stdp_w_soft: list = field(default_factory=lambda: [0.125, 0.25, 0.5])
-    stdp_tune_tasks: int = 48
+    stdp_w_soft: list[float] = param([0.125, 0.25, 0.5], "soft-bound STDP grid: w_soft ([] skips it)", gt=0)
+    stdp_tune_tasks: int = param(48, "tasks that tune the STDP grids", min=1)
     # held-out evaluation
-    ks: list = field(default_factory=lambda: [1, 5, 10])
-    eval_tasks: int = 60
-    bootstrap: int = 2000
+    ks: list[int] = param([1, 5, 10], "shots per class evaluated on held-out tasks", min=1)
+    eval_tasks: int = param(60, "held-out tasks", min=1)
+    bootstrap: int = param(2000, "bootstrap resamples of the confidence intervals", min=1)
 
 
 #: Seconds-long run for CI and ``--tiny``.
@@ -208,10 +211,13 @@ def raster_figure(rule, inner: InnerLoop, seed: int, n_samples: int = 6):
     return raster_result(result, title=f"meta-learned rule, held-out query samples (classes {labels})")
 
 
+@experiment_main
 def main(cfg: Config) -> Path:
     start = time.perf_counter()
-    run_dir = new_run_dir(cfg.name, cfg.results_root)
-    write_json(run_dir / "config.json", config_dict(cfg))
+    if cfg.resume_from:  # a damaged or foreign (e.g. pickled) checkpoint is refused before any work
+        from neurochip.plasticity import checkpoint
+        checkpoint.load(cfg.resume_from)
+    run_dir = start_run(cfg)  # config.json, metrics.json with status 'running' and provenance
     inner = inner_loop(cfg)
     rng = np.random.default_rng(cfg.seed)
 
@@ -227,7 +233,7 @@ def main(cfg: Config) -> Path:
     stdp = tuned["hand-tuned STDP"][0]
 
     # 2. meta-learning
-    ckpt = run_dir / "checkpoint.pkl"
+    ckpt = run_dir / "checkpoint.npz"
     if cfg.resume_from:
         shutil.copyfile(cfg.resume_from, ckpt)
     starts = {"zeros": None, "stdp": stdp, "soft_stdp": tuned.get("hand-tuned soft-bound STDP", (None,))[0],
@@ -286,7 +292,7 @@ def main(cfg: Config) -> Path:
                "meta_generations": len(ml.history_), "meta_seconds": meta_seconds,
                "meta_evaluations": int(sum(h["evaluations"] for h in ml.history_)),
                "wall_time_s": time.perf_counter() - start}
-    write_json(run_dir / "metrics.json", metrics)
+    write_metrics(run_dir, metrics)  # status "complete" once main returns (experiment_main)
     lines = ["| method | " + " | ".join(f"k={k}" for k in cfg.ks) + " |",
              "|---|" + "---|" * len(cfg.ks)]
     for name in methods:

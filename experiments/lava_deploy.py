@@ -31,28 +31,29 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from brian2 import second  # noqa: E402
 
-from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure  # noqa: E402
+from neurochip.experiment import (experiment_main, param, parse_config, save_figure,  # noqa: E402
+                                  start_run, write_metrics)
 from neurochip.io import write_json  # noqa: E402
 from neurochip.results import compare_spikes  # noqa: E402
-from experiments._common import EINetworkConfig, ei_network  # noqa: E402
+from experiments._common import EINetworkConfig, ei_network, ei_param  # noqa: E402
 
 
 @dataclass
 class Config:
     """Deploy the ei_demo network to Lava (float and fixed point) and compare with Brian2."""
 
-    name: str = "lava_deploy"
-    results_root: str = "results"
-    seed: int = 0
-    steps: int = 1000
-    n_input: int = 200
-    n_exc: int = 400
-    n_inh: int = 100
-    p_connect: float = 0.1
-    chip: str = "loihi2"
-    perturbation: float = 1e-3
-    timeout_s: float = 600.0
-    tolerance_steps: int = 1
+    name: str = param("lava_deploy", "experiment name (the results subfolder)")
+    results_root: str = param("results", "folder of the results")
+    seed: int = ei_param("seed")
+    steps: int = ei_param("steps")
+    n_input: int = ei_param("n_input")
+    n_exc: int = ei_param("n_exc")
+    n_inh: int = ei_param("n_inh")
+    p_connect: float = ei_param("p_connect")
+    chip: str = param("loihi2", "chip of the placement", choices=("loihi1", "loihi2"))
+    perturbation: float = param(1e-3, "relative weight noise of the float sensitivity run", min=0)
+    timeout_s: float = param(600.0, "time limit of every Lava run (s)", gt=0)
+    tolerance_steps: int = param(1, "spike timing tolerance of the fixed-point agreement (steps)", min=0)
 
 
 #: Overrides that make the experiment run in seconds (used by the tests and `--tiny`).
@@ -132,13 +133,13 @@ def _values(w):
     return w.data if sp.issparse(w) else np.asarray(w).ravel()
 
 
+@experiment_main
 def main(cfg: Config) -> Path:
     import mapping
     from neurochip import brian_backend
 
     start = time.perf_counter()
-    run_dir = new_run_dir(cfg.name, cfg.results_root)
-    write_json(run_dir / "config.json", config_dict(cfg))
+    run_dir = start_run(cfg)  # config.json, metrics.json with status 'running' and provenance
     net = ei_network(EINetworkConfig(seed=cfg.seed, steps=cfg.steps, n_input=cfg.n_input, n_exc=cfg.n_exc,
                                      n_inh=cfg.n_inh, p_connect=cfg.p_connect))
     net.save(run_dir / "network.json")
@@ -225,7 +226,7 @@ def main(cfg: Config) -> Path:
         "timings_s": timings,
         "wall_time_s": time.perf_counter() - start,
     }
-    write_json(run_dir / "metrics.json", metrics)
+    write_metrics(run_dir, metrics)  # status "complete" once main returns (experiment_main)
     fx = metrics["fixed_vs_float_within_tolerance"]
     print(f"lava_deploy: Lava float identical to Brian2: {metrics['lava_float_identical_to_brian2']}; "
           + "; ".join(f"{label} within +-{cfg.tolerance_steps}: "

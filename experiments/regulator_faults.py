@@ -42,7 +42,8 @@ from brian2 import ms, second
 
 from neurochip import Network, Population, Projection, SpikeSource
 from neurochip.energy import LOIHI1, estimate_energy, plot_energy, report_bars
-from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure
+from neurochip.experiment import (experiment_main, param, parse_config, save_figure, start_run,
+                                  write_metrics)
 from neurochip.io import write_json
 from neurochip.regulator import MetaRegulator, regulator_cost, run_regulated
 from sensors import twin
@@ -55,35 +56,35 @@ FAULT_KINDS = ("stuck", "drift", "burst")
 class Config:
     """Meta-regulator on a faulty sensor array: detection delay and false-alarm rate."""
 
-    name: str = "regulator_faults"
-    results_root: str = "results"
-    seed: int = 0
-    dt_ms: float = 1.0
-    n_sensors: int = 6
-    delta_factor: float = 0.5          # encoder threshold, in noise floors
-    levels: tuple = (1, 4)             # encoder magnitude levels (multiples of the threshold)
-    n_hidden: int = 30
-    n_out: int = 4
-    p_connect: float = 0.5
-    w_in_total: float = 0.08           # input weight x n_sensors (hidden rate independent of n_sensors)
-    w_out_total: float = 0.45          # hidden -> out weight x n_hidden
-    calibration_s: float = 30.0
-    test_s: float = 2.0
-    fault_onset_s: float = 1.0
-    normal_s: float = 600.0            # 10 minutes of normal operation (false alarms)
-    repeats: int = 5
-    faulty_sensor: int = 0
-    burst_rms_factor: float = 5.0      # burst noise, in noise floors
-    drift_slope_per_s: float = 0.5     # drift ramp of dG/G0 per second
-    drift_sweep_per_s: tuple = (0.2, 0.1, 0.05, 0.02)   # smaller drifts: which are detected?
-    window: int = 10
-    warmup_windows: int = 5            # start-up transient of every run, not judged (50 ms)
-    k: float = 3.0
-    persist: int = 2
-    alpha: float = 1e-4
-    policy: str = "safe_mode"
-    target_delay_ms: float = 50.0
-    target_false_alarm: float = 0.01
+    name: str = param("regulator_faults", "experiment name (the results subfolder)")
+    results_root: str = param("results", "folder of the results")
+    seed: int = param(0, "seed of the sensor twin and the network", min=0)
+    dt_ms: float = param(1.0, "time step (ms)", gt=0)
+    n_sensors: int = param(6, "sensors of the array", min=1)
+    delta_factor: float = param(0.5, "encoder threshold, in noise floors", gt=0)
+    levels: tuple[int, ...] = param((1, 4), "encoder magnitude levels (multiples of the threshold)", min=1)
+    n_hidden: int = param(30, "hidden LIF neurons", min=1)
+    n_out: int = param(4, "output LIF neurons", min=1)
+    p_connect: float = param(0.5, "connection probability", min=0, max=1)
+    w_in_total: float = param(0.08, "input weight x n_sensors (hidden rate independent of n_sensors)")
+    w_out_total: float = param(0.45, "hidden -> out weight x n_hidden")
+    calibration_s: float = param(30.0, "normal operation the regulator calibrates on (s)", gt=0)
+    test_s: float = param(2.0, "duration of each fault run (s)", gt=0)
+    fault_onset_s: float = param(1.0, "fault onset within a fault run (s)", min=0)
+    normal_s: float = param(600.0, "normal operation judged for false alarms (s)", gt=0)
+    repeats: int = param(5, "runs per fault kind", min=1)
+    faulty_sensor: int = param(0, "index of the faulty sensor", min=0)
+    burst_rms_factor: float = param(5.0, "burst noise, in noise floors", min=0)
+    drift_slope_per_s: float = param(0.5, "drift ramp of dG/G0 per second")
+    drift_sweep_per_s: tuple[float, ...] = param((0.2, 0.1, 0.05, 0.02), "smaller drifts: which are detected?")
+    window: int = param(10, "regulator window (steps)", min=1)
+    warmup_windows: int = param(5, "start-up windows of every run not judged", min=0)
+    k: float = param(3.0, "band half-width in standard deviations", gt=0)
+    persist: int = param(2, "windows out of band before an event", min=1)
+    alpha: float = param(1e-4, "false-alarm probability of the band", gt=0, lt=1)
+    policy: str = param("safe_mode", "action on an event", choices=("safe_mode", "recalibrate"))
+    target_delay_ms: float = param(50.0, "target detection delay (ms)", gt=0)
+    target_false_alarm: float = param(0.01, "target false alarms per window", min=0, max=1)
 
 
 #: Overrides that make the experiment run in seconds (CI, ``--tiny``).
@@ -243,6 +244,7 @@ def overview_figure(result, regulator, log, *, fault_step: int | None, title: st
 
 
 # ---------------------------------------------------------------- main
+@experiment_main
 def main(cfg: Config) -> Path:
     from neurochip.plotting import raster_result
 
@@ -254,8 +256,7 @@ def main(cfg: Config) -> Path:
         raise ValueError(f"Config: fault_onset_s should be in (0, test_s = {cfg.test_s}), got {cfg.fault_onset_s}")
     if not 0 <= cfg.faulty_sensor < cfg.n_sensors:
         raise ValueError(f"Config: faulty_sensor should be in [0, {cfg.n_sensors - 1}], got {cfg.faulty_sensor}")
-    run_dir = new_run_dir(cfg.name, cfg.results_root)
-    write_json(run_dir / "config.json", config_dict(cfg))
+    run_dir = start_run(cfg)  # config.json, metrics.json with status 'running' and provenance
     rng = np.random.default_rng(cfg.seed)     # every seed and onset below is drawn from it, in order
 
     # 1. calibration
@@ -339,7 +340,7 @@ def main(cfg: Config) -> Path:
         "spike_counts_normal": normal.spike_counts(),
         "wall_time_s": time.perf_counter() - start,
     }
-    write_json(run_dir / "metrics.json", metrics)
+    write_metrics(run_dir, metrics)  # status "complete" once main returns (experiment_main)
     summary = ", ".join(f"{k}: median {v['median_delay_ms']} ms max {v['max_delay_ms']} ms "
                         f"({v['detected']}/{v['runs']})" for k, v in faults.items())
     print(f"regulator_faults [{label}]: {summary}; false alarms {len(alarms)} in {n_windows} windows x "

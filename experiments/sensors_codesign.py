@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 from brian2 import Hz, mmolar, ms, second
 
-from neurochip.experiment import config_dict, new_run_dir, parse_config, save_figure
-from neurochip.io import write_json
+from neurochip.experiment import (experiment_main, param, parse_config, save_figure, start_run,
+                                  write_metrics)
 from neurochip.results import Spikes
 
 
@@ -35,23 +35,23 @@ from neurochip.results import Spikes
 class Config:
     """Nanosensor twin, delta-encoder co-design and spike raster."""
 
-    name: str = "sensors_codesign"
-    results_root: str = "results"
-    seed: int = 0
-    n_sensors: int = 8
-    analytes: str = "NH3,NO2,H2S"
-    duration_s: float = 2.0
-    dt_ms: float = 1.0
-    onset_s: float = 0.2
-    exposure_s: float = 1.2
-    concentration_mM: float = 0.2
-    n_samples: int = 24
-    shifted: bool = False
-    max_false_rate_hz: float = 1.0
-    min_factor: float = 0.5
-    max_factor: float = 30.0
-    n_factors: int = 15
-    brian: bool = True
+    name: str = param("sensors_codesign", "experiment name (the results subfolder)")
+    results_root: str = param("results", "folder of the results")
+    seed: int = param(0, "seed of the twin", min=0)
+    n_sensors: int = param(8, "sensors of the array", min=1)
+    analytes: str = param("NH3,NO2,H2S", "comma-separated analytes of the twin's library")
+    duration_s: float = param(2.0, "duration of each recording (s)", gt=0)
+    dt_ms: float = param(1.0, "sampling step (ms)", gt=0)
+    onset_s: float = param(0.2, "exposure onset (s)", min=0)
+    exposure_s: float = param(1.2, "exposure duration (s)", gt=0)
+    concentration_mM: float = param(0.2, "analyte concentration (mM)", gt=0)
+    n_samples: int = param(24, "recordings of the co-design sweep", min=1)
+    shifted: bool = param(False, "record in the twin's shifted (out-of-training) conditions")
+    max_false_rate_hz: float = param(1.0, "largest spike rate on noise alone (Hz) of a chosen threshold", min=0)
+    min_factor: float = param(0.5, "smallest threshold swept, in noise floors", gt=0)
+    max_factor: float = param(30.0, "largest threshold swept, in noise floors", gt=0)
+    n_factors: int = param(15, "thresholds swept (geometric)", min=1)
+    brian: bool = param(True, "also encode with the Brian2 model (and check it equals numpy)")
 
 
 #: Overrides that make the experiment run in seconds (CI).
@@ -90,14 +90,14 @@ def _reconstruction_figure(t_ms, x, x_hat, threshold, title):
     return fig
 
 
+@experiment_main
 def main(cfg: Config) -> Path:
     from neurochip import plotting
     from sensors import Conditions, DeltaEncoder, RandomizationSpec, Step
     from sensors.codesign import codesign, plot_codesign
 
     start = time.perf_counter()
-    run_dir = new_run_dir(cfg.name, cfg.results_root)
-    write_json(run_dir / "config.json", config_dict(cfg))
+    run_dir = start_run(cfg)  # config.json, metrics.json with status 'running' and provenance
     analytes = tuple(a.strip() for a in cfg.analytes.split(",") if a.strip())
     dt = cfg.dt_ms * ms
     spec = RandomizationSpec(analytes=analytes, n_sensors=cfg.n_sensors, array_seed=cfg.seed,
@@ -161,7 +161,7 @@ def main(cfg: Config) -> Path:
         "wall_time_s": {"codesign": codesign_time, "encode_numpy": numpy_time, "encode_brian": brian_time,
                         "total": time.perf_counter() - start},
     }
-    write_json(run_dir / "metrics.json", metrics)
+    write_metrics(run_dir, metrics)  # status "complete" once main returns (experiment_main)
     print(f"sensors_codesign: noise floor {result.noise_floor:.2e}, recommended threshold "
           f"{result.recommended_threshold:.2e} ({result.factors[result.recommended_index]:.1f} x floor): "
           f"{result.spikes_per_second[result.recommended_index]:.1f} spikes/s per sensor, "

@@ -195,6 +195,7 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
     """
     if not isinstance(network, Network):
         raise ValueError(f"compile: network should be a neurochip.Network, got {type(network).__name__}")
+    network.validate()  # fields may have changed since construction (issue 12)
     target = get_target(target)
     backend = importlib.import_module(BACKENDS[target.backend])
     backend.check_platform(target)

@@ -80,7 +80,10 @@ def _check_range(owner, field, value, low, high, low_open, high_open):
 
 def check_scalar_or_array(owner: str, field: str, value, size: int):
     """A finite float, or a finite 1-D float array of length ``size``."""
-    arr = np.asarray(value, dtype=float) if not isinstance(value, str) else None
+    try:
+        arr = np.asarray(value, dtype=float) if not isinstance(value, str) else None
+    except (TypeError, ValueError):
+        arr = None
     if arr is None or arr.dtype.kind not in "fiu":
         raise ValueError(f"{where(owner, field)} should be a number or an array of numbers, got {describe(value)}")
     if arr.ndim == 0:

@@ -37,6 +37,7 @@ from typing import Mapping, Sequence
 import brian2 as b2
 import numpy as np
 
+from neurochip._brian import building, check_target, run_network
 from neurochip.brian_synapses import build_synapses, plain_weights
 from neurochip.lif import brian_lif_group
 from neurochip.network import Network, Projection
@@ -107,8 +108,10 @@ def projection_synapses(proj: Projection, groups: dict, *, dt, name: str) -> tup
                           name=name, weights=weights, rule=rule_part)
 
 
+@building  # set-up code (connect) for numpy: it runs once (issue 12)
 def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> BrianModel:
     """Build Brian2 groups, synapses and monitors for ``net`` inside an explicit ``brian2.Network``."""
+    net.validate()  # fields may have changed since construction (issue 12)
     probes = check_probes(net, probes)
     dt = net.dt
     model = BrianModel(network=net, brian=b2.Network(name="neurochip_network"))
@@ -153,8 +156,9 @@ def simulate(net: Network, steps: int, probes: Mapping[str, Sequence[str]] | Non
         Number of steps; step numbers in the result are ``0 .. steps-1``.
     probes : dict of population name to list of variables, optional
         State traces to record (``"u"``, ``"v"``), for all neurons of the population.
-    codegen_target : {"cython", "numpy"}, optional
-        Brian2 code generation target for this run (default: Brian2's preference).
+    codegen_target : {"auto", "numpy", "cython"}, optional
+        Brian2 code generation target for this run (default ``"auto"``: numpy for small runs,
+        Cython where compiling pays; see :mod:`neurochip._brian`).
     report : {"text", "stdout", "stderr"}, optional
         Brian2 progress report for long runs.
 
@@ -164,21 +168,13 @@ def simulate(net: Network, steps: int, probes: Mapping[str, Sequence[str]] | Non
     """
     start = time.perf_counter()
     steps = check_steps(steps)
-    if codegen_target not in (None, "cython", "numpy"):
-        raise ValueError(f"codegen_target should be 'cython' or 'numpy', got {codegen_target!r}")
+    check_target(codegen_target)
     if steps == 0:
         # Nothing to run: an empty result (building Brian2 objects that never run only warns).
         return empty_result(net, check_probes(net, probes))
     model = build(net, probes)
-    old_target = b2.prefs.codegen.target
-    try:
-        if codegen_target is not None:
-            b2.prefs.codegen.target = codegen_target
-        target = b2.prefs.codegen.target
-        with model.seeded():
-            model.brian.run(steps * net.dt, namespace={}, report=report)
-    finally:
-        b2.prefs.codegen.target = old_target
+    with model.seeded():
+        target = run_network(model.brian, steps * net.dt, codegen_target=codegen_target, report=report)
     result = collect(model, steps, time.perf_counter() - start)
     result.backend = f"brian2-{target}"
     return result

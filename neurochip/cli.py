@@ -1,26 +1,32 @@
 """The ``neurochip`` command.
 
-    neurochip run NAME [--config FILE.json] [--set KEY=VALUE ...] [--tiny]
-    neurochip list
+    neurochip run NAME [--config FILE.json] [--set KEY=VALUE ...] [--tiny] [--experiments-dir DIR]
+    neurochip list [--experiments-dir DIR]
     neurochip raster RESULTS_DIR [-o raster.png]
     neurochip versions
+
+``list``, ``versions`` and ``--help`` import neither Brian2 nor Lava (they
+start in a fraction of a second); ``list`` reads the experiments' names and
+docstrings without running them, and ``run`` imports only the experiment it
+is given. Errors in what the user gave (a config value, a file) print one
+line and exit with status 2; Ctrl-C exits with 130 (SIGTERM with 143) after
+the run folder is marked ``"interrupted"``; a closed output pipe
+(``neurochip list | head -1``) ends the command quietly.
 """
 from __future__ import annotations
 
 import argparse
-import platform
+import os
 import sys
-from importlib import metadata
 from pathlib import Path
 
 
 def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("neurochip", "brian2", "lava-nc", "numpy", "scipy", "matplotlib", "Cython"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
+    from importlib import metadata
+
+    from neurochip.experiment import package_versions
+
+    out = package_versions()
     try:
         out["lava-loihi (Intel extension)"] = metadata.version("lava-loihi")
     except metadata.PackageNotFoundError:
@@ -35,15 +41,10 @@ def cmd_versions(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from neurochip.experiment import experiments_dir, find_experiment, list_experiments
+    from neurochip.experiment import list_experiments
 
-    folder = experiments_dir(args.experiments_dir)
-    for name in list_experiments(folder):
-        try:
-            doc = (find_experiment(name, folder).__doc__ or "").strip().splitlines()
-        except Exception as err:  # a broken script should not hide the others
-            doc = [f"(cannot import: {err})"]
-        print(f"{name:24s} {doc[0] if doc else ''}")
+    for exp in list_experiments(args.experiments_dir):
+        print(f"{exp.name:24s} {exp.summary}")
     return 0
 
 
@@ -64,7 +65,9 @@ def cmd_raster(args) -> int:
     from neurochip.results import SimulationResult
 
     folder = Path(args.results)
-    files = [folder] if folder.is_file() else sorted(folder.glob("*.npz"))
+    # a run folder's result files (a meta-learning checkpoint.npz is not a result)
+    files = [folder] if folder.is_file() else sorted(p for p in folder.glob("*.npz")
+                                                     if not p.name.startswith("checkpoint"))
     if not files:
         raise ValueError(f"no result file (*.npz) in {folder}; pass a run folder written by an experiment")
     for path in files:
@@ -80,13 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="neurochip", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    dir_help = ("a folder of your own experiment scripts (read without running them; default: the "
+                "'experiments' package, or the source tree's experiments/ folder)")
     p = sub.add_parser("run", help="run an experiment by name")
-    p.add_argument("name", help="experiment name (a script experiments/NAME.py)")
+    p.add_argument("name", help="experiment name (see `neurochip list`)")
     add_config_arguments(p)
-    p.add_argument("--experiments-dir", help="folder of experiment scripts (default: ./experiments)")
+    p.add_argument("--experiments-dir", help=dir_help)
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("list", help="list the experiments")
-    p.add_argument("--experiments-dir")
+    p = sub.add_parser("list", help="list the experiments (without running them)")
+    p.add_argument("--experiments-dir", help=dir_help)
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("raster", help="plot the spike raster of a saved result")
     p.add_argument("results", help="a run folder (results/NAME/TIMESTAMP) or a result .npz file")
@@ -97,14 +102,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (``| head``): stop writing, exit quietly (status 141)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 128 + 13  # 128 + SIGPIPE, what a shell reports for a writer stopped by a closed pipe
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from neurochip.experiment import EXPERIMENTS_ENV
+
+    if os.environ.get(EXPERIMENTS_ENV) and args.command in ("run", "list"):
+        print(f"neurochip {args.command}: note: ${EXPERIMENTS_ENV} is no longer read; "
+              f"pass --experiments-dir {os.environ[EXPERIMENTS_ENV]}", file=sys.stderr)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except (ValueError, FileNotFoundError) as err:
         print(f"neurochip {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        from neurochip.experiment import Terminated
+
+        terminated = isinstance(err, Terminated)
+        what = "terminated (SIGTERM)" if terminated else "interrupted (Ctrl-C)"
+        print(f"neurochip {args.command}: {what}; nothing was completed"
+              + (": the run folder says status 'interrupted'" if args.command == "run" else ""), file=sys.stderr)
+        return 143 if terminated else 130
 
 
 if __name__ == "__main__":

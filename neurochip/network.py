@@ -43,6 +43,13 @@ from neurochip.io import atomic_write_text, read_json
 FORMAT = "neurochip.network"
 FORMAT_VERSION = 1
 
+#: Largest population / spike-source size (2**24 = 16.8 M neurons: about 1 GB of Brian2 state
+#: per population); larger sizes are refused before anything is allocated.
+MAX_SIZE = 2 ** 24
+#: Largest synaptic delay in steps (2**16 = 65 s at dt = 1 ms); a delay in the millions of
+#: steps is a units mistake (seconds given as steps), and Brian2 allocates a queue per step.
+MAX_DELAY = 2 ** 16
+
 #: Node and edge types by their ``type`` tag in serialized form (see :func:`register`).
 REGISTRY: dict[str, type] = {}
 
@@ -112,15 +119,20 @@ class Population(_Serializable):
     kind: ClassVar[str] = "population"
 
     def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "Population":
+        """Check every field again (also after a field was changed); normalizes in place."""
         self.name = check_name("Population", self.name)
         owner = f"Population '{self.name}'"
-        self.size = check_int(owner, "size", self.size, minimum=1)
+        self.size = _check_size(owner, self.size)
         self.du = check_float(owner, "du", self.du, low=0.0, high=1.0)
         self.dv = check_float(owner, "dv", self.dv, low=0.0, high=1.0)
         self.vth = check_float(owner, "vth", self.vth, low=0.0, low_open=True)
         self.bias = check_scalar_or_array(owner, "bias", self.bias, self.size)
         self.u_init = check_scalar_or_array(owner, "u_init", self.u_init, self.size)
         self.v_init = check_scalar_or_array(owner, "v_init", self.v_init, self.size)
+        return self
 
     @classmethod
     def from_time_constants(cls, name: str, size: int, *, tau_u: Quantity, tau_v: Quantity,
@@ -186,9 +198,13 @@ class SpikeSource(_Serializable):
     kind: ClassVar[str] = "source"
 
     def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "SpikeSource":
+        """Check every field again (also after a field was changed); normalizes in place."""
         self.name = check_name("SpikeSource", self.name)
         owner = f"SpikeSource '{self.name}'"
-        self.size = check_int(owner, "size", self.size, minimum=1)
+        self.size = _check_size(owner, self.size)
         indices = _int_array(owner, "indices", self.indices)
         steps = _int_array(owner, "steps", self.steps)
         if indices.shape != steps.shape:
@@ -214,6 +230,7 @@ class SpikeSource(_Serializable):
                     f"({int(dup.sum())} repeated (index, step) pairs); a neuron spikes at most once per step"
                 )
         self.indices, self.steps = indices, steps
+        return self
 
     @classmethod
     def from_times(cls, name: str, size: int, indices, times: Quantity,
@@ -238,10 +255,18 @@ class SpikeSource(_Serializable):
         p = float(rate * dt)
         if not 0 <= p <= 1:
             raise ValueError(f"{owner}: rate * dt should be in [0, 1], got {p:g}; lower the rate or dt")
+        size = _check_size(owner, size)
         rng = np.random.default_rng(random_state)
-        hits = rng.random((steps, size)) < p
-        st, idx = np.nonzero(hits)
-        return cls(name, size, indices=idx, steps=st)
+        # Blocks of whole steps draw the same stream as one (steps, size) array, in bounded memory.
+        block = max(1, 2 ** 22 // size)
+        st, idx = [], []
+        for k0 in range(0, steps, block):
+            s_k, i_k = np.nonzero(rng.random((min(block, steps - k0), size)) < p)
+            st.append(s_k + k0)
+            idx.append(i_k)
+        if not st:
+            return cls(name, size)
+        return cls(name, size, indices=np.concatenate(idx), steps=np.concatenate(st))
 
     def to_dict(self) -> dict:
         return {"type": "SpikeSource", "name": self.name, "size": self.size,
@@ -294,19 +319,29 @@ class Projection(_Serializable):
     kind: ClassVar[str] = "projection"
 
     def __post_init__(self):
+        self.validate(copy=True)
+
+    def validate(self, *, copy: bool = False) -> "Projection":
+        """Check every field again (also after a field or a weight was changed); normalizes in place.
+
+        ``copy``: copy the weights (construction does, so the caller's array is not shared).
+        """
         self.name = check_name("Projection", self.name)
         owner = f"Projection '{self.name}'"
         self.pre = check_name(owner + " pre", self.pre)
         self.post = check_name(owner + " post", self.post)
         self.delay = check_int(owner, "delay", self.delay, minimum=1)
+        if self.delay > MAX_DELAY:
+            raise ValueError(f"{owner}: delay should be <= {MAX_DELAY} steps, got {self.delay}; a delay is "
+                             f"given in steps of dt (a delay of 5 ms at dt = 1 ms is delay=5)")
         w = self.weights
         if sp.issparse(w):
-            w = sp.csr_matrix(w, dtype=float)
+            w = sp.csr_matrix(w, dtype=float, copy=copy)
             w.sum_duplicates()
             values = w.data
         else:
             try:
-                w = np.array(w, dtype=float)
+                w = np.array(w, dtype=float) if copy else np.asarray(w, dtype=float)
             except (TypeError, ValueError):
                 raise ValueError(
                     f"{owner}: weights should be a 2-D array of numbers or a scipy.sparse matrix, "
@@ -325,6 +360,7 @@ class Projection(_Serializable):
             if value is not None and not (hasattr(value, "to_dict") and type(value).__name__ in REGISTRY):
                 raise ValueError(f"{owner}: {attr} should be a registered model object with to_dict(), "
                                  f"got {type(value).__name__}")
+        return self
 
     @property
     def is_sparse(self) -> bool:
@@ -379,7 +415,11 @@ class Projection(_Serializable):
                 raise ValueError(f"Projection '{d.get('name')}': malformed sparse weights ({err})") from None
         else:
             # An empty matrix serializes to [] or [[]...]: keep its 2-D shape.
-            arr = np.array(w, dtype=float)
+            try:
+                arr = np.array(w, dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError(f"Projection '{d.get('name')}': weights should be a 2-D array of numbers "
+                                 f"(a list of rows) or a sparse 'coo' object, got {describe(w)}") from None
             kw["weights"] = arr.reshape(len(w), -1) if arr.ndim == 1 and arr.size == 0 else arr
         for attr in ("device", "plasticity"):
             value = kw.get(attr)
@@ -389,6 +429,14 @@ class Projection(_Serializable):
                     raise ValueError(f"Projection '{d.get('name')}': {attr} has unknown type {tag!r}")
                 kw[attr] = REGISTRY[tag].from_dict(value)
         return cls(**kw)
+
+
+def _check_size(owner: str, size) -> int:
+    size = check_int(owner, "size", size, minimum=1)
+    if size > MAX_SIZE:
+        raise ValueError(f"{owner}: size should be <= {MAX_SIZE} (2**24) neurons, got {size}; "
+                         f"split a larger network into several populations")
+    return size
 
 
 def _int_array(owner: str, field_name: str, value) -> np.ndarray:
@@ -454,18 +502,40 @@ class Network(_Serializable):
     name: str = "network"
 
     def __post_init__(self):
-        self.name = check_name("Network", self.name)
-        owner = f"Network '{self.name}'"
-        self.dt = check_quantity(owner, "dt", self.dt, second, positive=True)
         self.populations = list(self.populations)
         self.projections = list(self.projections)
         self.sources = list(self.sources)
-        for label, items, cls in (("populations", self.populations, Population),
+        self._check(items=False)
+
+    def validate(self) -> "Network":
+        """Check the whole description again, every node and edge included.
+
+        Fields are plain, mutable data (as in NIR): ``pop.vth = -1`` or
+        ``proj.weights[0, 0] = nan`` after construction is not caught there, so
+        every backend entry (Brian2 ``build`` / ``simulate``, the numpy
+        reference, ``mapping.compile``) calls this before it runs anything.
+        Returns the network; raises ValueError naming the object and field.
+        """
+        self._check(items=True)
+        return self
+
+    def _check(self, *, items: bool) -> None:
+        self.name = check_name("Network", self.name)
+        owner = f"Network '{self.name}'"
+        self.dt = check_quantity(owner, "dt", self.dt, second, positive=True)
+        for label, group, cls in (("populations", self.populations, Population),
                                   ("sources", self.sources, SpikeSource),
                                   ("projections", self.projections, Projection)):
-            for k, item in enumerate(items):
+            if not isinstance(group, list):
+                raise ValueError(f"{owner}: {label} should be a list, got {type(group).__name__}")
+            for k, item in enumerate(group):
                 if not isinstance(item, cls):
                     raise ValueError(f"{owner}: {label}[{k}] should be a {cls.__name__}, got {type(item).__name__}")
+                if items:
+                    try:
+                        item.validate()
+                    except ValueError as err:
+                        raise ValueError(f"{owner} is not valid (checked before a run): {err}") from None
         seen: dict[str, str] = {}
         for item in [*self.populations, *self.sources, *self.projections]:
             if item.name in seen:
@@ -532,6 +602,11 @@ class Network(_Serializable):
         for key in ("nodes", "edges", "dt"):
             if key not in d:
                 raise ValueError(f"network description: missing field {key!r}")
+        for key in ("nodes", "edges"):
+            if not isinstance(d[key], list):
+                raise ValueError(f"network description: {key!r} should be a list, got {describe(d[key])}")
+        if not isinstance(d.get("name", "network"), str):
+            raise ValueError(f"network description: 'name' should be a string, got {describe(d['name'])}")
         pops, sources, projections = [], [], []
         for k, item in enumerate([*d["nodes"], *d["edges"]]):
             tag = item.get("type") if isinstance(item, dict) else None
@@ -555,6 +630,9 @@ class Network(_Serializable):
             return cls.from_dict(d)
         except ValueError as err:
             raise ValueError(f"network file {path}: {err}") from None
+        except (TypeError, KeyError, AttributeError, IndexError) as err:
+            # wrong JSON types deep inside a node (e.g. an object where numbers belong)
+            raise ValueError(f"network file {path}: malformed description ({type(err).__name__}: {err})") from None
 
 
 def _canonical(d: dict) -> str:

@@ -47,6 +47,7 @@ def check_steps(steps) -> int:
 def simulate(net: Network, steps: int, probes: Mapping[str, Sequence[str]] | None = None) -> SimulationResult:
     """Run ``net`` for ``steps`` steps with numpy; see :mod:`neurochip.network` for the update."""
     start = time.perf_counter()
+    net.validate()  # fields may have changed since construction (issue 12)
     steps = check_steps(steps)
     probes = check_probes(net, probes)
     pops = net.populations

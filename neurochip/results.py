@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from brian2 import Hz, Quantity, second
 
-from neurochip.io import save_npz
+from neurochip.io import DAMAGED_FILE_ERRORS, save_npz
 
 
 class Spikes(NamedTuple):
@@ -129,24 +129,77 @@ class SimulationResult:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SimulationResult":
+        """Read a file written by :meth:`save` (arrays only, never a pickle).
+
+        Raises
+        ------
+        ValueError
+            Naming the file: unreadable, not a result file, truncated or damaged
+            (zip / compression / checksum errors), or contents of the wrong types
+            or shapes.
+        """
         path = Path(path)
         try:
-            data = np.load(path, allow_pickle=False)
-            meta = json.loads(str(data["meta"]))
-        except (OSError, ValueError, KeyError) as err:
-            raise ValueError(f"{path} is not a neurochip result file ({err})") from None
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                arrays = {key: data[key] for key in data.files}
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such result file") from None
+        except DAMAGED_FILE_ERRORS as err:
+            raise ValueError(f"{path} is not a neurochip result file or is truncated or damaged "
+                             f"({type(err).__name__}: {err})") from None
+        return cls._from_saved(path, meta, arrays)
+
+    @classmethod
+    def _from_saved(cls, path: Path, meta, arrays: dict) -> "SimulationResult":
+        def bad(what: str):
+            return ValueError(f"{path} is not a valid neurochip result file: {what}")
+
+        if not isinstance(meta, dict):
+            raise bad(f"meta should be a JSON object, got {type(meta).__name__}")
+        missing = [k for k in ("steps", "dt", "sizes", "populations", "backend", "wall_time") if k not in meta]
+        if missing:
+            raise bad(f"meta lacks {', '.join(missing)}")
+        steps, sizes, pops = meta["steps"], meta["sizes"], meta["populations"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise bad(f"steps should be an integer >= 0, got {steps!r}")
+        if isinstance(meta["dt"], bool) or not isinstance(meta["dt"], (int, float)) or not meta["dt"] > 0:
+            raise bad(f"dt should be a positive number of seconds, got {meta['dt']!r}")
+        if not isinstance(sizes, dict) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
+                                                  for n in sizes.values()):
+            raise bad("sizes should map names to positive integers")
+        if not isinstance(pops, list) or not all(isinstance(p, str) and p in sizes for p in pops):
+            raise bad("populations should be a list of names in sizes")
+        if not isinstance(meta.get("info", {}), dict) or not isinstance(meta["backend"], str):
+            raise bad("info should be a JSON object and backend a string")
         spikes, traces, trace_indices = {}, {}, {}
-        for name in meta["sizes"]:
-            spikes[name] = Spikes(data[f"spikes/{name}/indices"], data[f"spikes/{name}/steps"])
-        for key in data.files:
+        for name, size in sizes.items():
+            try:
+                idx, st = arrays[f"spikes/{name}/indices"], arrays[f"spikes/{name}/steps"]
+            except KeyError:
+                raise bad(f"no spikes of {name!r}") from None
+            if idx.ndim != 1 or idx.shape != st.shape or idx.dtype.kind not in "iu" or st.dtype.kind not in "iu":
+                raise bad(f"spikes of {name!r} should be two 1-D integer arrays of one length, got "
+                          f"{idx.dtype} {idx.shape} and {st.dtype} {st.shape}")
+            if idx.size and (idx.min() < 0 or idx.max() >= size or st.min() < 0 or st.max() >= max(steps, 1)):
+                raise bad(f"spikes of {name!r} lie outside {size} neurons x {steps} steps")
+            spikes[name] = Spikes(idx.astype(np.int64), st.astype(np.int64))
+        for key, values in arrays.items():
             parts = key.split("/")
-            if parts[0] == "traces":
-                traces.setdefault(parts[1], {})[parts[2]] = data[key]
-            elif parts[0] == "trace_indices":
-                trace_indices[parts[1]] = data[key]
-        return cls(steps=meta["steps"], dt=meta["dt"] * second, sizes=meta["sizes"],
-                   populations=meta["populations"], spikes=spikes, traces=traces,
-                   trace_indices=trace_indices, backend=meta["backend"],
+            if parts[0] == "traces" and len(parts) == 3:
+                traces.setdefault(parts[1], {})[parts[2]] = values
+            elif parts[0] == "trace_indices" and len(parts) == 2:
+                trace_indices[parts[1]] = values
+        for pop, tr in traces.items():
+            n = trace_indices.get(pop)
+            if pop not in sizes or n is None or n.ndim != 1:
+                raise bad(f"traces of {pop!r} without its trace_indices")
+            for var, values in tr.items():
+                if values.dtype.kind != "f" or values.shape != (steps, n.size):
+                    raise bad(f"traces/{pop}/{var} should be floats of shape ({steps}, {n.size}), "
+                              f"got {values.dtype} {values.shape}")
+        return cls(steps=steps, dt=meta["dt"] * second, sizes=sizes, populations=pops, spikes=spikes,
+                   traces=traces, trace_indices=trace_indices, backend=meta["backend"],
                    wall_time=meta["wall_time"], info=meta.get("info", {}))
 
 

@@ -1,9 +1,25 @@
-"""Shared test set-up: headless plots, Brian2's compiled-code cache shared by all tests.
+"""Shared test set-up: headless plots, Brian2's numpy target.
 
-Brian2 caches compiled Cython code under ~/.cython/brian_extensions keyed by the
-generated code; the backend gives Brian2 objects canonical names, so tests of
-networks with the same structure reuse compiled code instead of rebuilding it.
+The networks of the tests are small and short: Brian2's numpy target runs them
+without compiling, where Cython would first spend minutes of a cold run
+compiling hundreds of modules (benchmarks/bench_codegen.py measures where
+compiling pays). So the suite runs Brian2 with ``NEUROCHIP_BRIAN_TARGET=numpy``
+unless the environment sets it (``NEUROCHIP_BRIAN_TARGET=cython make test`` runs
+every test compiled); tests/test_reliability_codegen.py checks on purpose that
+the Cython target gives the same spikes, states and weights as numpy, and
+tests/sensors/test_sensors_encoders.py does so for the encoders. Subprocesses
+started by tests inherit the setting.
 """
+import os
+
+os.environ.setdefault("NEUROCHIP_BRIAN_TARGET", "numpy")
+
+import brian2  # noqa: E402
+
+if os.environ["NEUROCHIP_BRIAN_TARGET"] in ("numpy", "cython"):
+    # also for the tests that build and run Brian2 objects themselves
+    brian2.prefs.codegen.target = os.environ["NEUROCHIP_BRIAN_TARGET"]
+
 import matplotlib
 
 matplotlib.use("Agg")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import brian2 as b2
 import numpy as np
 
+from neurochip._brian import building as _building, run_network
 from neurochip.brian_synapses import RulePart, build_synapses, plain_weights
 from neurochip.lif import brian_lif_group
 from neurochip.plasticity.rules import TERMS, TRACE_NAMES, LearningRule
@@ -143,6 +144,7 @@ def final_weights(proj, syn: b2.Synapses) -> np.ndarray:
     return out
 
 
+@_building  # set-up code (connect) for numpy: it runs once (issue 12)
 def run_batched_learning(rules: list, *, pre_steps, pre_indices, n_pre: int, label_steps, label_indices,
                          n_out: int, w0, steps: int, du: float, dv: float, vth: float, teacher: float,
                          w_inh: float, dt=None) -> np.ndarray:
@@ -189,7 +191,7 @@ def run_batched_learning(rules: list, *, pre_steps, pre_indices, n_pre: int, lab
                                  weights=plain_weights(w0[cand, post_j % n_out, pre_i], bounds=bounds),
                                  rule=_rule_part(rule_values(rules, cand), third=third, shared=False))
     net = b2.Network(src, lab, out, teach, wta, syn, *others, name="neurochip_batch_network")
-    net.run(steps * dt, namespace={})
+    run_network(net, steps * dt)  # checked run (issue 12)
     W = np.zeros((C, n_out, n_pre))
     W[cand, post_j % n_out, pre_i] = np.asarray(syn.w[:])
     return W

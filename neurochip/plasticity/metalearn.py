@@ -15,8 +15,9 @@ Evaluations go through one executor interface (:func:`open_executor`): a local
 process pool by default, a Dask ``distributed`` cluster when given its address
 (``"serial"`` runs in-process). Several candidates are evaluated batched in one
 job (``candidates_per_job``). After every generation the whole optimizer state
-is written atomically to ``checkpoint``; a killed run started again with the
-same arguments resumes there and gives exactly the uninterrupted result.
+is written atomically to ``checkpoint`` (data only: JSON and arrays, never a
+pickle, see :mod:`neurochip.plasticity.checkpoint`); a killed run started again
+with the same arguments resumes there and gives exactly the uninterrupted result.
 """
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ import io
 import json
 import math
 import multiprocessing
-import pickle
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -40,12 +40,12 @@ import numpy as np
 from neurochip._validation import check_float, check_int
 from neurochip.io import atomic_write_bytes, write_json
 from neurochip.encoding import LatencyPopulationEncoder
+from neurochip.plasticity import checkpoint as ckpt_io
 from neurochip.plasticity.fewshot import OutputParams, decide, simulate_outputs
 from neurochip.plasticity.device_wta import learn_through_device
 from neurochip.plasticity.functional import rule_params
 from neurochip.plasticity.rules import TERM_NAMES, TRACE_NAMES, LearningRule
 
-CHECKPOINT_FORMAT = "neurochip.metalearn.checkpoint/1"
 
 
 # --------------------------------------------------------------------------- search space
@@ -542,7 +542,8 @@ class MetaLearner:
     workers : int
         Local processes (``address=None``).
     checkpoint : path, optional
-        Checkpoint file, written atomically every generation; resumed when it exists.
+        Checkpoint file (a data-only ``.npz``), written atomically every generation;
+        resumed when it exists. Old pickled checkpoints are refused, never loaded.
     progress : callable or bool
         Called with a record dict after every generation (``True``: print to stderr).
     random_state : int
@@ -629,20 +630,36 @@ class MetaLearner:
                 "seed": self.random_state + 1, "verbose": -9, "verb_log": 0, "verb_disp": 0}
         with contextlib.redirect_stdout(io.StringIO()):
             es = cma.CMAEvolutionStrategy(self._x0(), self.sigma0, opts)
-        return {"format": CHECKPOINT_FORMAT, "fingerprint": self._fingerprint(), "es": es,
+        return {"fingerprint": self._fingerprint(), "es": es,
                 "generation": 0, "history": [], "best_theta": None, "best_fitness": -np.inf}
 
     def _load(self) -> dict | None:
+        """The state of a checkpoint (data only, never unpickled; see :mod:`neurochip.plasticity.checkpoint`)."""
         if self.checkpoint is None or not Path(self.checkpoint).exists():
             return None
-        with open(self.checkpoint, "rb") as fh:
-            state = pickle.load(fh)
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"MetaLearner: {self.checkpoint} is not a meta-learning checkpoint")
-        if state["fingerprint"] != self._fingerprint():
+        import cma
+
+        meta, arrays = ckpt_io.load(self.checkpoint)
+        if meta["fingerprint"] != ckpt_io.normalized(self._fingerprint()):
             raise ValueError(f"MetaLearner: checkpoint {self.checkpoint} was written with other settings; "
                              f"remove it or use the same configuration to resume")
+        state = self._new_state()
+        ckpt_io.replay(state["es"], arrays["asked"], arrays["fitness"], label=f"MetaLearner: {self.checkpoint}",
+                          cma_version=cma.__version__, written_by=meta.get("cma_version"))
+        state.update(generation=meta["generation"], history=meta["history"], best_fitness=meta["best_fitness"],
+                     best_theta=arrays["best_theta"] if arrays["best_theta"].size else None,
+                     gen_best_thetas=list(arrays["gen_best_thetas"]), asked=list(arrays["asked"]),
+                     fitness=list(arrays["fitness"]))
         return state
+
+    def _save(self, state: dict, X: np.ndarray, fitness: np.ndarray) -> None:
+        """Record generation ``X`` / ``fitness`` in ``state`` and write the checkpoint (if any)."""
+        state.setdefault("asked", []).append(np.array(X, dtype=float))
+        state.setdefault("fitness", []).append(np.array(fitness, dtype=float))
+        if self.checkpoint is not None:
+            import cma
+
+            ckpt_io.save(self.checkpoint, state, cma_version=cma.__version__)
 
     def fit(self) -> "MetaLearner":
         """Run (or resume) the optimization; sets ``rule_``, ``rule_params_``, ``history_``."""
@@ -675,8 +692,7 @@ class MetaLearner:
                           "seconds": time.perf_counter() - start}
                 state["history"].append(record)
                 state["generation"] = g + 1
-                if self.checkpoint is not None:
-                    atomic_write_bytes(self.checkpoint, pickle.dumps(state))
+                self._save(state, X, fitness)
                 if progress is not None:
                     progress(record)
             # Final choice: generation bests and the CMA-ES mean, re-scored on validation tasks
@@ -742,4 +758,7 @@ def load_rule(path) -> LearningRule:
     from neurochip.io import read_json
 
     d = read_json(path)
-    return LearningRule.from_dict(d["rule"] if "rule" in d else d)
+    try:
+        return LearningRule.from_dict(d["rule"] if isinstance(d, dict) and "rule" in d else d)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise ValueError(f"rule file {path}: not a learning rule ({type(err).__name__}: {err})") from None

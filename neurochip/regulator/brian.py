@@ -20,6 +20,7 @@ from __future__ import annotations
 import brian2 as b2
 import numpy as np
 
+from neurochip._brian import building as _building, choose_target, run_network
 from neurochip._validation import describe
 from neurochip.regulator.core import RegulatorState, window_step
 from neurochip.regulator.model import MetaRegulator, RegulatorLog
@@ -145,6 +146,7 @@ class BrianRegulator:
         return reg.make_log(table, n_steps=n_steps, backend="brian2")
 
 
+@_building  # set-up code (connect) for numpy: it runs once (issue 12)
 def run_regulated(net, regulator: MetaRegulator, steps: int, *, codegen_target: str | None = None):
     """Build ``net`` in Brian2 with the regulator attached, run ``steps`` steps.
 
@@ -163,10 +165,9 @@ def run_regulated(net, regulator: MetaRegulator, steps: int, *, codegen_target: 
     try:
         if codegen_target is not None:
             b2.prefs.codegen.target = codegen_target
-        if steps:
-            with model.seeded():
-                model.brian.run(steps * net.dt, namespace={})
-        target = b2.prefs.codegen.target
+        with model.seeded():  # every Brian2 run is checked (issue 12)
+            target = run_network(model.brian, steps * net.dt, codegen_target=codegen_target) if steps else \
+                choose_target(codegen_target)
     finally:
         b2.prefs.codegen.target = old
     result = collect(model, steps, time.perf_counter() - start)

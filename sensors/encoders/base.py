@@ -211,7 +211,8 @@ class _Encoder:
             b2.prefs.codegen.target = codegen_target
         b2.prefs.codegen.cpp.extra_compile_args_gcc = EXACT_COMPILE_ARGS
         try:
-            net.run(n_steps * self.dt, namespace={})
+            from neurochip._brian import run_network  # checked run (issue 12)
+            run_network(net, n_steps * self.dt, codegen_target=codegen_target)
         finally:
             b2.prefs.codegen.target = old_target
             b2.prefs.codegen.cpp.extra_compile_args_gcc = old_args

@@ -11,7 +11,7 @@ def test_tiny_run_writes_results(tmp_path):
     cfg = load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path)})
     run = exp.main(cfg)
     for name in ("config.json", "metrics.json", "raster.png", "kshot_accuracy.png", "learning_curve.png",
-                 "rule.json", "results.md", "checkpoint.pkl"):
+                 "rule.json", "results.md", "checkpoint.npz"):
         assert (run / name).exists(), name
     metrics = json.loads((run / "metrics.json").read_text())
     for method in ("meta-learned", "hand-tuned STDP", "hand-tuned soft-bound STDP", "no plasticity"):
@@ -28,7 +28,7 @@ def test_tiny_run_writes_results(tmp_path):
     assert "| meta - soft-bound STDP (points, paired) |" in (run / "results.md").read_text()
     # Resume from the finished checkpoint: no new generation, same rule.
     again = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path),
-                                                   "resume_from": str(run / "checkpoint.pkl")}))
+                                                   "resume_from": str(run / "checkpoint.npz")}))
     assert json.loads((again / "rule.json").read_text())["rule"] == json.loads((run / "rule.json").read_text())["rule"]
 
 
