@@ -232,8 +232,6 @@ def twin(deployment) -> F.FixedNetwork:
     projections with their learning plans, and the source rasters up to the
     deployment's horizon; Lava runs the same arithmetic (tested bit for bit).
     """
-    from mapping import _horizon
-
     if deployment.target.precision != "fixed":
         raise ValueError(f"twin: the deployment should be for a fixed-point target, got "
                          f"'{deployment.target.name}' ({deployment.target.precision})")
@@ -255,7 +253,7 @@ def twin(deployment) -> F.FixedNetwork:
                                            w.astype(np.int64), part.weight_exp, proj.delay,
                                            rule=None if plan is None else plan.fixed,
                                            third_factor=None if plan is None else plan.rule.third_factor))
-    horizon = _horizon(net, 0)
+    horizon = max([int(src.steps.max()) + 1 for src in net.sources if src.steps.size] + [1])
     sources = {s.name: source_raster(net, s.name, horizon) for s in net.sources}
     seeds = {plan.rng_seed for plan in plans.values()}
     return F.FixedNetwork(pops, projs, sources=sources, rng_seed=seeds.pop() if seeds else 0)
