@@ -25,6 +25,7 @@ from neurochip.reference import check_probes, check_steps
 from neurochip.results import SimulationResult, compare_spikes
 from neurochip.runners import register_runner as _register_runner
 
+from mapping import quantization_learning
 from mapping.placement import (LOIHI1, LOIHI2, RESOURCE_MODELS, Placement, PlacementError,
                                ResourceModel, place)
 from mapping.quantization import QuantizationError, QuantizedNetwork, dequantize, quantize
@@ -61,6 +62,9 @@ class Deployment:
     wired : object
         The backend's wired processes (Lava: :class:`mapping.lava_backend.Wired`);
         rebuilt by :func:`run` when used or when a run needs a longer input horizon.
+    learning : dict of str to neurochip.plasticity.fixed.LearningPlan
+        Fixed point: how each plastic projection learns in integers
+        (:func:`mapping.quantization_learning.quantize_learning`).
     """
 
     network: Network
@@ -70,6 +74,7 @@ class Deployment:
     placement: Placement | None = None
     report: dict = field(default_factory=dict)
     wired: Any = None
+    learning: dict = field(default_factory=dict)
 
     @property
     def backend(self):
@@ -124,8 +129,6 @@ def _check_third_factor(network, proj, third, target) -> None:
     if sources[third].size != post.size:
         raise ValueError(f"Projection '{proj.name}': third factor source {third!r} should have the post "
                          f"size {post.size}, got {sources[third].size}")
-    if target.precision == "fixed":
-        return  # the fixed-point check below names the problem
     others = [p.name for p in network.projections
               if p is not proj and p.post == proj.post and third_factor_of(p) is not None]
     if others:
@@ -137,7 +140,8 @@ def _check_third_factor(network, proj, third, target) -> None:
 def compile(network: Network, target: Target | str = "loihi2-sim-float", *, random_state=None,
             vth_bits: int | None = None, min_vth_bits: int = 12, weight_parts: int | None = None,
             calibrate_steps: int | None = None, calibration_margin: float = 2.0,
-            compensate: bool | None = None, verify_steps: int | None = None, wire: bool = True) -> Deployment:
+            compensate: bool | None = None, verify_steps: int | None = None, wire: bool = True,
+            learning: Mapping | None = None, strict_rule: bool = False) -> Deployment:
     """Compile ``network`` for ``target``.
 
     Steps: device snapshots of memristive projections (seeded by
@@ -181,6 +185,16 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
         ``report["agreement"]``.
     wire : bool
         Build the backend processes now (else at the first :func:`run`).
+    learning : dict, optional
+        Fixed point, plastic projections: ``{"trace_headroom": {projection: {trace:
+        impulses}}, "rng_seed": int}`` (see
+        :func:`mapping.quantization_learning.quantize_learning`).
+    strict_rule : bool
+        Raise :class:`mapping.quantization_learning.RuleMismatchError` instead of
+        warning (:class:`~mapping.quantization_learning.DeployedRuleWarning`) when a
+        plastic projection's deployed rule differs from the rule given (coefficients
+        off Lava's grid; on fixed point also after rescaling, rounded time constants
+        and impulses). The differences are in ``report["plasticity"]``.
 
     Returns
     -------
@@ -206,18 +220,24 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
                                  f"has no lava_rule_kwargs(); it cannot run as a LearningDense")
             if proj.device is not None:
                 raise ValueError(f"Projection '{proj.name}': plastic memristive projections cannot run on "
-                                 f"Lava: LearningDense updates float weights, not the device's conductance "
-                                 f"pulses; drop the device (or the plasticity) for deployment")
+                                 f"Lava: LearningDense updates float (or, in fixed point, 8-bit integer) weights, "
+                                 f"not the device's conductance pulses (nonlinear response, cycle-to-cycle noise, "
+                                 f"differential pair); drop the device (or the plasticity) for deployment, or "
+                                 f"learn through the device in Brian2 / numpy (neurochip.plasticity.functional."
+                                 f"run_rule_device)")
             third = third_factor_of(proj)
             if third is not None:
                 _check_third_factor(network, proj, third, target)
             if proj.delay != 1:
                 raise ValueError(f"Projection '{proj.name}': plastic projections need delay 1 "
                                  f"(LearningDense has no delays), got {proj.delay}")
-            if target.precision == "fixed":
-                raise ValueError(f"Projection '{proj.name}': plastic projections are supported on "
-                                 f"floating-point targets only in this version (target "
-                                 f"'{target.name}' is fixed point)")
+    learning = dict(learning or {})
+    unknown = sorted(set(learning) - set(quantization_learning.OPTIONS))
+    if unknown:
+        raise ValueError(f"compile: learning has unknown option(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(quantization_learning.OPTIONS)})")
+    if target.precision == "fixed":
+        quantization_learning.check_rules(network)
     weights = snapshot_weights(network, random_state=random_state)
     report = {"target": target.name}
     plastic = {}
@@ -230,20 +250,40 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
                 on_grid = bool(rule.quantized() == rule)
             plastic[proj.name] = {"rule": type(rule).__name__, "lava_rule_kwargs": rule.lava_rule_kwargs(),
                                   "coefficients_on_lava_grid": on_grid}
-    if plastic:
-        report["plasticity"] = plastic
-    placement, quantized = None, None
+    placement, quantized, plans = None, None, {}
     if target.precision == "fixed":
-        quantized, placement = _quantize_for(network, target, weights, report, vth_bits=vth_bits,
+        learns = bool(quantization_learning.plastic_projections(network))
+        analytic_for_learning = learns and calibrate_steps is None
+        if analytic_for_learning:
+            # The measured choice runs the integer model of inference only: learning networks get the
+            # analytic scaling (over every weight the rule can reach), then their learning plan.
+            calibrate_steps = 0
+        scaling = quantization_learning.envelope_weights(network, weights) if learns else weights
+        quantized, placement = _quantize_for(network, target, scaling, report, vth_bits=vth_bits,
                                              min_vth_bits=min_vth_bits, weight_parts=weight_parts,
                                              calibrate_steps=calibrate_steps, margin=calibration_margin,
                                              compensate=compensate)
+        if analytic_for_learning:
+            report["calibration"]["why"] = ("plastic projection(s): the integer model of the measured choice "
+                                            "does not learn, so the analytic choice over the weights' envelope")
+        if learns:
+            plans = quantization_learning.quantize_learning(
+                network, weights, quantized, vth_bits=vth_bits or 20, min_vth_bits=min_vth_bits,
+                horizon=_horizon(network, 0), **learning)
+            report["quantization"] = quantized.report
     elif target.check_fit:
         # Raises PlacementError naming the resource and the excess.
         placement = place(network, RESOURCE_MODELS[target.chip])
         report["placement"] = placement.report()
+    differences = quantization_learning.check_deployed_rules(network, target, plans, strict=strict_rule)
+    for name, entry in plastic.items():
+        entry["deployed_differences"] = {k: list(v) for k, v in differences.get(name, {}).items()}
+        if name in plans:
+            entry["fixed_point"] = quantized.report["learning"][name]
+    if plastic:
+        report["plasticity"] = plastic
     dep = Deployment(network=network, target=target, weights=weights, quantized=quantized,
-                     placement=placement, report=report)
+                     placement=placement, report=report, learning=plans)
     if verify_steps:
         verify(dep, check_steps(verify_steps))
     if wire and network.populations:

@@ -70,7 +70,7 @@ def _run_config(deployment):
             f"without hardware; run Loihi2HwCfg() yourself on deployment.wired, or use 'loihi2-sim-fixed'")
     # Looked up at each call (tests swap a model class to inject faults).
     chosen = {LIF: models.RecordingLifFixed if fixed else models.RecordingLifFloat,
-              LearningLIF: models.LabelTraceLifFloat,
+              LearningLIF: models.LabelTraceLifFixed if fixed else models.LabelTraceLifFloat,
               LearningDense: (models.DumpingLearningDenseFixed if fixed
                               else models.DumpingLearningDenseFloat)}
     return Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt",
@@ -109,17 +109,21 @@ def _collect(deployment, wired, steps, files, probes, wall, info) -> SimulationR
     for src in net.sources:
         keep = src.steps < steps
         spikes[src.name] = Spikes(src.indices[keep].copy(), src.steps[keep].copy())
-    weights = {}
+    weights, mantissas = {}, {}
     for proj in net.projections:
         if proj.plasticity is not None:
             w = files[proj.name]["var_weights"]
             if fixed:
                 qw = deployment.quantized.projections[proj.name]
+                mantissas[proj.name] = np.asarray(w).astype(np.int64).tolist()
                 w = w * 2.0 ** qw.weight_exp * 64 / qw.scale
             weights[proj.name] = np.asarray(w, dtype=float).tolist()
     if weights:
         # As the Brian2 backend: learned weights (n_post, n_pre) as lists, so info stays JSON.
         info["weights"] = weights
+    if mantissas:
+        # Fixed point: the learned integer mantissas themselves (weights = mantissa * LSB).
+        info["weight_mant"] = mantissas
     sizes = {n.name: n.size for n in [*net.populations, *net.sources]}
     return SimulationResult(steps=steps, dt=net.dt, sizes=sizes, populations=net.population_names,
                             spikes=spikes, traces=traces, trace_indices=trace_indices,

@@ -21,7 +21,11 @@ from lava.proc.dense.models import (
     PyLearningDenseModelBitApproximate,
     PyLearningDenseModelFloat,
 )
-from lava.proc.lif.models import PyLearningLifModelFloat, PyLifModelBitAcc, PyLifModelFloat
+from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+from lava.magma.core.learning.random import TraceRandom
+from lava.magma.core.model.py.connection import LearningConnectionModelBitApproximate as _BitApprox
+from lava.proc.lif.models import (PyLearningLifModelFloat, PyLearningLIFModelFixed, PyLifModelBitAcc,
+                                  PyLifModelFloat)
 
 
 class _RecordOnStop:
@@ -142,5 +146,64 @@ class DumpingLearningDenseFloat(_RecordOnStop, PyLearningDenseModelFloat):
             self._y_taus = np.full(3, np.inf)
 
 
+class LabelTraceLifFixed(_RecordEveryStep, PyLearningLIFModelFixed):
+    """Lava's fixed-point ``LearningLIF`` that owns the integer post traces of a Loihi3F rule.
+
+    Lava 0.10's fixed-point ``LearningLIF`` model sends nothing on its trace
+    ports. This one, after the bit-accurate LIF step, updates the 7-bit traces
+    with the arithmetic of Lava's fixed-point learning engine (its own
+    ``_decay_trace`` / ``_add_impulse``: stochastic rounding with one random number
+    per step) and sends them with the spikes::
+
+        y1 = add_impulse(decay(y1), spikes)            (y2 alike)
+        y3 = add_impulse(decay(y3), third_factor)      (events on a_third_factor_in)
+
+    The random numbers are those a Loihi2F ``LearningDense`` uses for its y
+    traces: ``TraceRandom(rng_seed + 2, rng_seed + 3)``, advanced twice per step.
+    Impulses (trace units), integer time constants and ``rng_seed`` come from the
+    process parameter ``learning_rule`` (a ``Loihi2FLearningRule``).
+    """
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        rule = proc_params["learning_rule"]
+        self._nc_taus = np.array([rule.y1_tau, rule.y2_tau, rule.y3_tau])
+        self._nc_imp_int, self._nc_imp_frac = _BitApprox._decompose_impulses(
+            np.array([rule.y1_impulse, rule.y2_impulse, rule.y3_impulse], dtype=float))
+        self._nc_random = TraceRandom(seed_trace_decay=rule.rng_seed + 2, seed_impulse_addition=rule.rng_seed + 3)
+
+    def run_spk(self):
+        super().run_spk()
+        third = np.asarray(self.a_third_factor_in.recv()) > 0
+        spikes = np.asarray(self.s_out_buff, dtype=bool)
+        self._nc_random.advance()
+        self._nc_random.advance()
+        r_decay, r_imp = self._nc_random.random_trace_decay, self._nc_random.random_impulse_addition
+        traces = np.stack([self.y1, self.y2, self.y3]).astype(int)
+        decayed = _BitApprox._decay_trace(traces, 1, self._nc_taus[:, None], r_decay)
+        for n, events in enumerate((spikes, spikes, third)):
+            decayed[n, events] = _BitApprox._add_impulse(decayed[n, events], r_imp, self._nc_imp_int[n],
+                                                         self._nc_imp_frac[n])
+        self.y1, self.y2, self.y3 = (decayed[n].astype(np.int32) for n in range(3))
+        self.s_out_bap.send(spikes)
+        self.s_out_y1.send(self.y1)
+        self.s_out_y2.send(self.y2)
+        self.s_out_y3.send(self.y3)
+
+
 class DumpingLearningDenseFixed(_RecordOnStop, PyLearningDenseModelBitApproximate):
-    """Lava's fixed-point ``LearningDense`` model; writes its weights on STOP."""
+    """Lava's fixed-point ``LearningDense`` model (``PyLearningDenseModelBitApproximate``); writes its weights on STOP.
+
+    With a ``Loihi3FLearningRule`` the post traces arrive from the neuron
+    (:class:`LabelTraceLifFixed`) already updated for this step; Lava's model
+    would decay them once more with its 3F placeholder time constant (65535
+    steps: a trace loses one unit with probability about ``y / 65535`` per step).
+    Here they are used as received (infinite time constant: ``exp(-1/inf) = 1``,
+    no fraction, nothing rounded), as in :class:`DumpingLearningDenseFloat`.
+    Everything else is Lava's model unchanged.
+    """
+
+    def _store_impulses_and_taus(self):
+        super()._store_impulses_and_taus()
+        if isinstance(self._learning_rule, Loihi3FLearningRule):
+            self._y_taus = np.full(3, np.inf)

@@ -6,7 +6,9 @@
   (``du_int``, ``dv_int``, ``vth_mant``, ``bias_mant``, ``bias_exp``, ``u_init_int``, ``v_init_int``);
 * ``lif-label-trace``: the post population of a plastic projection whose ``y3`` follows a
   label / reward spike source (Loihi3F): a ``LearningLIF`` that owns the ``y1``, ``y2``,
-  ``y3`` traces (float targets; run by :class:`mapping.lava.models.LabelTraceLifFloat`).
+  ``y3`` traces (run by :class:`mapping.lava.models.LabelTraceLifFloat`);
+* ``lif-label-trace-fixed``: the same with the fixed-point integers, its 7-bit traces
+  updated as the learning engine does (:class:`mapping.lava.models.LabelTraceLifFixed`).
 
 Every population records its spikes (and the probed ``u``, ``v``) in its child
 process (:mod:`mapping.lava.models`) into a file named by ``nc_record``.
@@ -24,11 +26,9 @@ from mapping.lava.registry import LoweringContext, kind_of, lowering
 
 @kind_of.register
 def _population_kind(pop: Population, ctx: LoweringContext) -> str:
-    if ctx.fixed:
-        return "lif-fixed"
     if pop.name in ctx.third_factor_projections:
-        return "lif-label-trace"
-    return "lif-float"
+        return "lif-label-trace-fixed" if ctx.fixed else "lif-label-trace"
+    return "lif-fixed" if ctx.fixed else "lif-float"
 
 
 def _recording(ctx: LoweringContext, pop: Population) -> dict:
@@ -60,10 +60,22 @@ def lower_label_trace_lif(ctx: LoweringContext, pop: Population) -> None:
     _float_lif(LearningLIF, ctx, pop, learning_rule=Loihi2FLearningRule(**rule.lava_rule_kwargs()))
 
 
+def _fixed_lif(kind, ctx: LoweringContext, pop: Population, **extra):
+    qp = ctx.deployment.quantized.populations[pop.name]
+    ctx.wired.lifs[pop.name] = kind(du=qp.du_int, dv=qp.dv_int, vth=qp.vth_mant, bias_mant=qp.bias_mant.copy(),
+                                    bias_exp=qp.bias_exp.copy(), u=qp.u_init_int.copy(), v=qp.v_init_int.copy(),
+                                    **_recording(ctx, pop), **extra)
+
+
 @lowering("lif-fixed")
 def lower_fixed_lif(ctx: LoweringContext, pop: Population) -> None:
     """Lava fixed-point ``LIF`` with the population's integers from :func:`mapping.quantization.quantize`."""
-    qp = ctx.deployment.quantized.populations[pop.name]
-    ctx.wired.lifs[pop.name] = LIF(du=qp.du_int, dv=qp.dv_int, vth=qp.vth_mant, bias_mant=qp.bias_mant.copy(),
-                             bias_exp=qp.bias_exp.copy(), u=qp.u_init_int.copy(), v=qp.v_init_int.copy(),
-                             **_recording(ctx, pop))
+    _fixed_lif(LIF, ctx, pop)
+
+
+@lowering("lif-label-trace-fixed")
+def lower_label_trace_lif_fixed(ctx: LoweringContext, pop: Population) -> None:
+    """Lava fixed-point ``LearningLIF`` owning the integer post traces (the rule's plan: units, integer taus)."""
+    proj = ctx.third_factor_projections[pop.name]
+    kw = ctx.deployment.learning[proj.name].lava_rule_kwargs()
+    _fixed_lif(LearningLIF, ctx, pop, learning_rule=Loihi2FLearningRule(**kw))

@@ -13,12 +13,17 @@ Kinds (chosen by :func:`kind_of` from the projection and its deployed weights):
 * ``plastic-third-factor`` (the rule's ``third_factor`` names a label / reward spike source)
   -> ``LearningDense`` with ``Loihi3FLearningRule``: the post population (a ``LearningLIF``,
   see :mod:`mapping.lava.populations`) receives the third-factor spikes and sends the
-  ``bap``, ``y1``, ``y2``, ``y3`` traces.
+  ``bap``, ``y1``, ``y2``, ``y3`` traces;
+* ``plastic-fixed``, ``plastic-third-factor-fixed``: the same on fixed-point targets, run by
+  Lava's fixed-point learning model (``PyLearningDenseModelBitApproximate``) with the
+  integers of :mod:`mapping.quantization_learning` (initial 8-bit mantissas, weight
+  exponent and sign mode, the rescaled rule string, trace impulses in trace units,
+  integer time constants, ``rng_seed``).
 
 On fixed-point targets each static projection is one Lava process per weight part
 (:meth:`mapping.quantization.QuantizedProjection.parts`: 8-bit mantissas, shared
 exponent, sign mode); the parts after the first are named ``..._part1`` and kept in
-``ctx.wired.extras``. Plastic projections run on float targets only.
+``ctx.wired.extras``.
 """
 from __future__ import annotations
 
@@ -47,11 +52,8 @@ def _projection_kind(proj: Projection, ctx: LoweringContext) -> str:
     from mapping import third_factor_of
 
     if proj.plasticity is not None:
-        if ctx.fixed:
-            raise ValueError(f"Projection '{proj.name}': plastic projections are lowered for floating-point "
-                             f"targets only, got target '{ctx.deployment.target.name}' (fixed point); "
-                             f"compile for 'loihi2-sim-float'")
-        return "plastic" if third_factor_of(proj) is None else "plastic-third-factor"
+        kind = "plastic" if third_factor_of(proj) is None else "plastic-third-factor"
+        return kind + "-fixed" if ctx.fixed else kind
     if proj.device is not None:
         return "memristive"
     return _static_kind(proj, ctx.deployment.weights[proj.name])
@@ -122,27 +124,43 @@ def lower_memristive(ctx: LoweringContext, proj: Projection) -> None:
     LOWERINGS[_static_kind(proj, ctx.deployment.weights[proj.name])](ctx, proj)
 
 
+def rule_kwargs(ctx: LoweringContext, proj: Projection) -> dict:
+    """The Lava rule's keyword arguments: the float rule's, or on fixed point its integer plan's."""
+    if ctx.fixed:
+        return ctx.deployment.learning[proj.name].lava_rule_kwargs()
+    return proj.plasticity.lava_rule_kwargs()
+
+
 def _learning_dense(ctx: LoweringContext, proj: Projection, rule):
     """A ``LearningDense`` that writes its learned weights to its record file when stopped."""
-    return LearningDense(weights=_dense(ctx.deployment.weights[proj.name]), learning_rule=rule,
-                         name=f"neurochip_{proj.name}", nc_record=ctx.record_path(proj.name), nc_dump=("weights",))
+    if ctx.fixed:
+        q = ctx.deployment.quantized.projections[proj.name]
+        weights = np.asarray(q.weight_mant).copy()
+        extra = dict(weight_exp=q.weight_exp, num_weight_bits=8, sign_mode=_sign_mode(q.sign_mode))
+    else:
+        weights, extra = _dense(ctx.deployment.weights[proj.name]), {}
+    return LearningDense(weights=weights, learning_rule=rule, name=f"neurochip_{proj.name}",
+                         nc_record=ctx.record_path(proj.name), nc_dump=("weights",), **extra)
 
 
 @lowering("plastic")
+@lowering("plastic-fixed")
 def lower_plastic(ctx: LoweringContext, proj: Projection) -> None:
     """``LearningDense`` with the rule's Loihi2F form; the post spikes drive the y traces."""
-    conn = _learning_dense(ctx, proj, Loihi2FLearningRule(**proj.plasticity.lava_rule_kwargs()))
+    conn = _learning_dense(ctx, proj, Loihi2FLearningRule(**rule_kwargs(ctx, proj)))
     ctx.wired.lifs[proj.post].s_out.connect(conn.s_in_bap)
     _attach(ctx, proj, 0, conn)
 
 
 @lowering("plastic-third-factor")
+@lowering("plastic-third-factor-fixed")
 def lower_plastic_third_factor(ctx: LoweringContext, proj: Projection) -> None:
     """``LearningDense`` with a Loihi3F rule; the post ``LearningLIF`` owns and sends the y traces."""
     from mapping import third_factor_of
 
-    kw = proj.plasticity.lava_rule_kwargs()
-    conn = _learning_dense(ctx, proj, Loihi3FLearningRule(**{key: kw[key] for key in LOIHI3F_KEYS}))
+    kw = rule_kwargs(ctx, proj)
+    keys = LOIHI3F_KEYS + (("rng_seed",) if ctx.fixed else ())
+    conn = _learning_dense(ctx, proj, Loihi3FLearningRule(**{key: kw[key] for key in keys}))
     post = ctx.wired.lifs[proj.post]
     ctx.wired.sources[third_factor_of(proj)].s_out.connect(post.a_third_factor_in)
     post.s_out_bap.connect(conn.s_in_bap)

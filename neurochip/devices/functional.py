@@ -279,17 +279,25 @@ def read(state: DeviceState, arrays: DeviceArrays, params: ReadParams, t: float 
 
 
 # ------------------------------------------------------------- weight updates
-def dw_step(device, k: float) -> float:
-    """Nominal weight change of one linear level of ``device``: ``k (g_max - g_min) / (n_levels - 1)``."""
-    return k * (device.g_max_s - device.g_min_s) / (device.n_levels - 1)
+def dw_step(device, k: float, pulse_gain: float | None = None):
+    """Weight change a rule asks for per programming pulse: ``k (g_max - g_min) / (n_levels - 1) / pulse_gain``.
+
+    ``k (g_max - g_min) / (n_levels - 1)`` is the nominal weight change of one
+    linear level; ``pulse_gain`` (default ``device.pulse_gain``, scalar or array of
+    candidates) is the number of pulses sent per such level of requested change,
+    the device's learning rate.
+    """
+    gain = getattr(device, "pulse_gain", 1.0) if pulse_gain is None else pulse_gain
+    step = k * (device.g_max_s - device.g_min_s) / (device.n_levels - 1) / np.asarray(gain, dtype=float)
+    return float(step) if step.ndim == 0 else step
 
 
 def dw_to_pulses(dw, g_plus, g_minus, arrays_plus: DeviceArrays, arrays_minus: DeviceArrays,
                  dw_step: float, scheme: str = "pair") -> tuple[np.ndarray, np.ndarray]:
     """Signed pulse counts ``(n_plus, n_minus)`` realizing weight changes ``dw`` on pairs ``w = k (G+ - G-)``.
 
-    ``n = sign(dw) floor(|dw| / dw_step + 1/2)`` with ``dw_step = k (G_max - G_min) / (L_p - 1)``
-    (the nominal weight change of one linear level). Schemes:
+    ``n = sign(dw) floor(|dw| / dw_step + 1/2)`` with ``dw_step = k (G_max - G_min) / (L_p - 1) / pulse_gain``
+    (the nominal weight change of one linear level, divided by the pulses per level: :func:`dw_step`). Schemes:
 
     ``"pair"``
         ``n > 0``: depress ``G-`` by ``n`` pulses if it is above its ``G_min``, else potentiate

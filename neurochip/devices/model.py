@@ -79,6 +79,16 @@ class DeviceModel(_Serializable):
     update_scheme : {"pair", "set_only"}
         How weight changes become pulses on the differential pair
         (see :func:`neurochip.devices.functional.dw_to_pulses`).
+    pulse_gain : float
+        Programming pulses per nominal level of requested weight change (> 0):
+        a learning rule's ``dw`` becomes ``round(pulse_gain * dw / dw_level)``
+        pulses with ``dw_level = k (g_max - g_min) / (n_levels - 1)``. The length
+        of the pulse train (its pulse count, or its width in units of the device's
+        nominal pulse) sets the learning rate on the device physically: each pulse
+        moves one level of the device's nonlinear curve and carries its own
+        cycle-to-cycle noise (``sqrt(n)``), so ``pulse_gain = 2`` is about twice the
+        learning rate with a soft-bounded, noisier result. Default 1 (one pulse per
+        nominal level).
     write_verify : bool
         Weight writes pick each device's own level nearest the target (closed loop)
         instead of the nominal pulse count (open loop).
@@ -117,6 +127,7 @@ class DeviceModel(_Serializable):
     drift_nu_sigma: float = 0.0
     drift_t0: Quantity = dataclasses.field(default_factory=lambda: 1 * second)
     update_scheme: str = "pair"
+    pulse_gain: float = 1.0
     write_verify: bool = False
     seed: int = 0
     label: str = ""
@@ -153,6 +164,7 @@ class DeviceModel(_Serializable):
         if self.update_scheme not in UPDATE_SCHEMES:
             raise ValueError(f"{owner}: update_scheme should be one of {', '.join(UPDATE_SCHEMES)}, "
                              f"got {describe(self.update_scheme)}")
+        self.pulse_gain = check_float(owner, "pulse_gain", self.pulse_gain, low=0.0, low_open=True)
         if not isinstance(self.write_verify, (bool, np.bool_)):
             raise ValueError(f"{owner}: write_verify should be True or False, got {describe(self.write_verify)}")
         self.write_verify = bool(self.write_verify)

@@ -4,6 +4,10 @@
   family, Lava rule string), named instances :func:`pair_stdp`, :func:`reward_stdp`.
 - :mod:`~neurochip.plasticity.functional`: pure numpy trace equations (batchable),
   also through memristive device pairs (:func:`run_rule_device`).
+- :mod:`~neurochip.plasticity.fixed`: Loihi's fixed-point learning engine (integer format, rule
+  conversion, bit-accurate numpy twin); :mod:`~neurochip.plasticity.fixed_wta`: the few-shot network
+  in fixed point; :mod:`~neurochip.plasticity.device_wta`: the few-shot network learning through
+  memristive devices.
 - :mod:`~neurochip.plasticity.brian`: Brian2 plastic synapses (used by the backend).
 - :mod:`~neurochip.plasticity.fewshot`: :class:`FewShotSpikingClassifier` (its input code,
   :class:`LatencyPopulationEncoder`, lives in :mod:`neurochip.encoding`; :func:`load_csv`

@@ -246,7 +246,11 @@ def supervised_hebbian(*, eta: float = 0.05, decay: float = 0.05, anti: float = 
     (third factor ``y3``) is on, the weights of the label neuron relax toward
     ``(eta / decay) * x1``, the pre-trace pattern of its class; ``anti``
     depresses inputs of neurons that fire. A hand-written rule, expressible on
-    Loihi (coefficients are exact on Lava's grid for the defaults).
+    Loihi. The defaults ``eta = decay = 0.05`` are *not* on Lava's coefficient
+    grid ``m * 2**e``: Lava runs ``rule.quantized()``, with both at
+    ``3 * 2**-6 = 0.046875`` (``mapping.compile`` warns and states the
+    difference); give grid values (e.g. ``2**-4``, ``3 * 2**-6``) or deploy
+    ``supervised_hebbian().quantized()`` for an exact match.
 
     ``w_soft`` bounds the Hebbian growth softly, ``eta * x1 * (1 - w / w_soft)``
     (Loihi term ``u0*x1*y3*w``): each weight saturates toward ``w_soft`` at a

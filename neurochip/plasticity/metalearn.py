@@ -42,6 +42,7 @@ from neurochip.io import atomic_write_bytes, write_json
 from neurochip.encoding import LatencyPopulationEncoder
 from neurochip.plasticity import checkpoint as ckpt_io
 from neurochip.plasticity.fewshot import OutputParams, decide, simulate_outputs
+from neurochip.plasticity.device_wta import learn_through_device
 from neurochip.plasticity.functional import rule_params
 from neurochip.plasticity.rules import TERM_NAMES, TRACE_NAMES, LearningRule
 
@@ -79,6 +80,16 @@ class MetaSpace:
     the size of a coefficient (``2**-7`` and ``2**-2`` are equally easy to tune),
     where the linear map spends most of its range on rules that change the
     weights too fast. ``coef_scale`` is unused then.
+
+    ``integer_taus`` rounds the time constants to whole steps, as Loihi's
+    learning engine runs them (a rule meta-learned at fixed precision is then
+    deployed as it was evaluated).
+
+    ``pulse_gain_range = (low, high)`` adds one last dimension: the programming
+    pulses per nominal device level (the memristive learning rate,
+    :attr:`neurochip.devices.DeviceModel.pulse_gain`),
+    ``low * (high / low) ** sigmoid(theta[-1])``, searched with the rule when the
+    inner loop learns through a device (``InnerLoop(device=...)``).
     """
 
     coef_scale: float = 0.05
@@ -92,6 +103,8 @@ class MetaSpace:
     scale: str = "linear"
     coef_min: float = 2.0 ** -7
     octaves: float = 4.0
+    integer_taus: bool = False
+    pulse_gain_range: tuple = ()
 
     def __post_init__(self):
         check_float("MetaSpace", "dead_zone", self.dead_zone, low=0.0)
@@ -108,6 +121,11 @@ class MetaSpace:
             raise ValueError(f"MetaSpace: terms should be distinct names of TERM_NAMES "
                              f"({', '.join(TERM_NAMES)}), got {', '.join(map(str, terms))}")
         object.__setattr__(self, "terms", terms)
+        gains = tuple(float(g) for g in self.pulse_gain_range)
+        if gains and not (len(gains) == 2 and 0 < gains[0] < gains[1]):
+            raise ValueError(f"MetaSpace: pulse_gain_range should be () or (low, high) with 0 < low < high, "
+                             f"got {self.pulse_gain_range!r}")
+        object.__setattr__(self, "pulse_gain_range", gains)
 
     @property
     def searched_terms(self) -> tuple:
@@ -116,7 +134,14 @@ class MetaSpace:
 
     @property
     def dim(self) -> int:
-        return len(self.searched_terms) + len(TRACE_NAMES)
+        return len(self.searched_terms) + len(TRACE_NAMES) + (1 if self.pulse_gain_range else 0)
+
+    def pulse_gain(self, theta) -> float | None:
+        """The device's pulses per nominal level at ``theta`` (``None`` when not searched)."""
+        if not self.pulse_gain_range:
+            return None
+        low, high = self.pulse_gain_range
+        return float(low * (high / low) ** (1.0 / (1.0 + np.exp(-float(np.asarray(theta)[-1])))))
 
     def to_rule(self, theta, *, name: str = "meta_learned") -> LearningRule:
         theta = np.asarray(theta, dtype=float)
@@ -129,10 +154,10 @@ class MetaSpace:
         else:
             c = np.sign(theta[:k]) * excess * self.coef_scale
         coeffs = {t: float(v) for t, v in zip(self.searched_terms, c) if v != 0.0}
-        taus = self.tau_min + (self.tau_max - self.tau_min) / (1 + np.exp(-theta[k:]))
+        taus = self.tau_min + (self.tau_max - self.tau_min) / (1 + np.exp(-theta[k:k + len(TRACE_NAMES)]))
         kw = {}
         for tr, tau in zip(TRACE_NAMES, taus):
-            kw[f"{tr}_tau"] = float(tau)
+            kw[f"{tr}_tau"] = float(np.round(tau)) if self.integer_taus else float(tau)
             kw[f"{tr}_impulse"] = 1.0
         rule = LearningRule(coefficients=coeffs, w_min=self.w_min, w_max=self.w_max, name=name, **kw)
         return rule.quantized() if self.quantize else rule
@@ -216,6 +241,18 @@ class InnerLoop:
     ``exp(n_c) / sum_j exp(n_j)``: it also rewards margins, so candidate rules
     are ranked with less noise than by 0/1 accuracy). Held-out evaluation
     always reports accuracy.
+
+    ``precision="fixed"`` evaluates every candidate at the chip's precision:
+    learning and scoring run in the bit-accurate integer twin of Loihi's
+    learning engine and fixed-point LIF (:mod:`neurochip.plasticity.fixed_wta`),
+    with the integers ``mapping.compile(..., "loihi2-sim-fixed")`` deploys for the
+    network (threshold of about ``2**vth_bits``); a candidate the chip cannot run
+    scores 0.
+
+    ``device`` (a :class:`~neurochip.devices.DeviceModel`): the plastic weights
+    live on the device's differential pairs and each update is programming
+    pulses (:mod:`neurochip.plasticity.device_wta`); the pulses per level of
+    each candidate can be searched (``MetaSpace(pulse_gain_range=...)``).
     """
 
     sampler: TaskSampler | None = None
@@ -234,8 +271,21 @@ class InnerLoop:
     extra_steps: int = 4
     score: str = "accuracy"
     bias_spikes: int = 0
+    precision: str = "float"
+    vth_bits: int = 20
+    device: object = None
 
     def __post_init__(self):
+        if self.device is not None:
+            if not callable(getattr(self.device, "map_weights", None)):
+                raise ValueError(f"InnerLoop: device should be a neurochip.devices.DeviceModel, got "
+                                 f"{type(self.device).__name__}")
+            if self.precision == "fixed":
+                raise ValueError("InnerLoop: learning through a memristive device runs in float (the device "
+                                 "model); precision='fixed' models Loihi's integer learning engine, not devices")
+        if self.precision not in ("float", "fixed"):
+            raise ValueError(f"InnerLoop: precision should be 'float' (the float twin) or 'fixed' (Loihi fixed "
+                             f"point: the bit-accurate integer twin), got {self.precision!r}")
         if self.sampler is not None and not callable(getattr(self.sampler, "sample", None)):
             raise ValueError(f"InnerLoop: sampler should be an object with a method "
                              f"sample(*, k_shot, n_query, split, random_state) (e.g. sensors.TwinTaskSampler()), "
@@ -257,7 +307,8 @@ class InnerLoop:
 
     def describe(self) -> dict:
         """JSON description (the sampler by :func:`describe_sampler`): what a checkpoint fingerprints."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sampler"}
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("sampler", "device")}
+        fields["device"] = None if self.device is None else self.device.to_dict()
         return {"sampler": None if self.sampler is None else describe_sampler(self.sampler), **_jsonable(fields)}
 
     def classifier_kwargs(self) -> dict:
@@ -274,7 +325,8 @@ def _cached_task(sampler, k: int, n_query: int, split: str, seed: int):
 
 
 def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "train",
-                   k_shot: int | None = None, score: str = "accuracy") -> tuple[np.ndarray, np.ndarray]:
+                   k_shot: int | None = None, score: str = "accuracy",
+                   pulse_gains=None) -> tuple[np.ndarray, np.ndarray]:
     """Accuracy and synaptic events per query sample of each rule on each task, batched over rules.
 
     With ``score="soft"`` the first array is the soft score of :class:`InnerLoop`
@@ -283,6 +335,8 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
     The same as :class:`~neurochip.plasticity.fewshot.FewShotSpikingClassifier`
     ``(rule=r, random_state=seed).fit(support).score(query)`` per rule (tested),
     with all rules simulated at once. ``None`` in ``rules`` means no plasticity.
+    ``pulse_gains`` (one per rule) sets each rule's device learning rate when
+    ``inner.device`` is given (default: the device's own ``pulse_gain``).
 
     Returns
     -------
@@ -307,12 +361,25 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
         W0 = rng.uniform(0, inner.w_init, (classes.size, enc.n_outputs_))
         order = rng.permutation(task.y_support.size)
         labels = np.searchsorted(classes, task.y_support)
-        W = np.tile(W0, (len(rules), 1, 1))
-        if plastic:
-            Wp, _, _, _ = simulate_outputs(W[plastic], enc.transform(task.X_support)[order], out,
-                                           rule=params, labels=labels[order])
-            W[plastic] = Wp
-        _, counts, drive, synops = simulate_outputs(W, enc.transform(task.X_query), out)
+        support = enc.transform(task.X_support)[order]
+        if inner.device is not None:
+            W = np.tile(W0, (len(rules), 1, 1))
+            if plastic:
+                gains = None if pulse_gains is None else np.array([pulse_gains[n] for n in plastic], dtype=float)
+                W[plastic] = learn_through_device(W0, support, out, inner.device, rule=params, labels=labels[order],
+                                                  pulse_gain=gains, random_state=int(seed))
+            _, counts, drive, synops = simulate_outputs(W, enc.transform(task.X_query), out)
+            deployable = np.ones(len(rules), bool)
+        elif inner.precision == "fixed":
+            counts, drive, synops, deployable = fixed_counts(rules, W0, support, labels[order],
+                                                             enc.transform(task.X_query), out, inner)
+        else:
+            W = np.tile(W0, (len(rules), 1, 1))
+            if plastic:
+                Wp, _, _, _ = simulate_outputs(W[plastic], support, out, rule=params, labels=labels[order])
+                W[plastic] = Wp
+            _, counts, drive, synops = simulate_outputs(W, enc.transform(task.X_query), out)
+            deployable = np.ones(len(rules), bool)
         pred = classes[decide(counts, drive)]
         if score == "soft":
             p = np.exp(counts - counts.max(axis=-1, keepdims=True))
@@ -322,13 +389,64 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
         else:
             acc[:, t] = np.mean(pred == task.y_query[None, :], axis=1)
         ops[:, t] = synops / task.y_query.size
+        acc[~deployable, t] = 0.0
+        ops[~deployable, t] = 0.0
     return acc, ops
+
+
+def fixed_counts(rules: list, W0, support, labels, query, out: OutputParams, inner: "InnerLoop"):
+    """Learn ``support`` and count output spikes on ``query`` in Loihi fixed point (the integer twin).
+
+    Rules are grouped by their weight bounds (each group is one quantization of
+    the network, :func:`neurochip.plasticity.fixed_wta.quantize_wta`); ``None``
+    (no plasticity) keeps ``W0`` at the bounds ``[0, max W0]``. A rule the chip
+    cannot run (:class:`~neurochip.plasticity.fixed.FixedPointError`) is marked
+    not deployable.
+
+    Returns
+    -------
+    counts, drive : arrays (n_rules, n_query, n_out)
+    synops : array (n_rules,)
+    deployable : bool array (n_rules,)
+    """
+    from neurochip.plasticity import fixed as F
+    from neurochip.plasticity import fixed_wta as FW
+
+    n_out, n_in = W0.shape
+    counts = np.zeros((len(rules), query.shape[0], n_out))
+    drive = np.zeros_like(counts)
+    synops = np.zeros(len(rules))
+    deployable = np.ones(len(rules), bool)
+    groups: dict = {}
+    for n, rule in enumerate(rules):
+        key = None if rule is None else (rule.w_min, rule.w_max)
+        groups.setdefault(key, []).append(n)
+    events = FW.rule_events(support, out)
+    for key, idx in groups.items():
+        w_min, w_max = key if key is not None else (0.0, max(float(W0.max()), 2.0 ** -8))
+        try:
+            wta = FW.quantize_wta(n_out, n_in, out, w_min=w_min, w_max=w_max, vth_bits=inner.vth_bits)
+        except F.FixedPointError:
+            deployable[idx] = False
+            continue
+        W = np.tile(FW.initial_weights(W0, wta), (len(idx), 1, 1))
+        if key is not None:
+            plans = FW.plan_rules([rules[n] for n in idx], wta, events)
+            ok = np.array([p is not None for p in plans])
+            deployable[np.asarray(idx)[~ok]] = False
+            if ok.any():
+                rule = F.FixedRule.stack([p.fixed for p in plans if p is not None])
+                W[ok], _, _, _ = FW.simulate_outputs_fixed(W[ok], support, out, wta, rule=rule, labels=labels)
+        _, c, d, ops = FW.simulate_outputs_fixed(W, query, out, wta)
+        counts[idx], drive[idx], synops[idx] = c, d, ops
+    return counts, drive, synops, deployable
 
 
 def _evaluate_job(job):
     """Worker entry point: ``(thetas, seeds, space, inner)`` -> (accuracy, synops), batched."""
     thetas, seeds, space, inner = job
-    return evaluate_rules([space.to_rule(th) for th in thetas], seeds, inner, score=inner.score)
+    gains = [space.pulse_gain(th) for th in thetas] if space.pulse_gain_range else None
+    return evaluate_rules([space.to_rule(th) for th in thetas], seeds, inner, score=inner.score, pulse_gains=gains)
 
 
 # --------------------------------------------------------------------------- executors
@@ -441,6 +559,9 @@ class MetaLearner:
         bests and the final CMA-ES mean.
     rule_params_ : ndarray
         Its ``theta``.
+    pulse_gain_ : float or None
+        The device's pulses per nominal level found with it
+        (``MetaSpace(pulse_gain_range=...)``; ``None`` when not searched).
     history_ : list of dict
         Per generation: best / mean fitness, best accuracy, best so far, seconds.
     """
@@ -591,6 +712,7 @@ class MetaLearner:
         self.history_ = state["history"]
         self.rule_params_ = candidates[b]
         self.rule_ = self.space.to_rule(self.rule_params_)
+        self.pulse_gain_ = self.space.pulse_gain(self.rule_params_)
         self.best_fitness_ = state["best_fitness"]
         self.validation_fitness_ = float(val[b])
         self.validation_accuracy_ = float(acc[b])
@@ -605,7 +727,7 @@ class MetaLearner:
             "rule": self.rule_.to_dict(), "lava_dw": self.rule_.lava_rule_string(),
             "theta": np.asarray(self.rule_params_).tolist(), "best_fitness": self.best_fitness_,
             "validation_fitness": self.validation_fitness_, "validation_accuracy": self.validation_accuracy_,
-            "history": self.history_})
+            "pulse_gain": self.pulse_gain_, "history": self.history_})
         from neurochip.plasticity.plots import learning_curve
         fig = learning_curve(np.array([h["best_fitness"] for h in self.history_]),
                              np.array([h["mean_fitness"] for h in self.history_]),

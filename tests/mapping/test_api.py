@@ -237,7 +237,7 @@ def test_plasticity_report(constant_rule):
 def test_plasticity_errors(constant_rule, noisy_device):
     with pytest.raises(ValueError, match="Projection 'p': plastic projections need delay 1"):
         mapping.compile(tiny_net(plasticity=constant_rule("x0"), delay=2), "loihi2-sim-float")
-    with pytest.raises(ValueError, match="plastic projections are supported on floating-point targets only"):
+    with pytest.raises(ValueError, match="Projection 'p': fixed-point learning needs a neurochip.plasticity.LearningRule"):
         mapping.compile(tiny_net(plasticity=constant_rule("x0")), "loihi2-sim-fixed")
     with pytest.raises(ValueError, match="Projection 'p': plastic memristive projections cannot run on Lava"):
         mapping.compile(tiny_net(plasticity=constant_rule("x0"), device=noisy_device()), "loihi2-sim-float")
