@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 
 from neurochip.experiment import (experiment_main, param, parse_config, save_figure,  # noqa: E402
                                   start_run, write_metrics)
-from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, MetaLearner, MetaSpace,  # noqa: E402
+from neurochip.plasticity import (InnerLoop, MetaLearner, MetaSpace, PrototypeSpikingClassifier,  # noqa: E402
                                   evaluate_rules, pair_stdp, supervised_hebbian)
 from neurochip.plasticity.plots import kshot_accuracy  # noqa: E402
 from sensors import SensorTaskSampler, TwinTaskSampler  # noqa: E402
@@ -189,7 +189,7 @@ def raster_figure(rule, inner: InnerLoop, seed: int, n_samples: int = 6):
     from neurochip.reference import simulate
 
     task, = few_shot_tasks(inner, [seed], split="test")
-    clf = FewShotSpikingClassifier(rule=rule, random_state=seed, **inner.classifier_kwargs())
+    clf = PrototypeSpikingClassifier(rule=rule, random_state=seed, **inner.classifier_kwargs())
     clf.fit(task.X_support, task.y_support)
     pick = np.linspace(0, task.y_query.size - 1, n_samples).astype(int)
     rasters = clf.encoder_.transform(task.X_query[pick])

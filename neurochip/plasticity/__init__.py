@@ -14,12 +14,14 @@
 from neurochip.plasticity.rules import (TERM_NAMES, TERMS, LearningRule, pair_stdp,
                                         quantize_coefficient, reward_stdp)
 from neurochip.plasticity.functional import rule_params, run_rule, run_rule_device, stdp_window
-from neurochip.plasticity.fewshot import FewShotSpikingClassifier, LatencyPopulationEncoder, supervised_hebbian
+from neurochip.plasticity.fewshot import (FewShotSpikingClassifier, LatencyPopulationEncoder,
+                                          PrototypeSpikingClassifier, load_default_rule, supervised_hebbian)
 from neurochip.plasticity.metalearn import (InnerLoop, MetaLearner, MetaSpace, evaluate_rules, load_rule,
                                             open_executor)
 from neurochip.recordings import load_csv
 
 __all__ = ["TERMS", "TERM_NAMES", "LearningRule", "pair_stdp", "reward_stdp", "quantize_coefficient",
            "rule_params", "run_rule", "run_rule_device", "stdp_window",
-           "FewShotSpikingClassifier", "LatencyPopulationEncoder", "load_csv", "supervised_hebbian",
+           "FewShotSpikingClassifier", "PrototypeSpikingClassifier", "LatencyPopulationEncoder", "load_csv",
+           "load_default_rule", "supervised_hebbian",
            "InnerLoop", "MetaLearner", "MetaSpace", "evaluate_rules", "load_rule", "open_executor"]

@@ -280,8 +280,8 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
     With ``score="soft"`` the first array is the soft score of :class:`InnerLoop`
     (mean softmax probability of the right class over the output spike counts).
 
-    The same as :class:`~neurochip.plasticity.fewshot.FewShotSpikingClassifier`
-    ``(rule=r, random_state=seed).fit(support).score(query)`` per rule (tested),
+    The same as :class:`~neurochip.plasticity.fewshot.PrototypeSpikingClassifier`
+    ``(rule=r, random_state=seed, **inner.classifier_kwargs()).fit(support).score(query)`` per rule (tested),
     with all rules simulated at once. ``None`` in ``rules`` means no plasticity.
 
     Returns
@@ -328,7 +328,11 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
 def _evaluate_job(job):
     """Worker entry point: ``(thetas, seeds, space, inner)`` -> (accuracy, synops), batched."""
     thetas, seeds, space, inner = job
-    return evaluate_rules([space.to_rule(th) for th in thetas], seeds, inner, score=inner.score)
+    rules = [space.to_rule(th) for th in thetas]
+    evaluate = getattr(inner, "evaluate_rules", None)  # the inner loop of another classifier (DriftInnerLoop)
+    if evaluate is not None:
+        return evaluate(rules, seeds, score=inner.score)
+    return evaluate_rules(rules, seeds, inner, score=inner.score)
 
 
 # --------------------------------------------------------------------------- executors
@@ -468,8 +472,10 @@ class MetaLearner:
 
     def _check(self):
         owner = "MetaLearner"
-        if not isinstance(self.inner, InnerLoop) or self.inner.sampler is None:
-            got = type(self.inner).__name__ if not isinstance(self.inner, InnerLoop) else "an InnerLoop without sampler"
+        loop = isinstance(self.inner, InnerLoop) or callable(getattr(self.inner, "evaluate_rules", None))
+        if not loop or getattr(self.inner, "sampler", None) is None:
+            name = type(self.inner).__name__
+            got = name if not loop else f"{'an' if name[0] in 'AEIOU' else 'a'} {name} without sampler"
             raise ValueError(f"{owner}: inner should be an InnerLoop with a task sampler "
                              f"(e.g. InnerLoop(sampler=sensors.TwinTaskSampler())), got {got}")
         check_int(owner, "generations", self.generations, minimum=1)

@@ -4,13 +4,13 @@
 
     source "input" (n_in) --"plastic": W (n_out, n_in), rule, delay 1--> population "out" (n_out LIF)
     source "input"        --"ff": -ff everywhere (static feed-forward inhibition), delay 1--> "out"
-    source "clock" (1)    --"clock": clock to every output, delay 1--> "out"   (one spike per extra step)
+    source "clock" (1)    --"clock_out": clock to every output, delay 1--> "out"   (one spike per extra step)
     "out" --"wta": lateral_weights(n_out, w_inh, groups), delay 1--> "out"
     while learning: bias teacher_bias(n_out, label, teacher) on "out" (the label neuron is driven),
                     source "label": a third-factor event (y3) on the label neuron every step
 
 Each sample is run for ``raster steps + extra_steps`` steps from zero state and
-zero traces. ``"ff"`` exists when ``out.ff != 0`` and ``"clock"`` when
+zero traces. ``"ff"`` exists when ``out.ff != 0`` and ``"clock"`` / ``"clock_out"`` when
 ``out.clock != 0`` (it spikes once at every step after the sample's raster,
 so the best-matching output always reaches its threshold eventually). The
 lateral inhibition acts between *groups* of output neurons (the classes): from
@@ -65,7 +65,7 @@ class OutputParams(NamedTuple):
     while learning; ``extra_steps``: steps run after a sample's raster;
     ``ff``: feed-forward inhibition per input spike (projection ``"ff"``, weight
     ``-ff``); ``clock``: weight of the clock spike of every extra step to every
-    output (projection ``"clock"``); ``groups``: the group (class index) of each
+    output (source ``"clock"``, projection ``"clock_out"``); ``groups``: the group (class index) of each
     output neuron, ``None`` for one neuron per group.
     """
 
@@ -210,7 +210,7 @@ def wta_network(W, out: OutputParams, *, raster=None, raster_steps: int | None =
     if out.clock and total > raster.shape[0]:
         clock_steps = np.arange(raster.shape[0], total)
         sources.append(SpikeSource("clock", 1, indices=np.zeros(clock_steps.size, dtype=int), steps=clock_steps))
-        projections.append(Projection("clock", "clock", "out", np.full((n_out, 1), float(out.clock))))
+        projections.append(Projection("clock_out", "clock", "out", np.full((n_out, 1), float(out.clock))))
     projections.append(Projection("wta", "out", "out", lateral_weights(n_out, out.w_inh, out.groups)))
     return Network(name=name, sources=sources,
                    populations=[Population("out", n_out, du=out.du, dv=out.dv, vth=out.vth, bias=bias)],
@@ -250,8 +250,8 @@ def _twin_arrays(n_out: int, n_in: int, raster_steps: int, out: OutputParams) ->
                          + ", ".join(f"{p.name}={p.delay}" for p in net.projections))
     lateral = np.asarray(wta.weights)
     ff = -_uniform(net["ff"], "simulate_outputs") if "ff" in names else 0.0
-    if "clock" in names:
-        clock, clock_steps = np.asarray(net["clock"].weights)[:, 0].copy(), np.asarray(net["clock"].steps)
+    if "clock_out" in names:
+        clock, clock_steps = np.asarray(net["clock_out"].weights)[:, 0].copy(), np.asarray(net["clock"].steps)
     else:
         clock, clock_steps = np.zeros(n_out), np.zeros(0, dtype=int)
     return _Twin(LIFParams(pop.du, pop.dv, pop.vth, pop.bias), np.ascontiguousarray(lateral.T),
@@ -284,7 +284,7 @@ def input_current(W, rasters, total: int) -> np.ndarray:
 
 
 def _static_current(rasters, twin: _Twin, total: int) -> np.ndarray:
-    """Current of ``"ff"`` plus ``"clock"`` at every step, ``(n_samples, total, n_out)`` (or None when both are 0)."""
+    """Current of ``"ff"`` plus ``"clock_out"`` at every step, ``(n_samples, total, n_out)`` (or None when both are 0)."""
     n_samples, steps, _ = rasters.shape
     n_out = twin.clock.size
     cur = np.zeros((n_samples, total, n_out))
