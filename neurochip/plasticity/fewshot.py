@@ -50,7 +50,8 @@ from neurochip.encoding import LatencyPopulationEncoder, RayScaler
 from neurochip.plasticity.functional import rule_params
 from neurochip.plasticity.rules import TERMS, LearningRule
 from neurochip.plasticity.wta import (Decision, OutputParams, decide, decide_spikes, input_current,  # noqa: F401
-                                      learning_engine, readout, sample_steps, simulate_outputs, wta_network)
+                                      learning_engine, pack_rasters, readout, sample_steps, simulate_outputs,
+                                      write_rows, wta_network)
 from neurochip.runners import available_runners, get_runner
 
 #: The shipped default rule of :class:`FewShotSpikingClassifier` (with its provenance).
@@ -415,14 +416,11 @@ class FewShotSpikingClassifier(_SpikingClassifier):
                 self.W_ = self._learn_shot(self.W_, out, raster, int(slot), rule)
             return
         params = rule_params(rule)
-        if is_row_local(rule):
-            # Only the labelled neuron learns, whatever the others do: write it alone (exactly the same weights).
-            one = OutputParams(du=out.du, dv=out.dv, vth=out.vth, w_inh=0.0, teacher=0.0, extra_steps=out.extra_steps,
-                               ff=out.ff, clock=out.clock)
-            for slot, raster in zip(slots, rasters):
-                row, _, _, _ = simulate_outputs(self.W_[slot:slot + 1], raster[None], one, rule=params,
-                                                labels=np.zeros(1, dtype=int), precision=self.precision)
-                self.W_[slot] = row[0]
+        slots = np.asarray(slots, dtype=int)
+        if is_row_local(rule) and np.unique(slots).size == slots.size:
+            # Only the labelled neuron learns, whatever the others do: every row alone, all at once (same weights).
+            self.W_[slots] = write_rows(self.W_[slots], np.asarray(rasters), params, out.extra_steps,
+                                        precision=self.precision)
             return
         self.W_, _, _, _ = simulate_outputs(self.W_, np.asarray(rasters), out, rule=params,
                                             labels=np.asarray(slots, dtype=int), precision=self.precision)
@@ -527,8 +525,8 @@ class FewShotSpikingClassifier(_SpikingClassifier):
     def _allocate(self, R, yi, rng, *, used: set) -> None:
         """Error-driven allocation: in a seeded order, every fit sample the network gets wrong is written
         into a new neuron (batched: the predictions up to the next error are those of the sequential pass)."""
-        total = R.shape[1] + int(self.extra_steps)
-        cur = input_current(self.W_, R, total)
+        packed = pack_rasters(R, R.shape[1] + int(self.extra_steps))
+        cur = input_current(self.W_, packed)
         for _ in range(int(self.passes)):
             todo = np.array([i for i in rng.permutation(yi.size) if i not in used], dtype=int)
             while todo.size:
@@ -540,7 +538,7 @@ class FewShotSpikingClassifier(_SpikingClassifier):
                 n_before = self.W_.shape[0]
                 slot = self._slot_for(int(yi[i]), [], set())
                 self._write([slot], R[i:i + 1])
-                column = input_current(self.W_[slot:slot + 1], R, total)[..., 0]
+                column = input_current(self.W_[slot:slot + 1], packed)[..., 0]
                 if self.W_.shape[0] > n_before:
                     cur = np.concatenate([cur, column[..., None]], axis=-1)
                 else:

@@ -258,24 +258,42 @@ def _twin_arrays(n_out: int, n_in: int, raster_steps: int, out: OutputParams) ->
                  np.count_nonzero(lateral, axis=0).astype(float), ff, clock, clock_steps)
 
 
-def input_current(W, rasters, total: int) -> np.ndarray:
+class PackedRasters(NamedTuple):
+    """Input rasters as a sparse matrix of the spikes that arrive within a run (:func:`pack_rasters`)."""
+
+    matrix: sp.csr_matrix    # (n_samples * arrive, n_in)
+    n_samples: int
+    arrive: int              # raster steps whose spikes arrive within the run
+    total: int
+
+
+def pack_rasters(rasters, total: int) -> PackedRasters:
+    """``rasters`` (n_samples, steps, n_in) packed for :func:`input_current` in runs of ``total`` steps."""
+    rasters = np.asarray(rasters, dtype=bool)
+    n_samples, steps, n_in = rasters.shape
+    arrive = max(min(steps, total - 1), 0)
+    matrix = sp.csr_matrix(rasters[:, :arrive].reshape(n_samples * arrive, n_in), dtype=float)
+    return PackedRasters(matrix, n_samples, arrive, total)
+
+
+def input_current(W, rasters, total: int | None = None) -> np.ndarray:
     """Current of projection ``"plastic"`` at every step: ``(..., n_samples, total, n_out)``.
 
     A spike of raster step ``k`` arrives at step ``k + 1`` (delay 1). Computed as a
     sparse product (the sum over a sample's active inputs in input order), so the
     current of one output neuron does not depend on the other neurons: a column
-    computed alone equals the same column computed with the others.
+    computed alone equals the same column computed with the others. ``rasters``
+    may be :func:`pack_rasters`'s result (then ``total`` is its own).
     """
     W = np.asarray(W, dtype=float)
-    rasters = np.asarray(rasters, dtype=bool)
-    n_samples, steps, n_in = rasters.shape
+    packed = rasters if isinstance(rasters, PackedRasters) else pack_rasters(rasters, total)
+    n_samples, arrive, total = packed.n_samples, packed.arrive, packed.total
     batch = W.shape[:-2]
-    n_out = W.shape[-2]
+    n_out, n_in = W.shape[-2:]
     out = np.zeros((*batch, n_samples, total, n_out))
-    arrive = min(steps, total - 1)
     if arrive <= 0 or n_out == 0:
         return out
-    R = sp.csr_matrix(rasters[:, :arrive].reshape(n_samples * arrive, n_in), dtype=float)
+    R = packed.matrix
     Wf = W.reshape(-1, n_out, n_in)
     flat = out.reshape(-1, n_samples, total, n_out)
     for b in range(Wf.shape[0]):
@@ -417,6 +435,29 @@ def simulate_outputs(W, rasters, out: OutputParams, *, rule: RuleParams | None =
             W, _, traces = engine.step(W, traces, pre, spk, onehot, rule)
             prev_out = spk.astype(float)
     return W, counts, drive, synops
+
+
+def write_rows(W, rasters, rule: RuleParams, extra_steps: int, *, precision: str = "float") -> np.ndarray:
+    """Rows ``W[s]`` after presenting sample ``s`` with the third factor of its own neuron on, all at once.
+
+    For rules that change only the neuron whose third factor is on, whatever the
+    spikes (``fewshot.is_row_local``: every term has ``y3`` and none ``y0``, ``y1`` or
+    ``y2``), this is exactly (same floating-point operations, row by row) what
+    :func:`simulate_outputs` learns for each sample's neuron: the other neurons, the
+    readout's parameters and the output spikes do not enter. ``W``: (n_samples, n_in).
+    """
+    engine = learning_engine(precision)
+    W = np.array(W, dtype=float)[:, None, :]
+    rasters = np.asarray(rasters, dtype=bool)
+    n_samples, steps, n_in = rasters.shape
+    traces = engine.init(n_in, 1, (n_samples,))
+    third = np.ones((n_samples, 1))
+    silent = np.zeros((n_samples, 1))
+    idle = np.zeros((n_samples, n_in), dtype=bool)
+    for k in range(steps + int(extra_steps)):
+        pre = rasters[:, k] if k < steps else idle
+        W, _, traces = engine.step(W, traces, pre, silent, third, rule)
+    return W[:, 0, :]
 
 
 def decide(counts, drive) -> np.ndarray:
