@@ -430,3 +430,31 @@ class DriftSpec:
         changes["unit"] = twin.unit * np.exp(rng.standard_normal(twin.unit.size) * m["feature_gain"])
         m["partner"] = partner.tolist()
         return twin.replace(name=f"{twin.name}_drifted", **changes), m
+
+
+def collision_drift(X, labels, X_ref, labels_ref, alpha: float, *, random_state=None) -> np.ndarray:
+    """Recorded samples moved a fraction ``alpha`` toward another gas: a stress test on recordings.
+
+    Each label ``g`` is assigned a partner ``pi(g)`` (a random derangement); every sample of
+    ``g`` is multiplied, feature by feature, by ``(m_pi(g) / m_g) ** alpha`` where ``m`` is
+    the median magnitude of the reference samples of that label after a per-sample norm
+    (``RayScaler``-like, scale from ``X_ref``): the recordings' version of the
+    ``collision`` kind of :class:`DriftSpec`.
+    """
+    X = np.asarray(X, dtype=float)
+    X_ref = np.asarray(X_ref, dtype=float)
+    labels, labels_ref = np.asarray(labels), np.asarray(labels_ref)
+    alpha = check_float("collision_drift", "alpha", alpha, low=0.0, high=1.0)
+    rng = np.random.default_rng(random_state)
+    names = np.unique(labels_ref)
+    unknown = sorted(set(np.unique(labels).tolist()) - set(names.tolist()))
+    if unknown:
+        raise ValueError(f"collision_drift: labels {unknown[:5]} have no reference samples (labels_ref has "
+                         f"{', '.join(map(str, names[:8]))})")
+    partner = derangement(names.size, rng)
+    scale = np.median(np.abs(X_ref), axis=0)
+    Z = X_ref / np.where(scale > 0, scale, 1.0)
+    Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    M = np.array([np.median(np.log(np.abs(Z[labels_ref == g]) + 1e-12), axis=0) for g in names])
+    gi = np.searchsorted(names, labels)
+    return X * np.exp(alpha * (M[partner[gi]] - M[gi]))

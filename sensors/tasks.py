@@ -314,3 +314,20 @@ class GasDriftTaskSampler:
         y_s, y_q = np.repeat(gases, k_shot), np.repeat(gases, n_query)
         return DriftTask(X_fit, y_fit, drifted.sample(y_s, random_state=rng), y_s,
                          drifted.sample(y_q, random_state=rng), y_q, gases, drift)
+
+
+def recorded_shots(labels, k_shot: int, *, random_state=None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of ``k_shot`` shots per label of a recorded batch, and of the rest (the queries).
+
+    At most ``n - 1`` shots of a label with ``n`` rows, so that every label keeps a query
+    (batch 2 of the gas drift data has 5 toluene rows). The protocol of the recorded
+    drift benchmark: adapt with the shots, score on the rest.
+    """
+    k_shot = check_int("recorded_shots", "k_shot", k_shot, minimum=1)
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(random_state)
+    shots = [rng.choice(np.nonzero(labels == g)[0], min(k_shot, int(np.sum(labels == g)) - 1), replace=False)
+             for g in np.unique(labels)]
+    mask = np.zeros(labels.size, dtype=bool)
+    mask[np.concatenate(shots).astype(int)] = True
+    return np.nonzero(mask)[0], np.nonzero(~mask)[0]
