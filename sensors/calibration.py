@@ -277,7 +277,7 @@ class GasArrayTwin:
     def load(cls, path) -> "GasArrayTwin":
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError, TypeError) as err:
+        except (OSError, json.JSONDecodeError, TypeError, ValueError) as err:
             raise ValueError(f"GasArrayTwin.load: {path}: not a twin file ({type(err).__name__}: {err})") from None
 
 
