@@ -14,7 +14,9 @@ Protocol (issue 18): fit on batch 1; for each later batch, adapt with ``k`` labe
   shot) on the first batch, one draw at k = 5, with the default rule: its predictions against the
   numpy twin's, and its wall time (``--no-lava`` skips it).
 
-Also the drift signal of the default classifier (share of clock-decided samples, count ties, mean
+Also how well the twin's drift randomization (``sensors.randomization.DriftSpec()``, around the twin
+calibrated to batch 1) covers each later batch (``sensors.calibration.drift_coverage``), and the drift
+signal of the default classifier (share of clock-decided samples, count ties, mean
 margin) on each batch before and after adaptation. Batch 2 is the development check; nothing here
 chose a setting (those were chosen on batch 1 and twin tasks, see docs/plasticity.md). Later batches
 (``--batches 3 4 ...``) run the same protocol where their files exist.
@@ -42,6 +44,8 @@ from neurochip.io import write_json  # noqa: E402
 from neurochip.plasticity import (FewShotSpikingClassifier, load_default_rule, pair_stdp, reward_stdp,  # noqa: E402
                                   supervised_hebbian)
 from sensors import load_gas_drift  # noqa: E402
+from sensors.calibration import calibrate_gas_twin, drift_coverage  # noqa: E402
+from sensors.randomization import DRIFT_KINDS, DriftSpec  # noqa: E402
 from sensors.tasks import recorded_shots  # noqa: E402
 
 
@@ -134,7 +138,12 @@ def run_batch(b1, batch, rules: dict, ks, draws: int, seed: int) -> dict:
         extra[f"k={k}"] = {"outputs_after_adapt": float(np.mean([r["_outputs"] for r in rows])),
                            "stale_classes": float(np.mean([r["_stale"] for r in rows]))}
     signal = {"fit on batch 1, no adaptation": drift_signal(fitted[default], X), **signal}
+    twin = calibrate_gas_twin(X1, y1, b1.concentration)
+    coverage = {name: drift_coverage(twin, X, y, batch.concentration, spec, scaler=ray, random_state=seed)
+                for name, spec in (("no drift", DriftSpec(**{k: (0.0, 0.0) for k in DRIFT_KINDS})),
+                                   ("DriftSpec() (the meta-learning tasks' randomization)", DriftSpec()))}
     return {"batch": batch.batch, "samples": int(len(batch)), "table": table, "default_extra": extra,
+            "drift_coverage": coverage,
             "no_adaptation": {name: float(c.score(X, y)) for name, c in fitted.items()},
             "fit_outputs": {name: int(c.n_fit_outputs_) for name, c in fitted.items()},
             "fit_seconds": fit_s, "drift_signal": signal}
@@ -213,6 +222,10 @@ def main(argv=None) -> dict:
                                 "within_3_points_of_both": ours >= max(svm, svm_ray) - 0.03}
             print(f"target at k=5: {100 * ours:.1f} % (>= 90: {ours >= 0.9}); minus RBF-SVM on the shots: "
                   f"{100 * (ours - svm):+.1f} points (standardized), {100 * (ours - svm_ray):+.1f} (ray-scaled)")
+        for name, cov in res["drift_coverage"].items():
+            print(f"twin randomization '{name}': {100 * cov['inside']:.1f} % of batch {b}'s (gas, feature) medians "
+                  f"inside its 5-95 % band; median shift from the calibrated twin: recorded "
+                  f"{cov['shift_recorded']:.2f}, randomized {cov['shift_randomized']:.2f} (log units)")
         for when, sig in res["drift_signal"].items():
             print(f"drift signal, {when}: clock-decided {100 * sig['clock_decided']:.1f} %, count ties "
                   f"{100 * sig['count_ties']:.1f} %, margin {sig['margin']:.2f} spikes")

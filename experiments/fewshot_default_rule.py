@@ -42,7 +42,8 @@ import numpy as np  # noqa: E402
 from neurochip.experiment import (experiment_main, param, parse_config, provenance, save_figure,  # noqa: E402
                                   start_run, write_metrics)
 from neurochip.io import write_json  # noqa: E402
-from neurochip.plasticity import MetaLearner, MetaSpace, supervised_hebbian  # noqa: E402
+from experiments._common import meta_learn  # noqa: E402
+from neurochip.plasticity import MetaSpace, supervised_hebbian  # noqa: E402
 from neurochip.plasticity.drift import DriftInnerLoop  # noqa: E402
 from neurochip.plasticity.fewshot import DEFAULT_RULE_FILE, DEFAULT_RULE_FORMAT  # noqa: E402
 from sensors import load_gas_drift  # noqa: E402
@@ -212,15 +213,8 @@ def main(cfg: Config) -> Path:
     space = MetaSpace(terms=tuple(cfg.terms), scale=cfg.meta_scale, dead_zone=cfg.dead_zone, tau_max=cfg.tau_max,
                       w_min=-1.0, w_max=1.0)
     start_rule = hand_rule()
-    ml = MetaLearner(space=space, inner=inner, generations=cfg.generations, popsize=cfg.popsize, sigma0=cfg.sigma0,
-                     x0=start_rule, tasks_per_eval=cfg.tasks_per_eval, validation_tasks=cfg.validation_tasks,
-                     synops_cost=cfg.synops_cost, candidates_per_job=cfg.candidates_per_job,
-                     address=cfg.address or None, workers=cfg.workers, checkpoint=run_dir / "checkpoint.npz",
-                     random_state=cfg.seed)
-    meta_start = time.perf_counter()
-    ml.fit()
-    meta_seconds = time.perf_counter() - meta_start
-    ml.save(run_dir)
+    ml, meta_seconds = meta_learn(cfg, space=space, inner=inner, x0=start_rule, checkpoint=run_dir / "checkpoint.npz",
+                                  run_dir=run_dir)
     meta = ml.rule_
     meta.name = "meta_learned"
     print(f"[fewshot_default_rule] meta-learned: {meta.describe()} (Lava: {meta.lava_rule_string()})")

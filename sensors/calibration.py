@@ -473,3 +473,34 @@ def calibration_report(X, labels, concentration, *, rank: int = 10, random_state
         "floor: first half vs second half": twin_distance(X[early], X[late], scaler=scaler, bandwidth=bw)}
     return {"distances": rows, "validation": validation, "bandwidth": bw, "n_samples": int(labels.size),
             "view": "log |RayScaler(recording)(X)|, per-feature KS and RBF MMD^2 (bandwidth: median distance)"}
+
+
+def drift_coverage(twin: GasArrayTwin, X, labels, concentration, drift, *, scaler: RayScaler, draws: int = 40,
+                   random_state: int = 0) -> dict:
+    """How well drift randomization around ``twin`` covers a later recording (a check, never a fit).
+
+    For ``draws`` drifted twins (``drift``: a :class:`sensors.randomization.DriftSpec`), sampled at the
+    later recording's gases and concentrations, the median of every (gas, feature) in :func:`log_view`;
+    ``inside``: the fraction of the recording's own (gas, feature) medians within the 5-95 % band of the
+    drifted twins' medians. ``shift``: the recording's median distance from the undrifted twin's medians
+    (log units), beside the same for the drifted twins (median over draws): whether the randomization
+    moves the twin as far as the recording moved.
+    """
+    labels = np.asarray(labels).astype(str)
+    gases = [g for g in twin.gases if np.any(labels == g)]
+    rng = np.random.default_rng(random_state)
+    L = log_view(X, scaler)
+
+    def medians(Y):
+        V = log_view(Y, scaler)
+        return np.array([np.median(V[labels == g], axis=0) for g in gases])
+
+    recorded = np.array([np.median(L[labels == g], axis=0) for g in gases])
+    base = medians(twin.sample(labels, concentration, random_state=rng))
+    runs = np.array([medians(drift.draw(twin, rng)[0].sample(labels, concentration, random_state=rng))
+                     for _ in range(draws)])
+    lo, hi = np.percentile(runs, 5, axis=0), np.percentile(runs, 95, axis=0)
+    return {"inside": float(np.mean((recorded >= lo) & (recorded <= hi))),
+            "shift_recorded": float(np.median(np.abs(recorded - base))),
+            "shift_randomized": float(np.median(np.median(np.abs(runs - base[None]), axis=(1, 2)))),
+            "gases": gases, "draws": int(draws)}

@@ -17,14 +17,13 @@ allocation of exemplars depends on each rule), tasks cached per process.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from neurochip._validation import check_int
 from neurochip.plasticity.fewshot import FewShotSpikingClassifier
-from neurochip.plasticity.metalearn import _cached_task, _jsonable, describe_sampler
+from neurochip.plasticity.metalearn import InnerLoop, loop_tasks
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,24 +67,14 @@ class DriftInnerLoop:
             raise ValueError(f"{owner}: score should be 'accuracy' or 'soft', got {self.score!r}")
         bad = {"rule", "random_state"} & {k for k, _ in self.classifier}
         if bad:
-            raise ValueError(f"{owner}: classifier should not set {', '.join(sorted(bad))} (set per candidate and task)")
+            raise ValueError(f"{owner}: classifier should not set {', '.join(sorted(bad))} "
+                             f"(set per candidate and task)")
         FewShotSpikingClassifier(**dict(self.classifier))  # unknown names fail here, not in a worker
 
-    def task(self, *, k_shot: int, split: str, random_state: int):
-        """The task of ``random_state``, cached per process for hashable samplers."""
-        if self.sampler is None:
-            raise ValueError("DriftInnerLoop: sampler is None; give DriftInnerLoop(sampler=...) an object with "
-                             "sample(*, k_shot, n_query, split, random_state), e.g. sensors.GasDriftTaskSampler()")
-        try:
-            hash(self.sampler)
-        except TypeError:
-            return self.sampler.sample(k_shot=k_shot, n_query=self.n_query, split=split, random_state=random_state)
-        return _cached_task(self.sampler, k_shot, self.n_query, split, random_state)
-
-    def describe(self) -> dict:
-        """JSON description (what a checkpoint fingerprints)."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sampler"}
-        return {"sampler": None if self.sampler is None else describe_sampler(self.sampler), **_jsonable(fields)}
+    #: The task of ``random_state`` (cached per process for hashable samplers) and the JSON description a
+    #: checkpoint fingerprints: as :class:`~neurochip.plasticity.metalearn.InnerLoop`'s.
+    task = InnerLoop.task
+    describe = InnerLoop.describe
 
     def classifier_for(self, rule, seed: int) -> FewShotSpikingClassifier:
         return FewShotSpikingClassifier(rule=rule, random_state=int(seed), **dict(self.classifier))
@@ -106,12 +95,9 @@ class DriftInnerLoop:
             raise ValueError(f"DriftInnerLoop.evaluate_rules: score should be 'accuracy' or 'soft', got {score!r}")
         acc = np.zeros((len(rules), len(task_seeds)))
         ops = np.zeros_like(acc)
-        for t, seed in enumerate(task_seeds):
-            k = k_shot if k_shot is not None else (self.k_shots[t % len(self.k_shots)] if self.k_shots
-                                                   else self.k_shot)
-            task = self.task(k_shot=k, split=split, random_state=int(seed))
+        for t, task in loop_tasks(self, task_seeds, split=split, k_shot=k_shot):
             for n, rule in enumerate(rules):
-                clf = self.classifier_for(rule, seed).fit(task.X_fit, task.y_fit)
+                clf = self.classifier_for(rule, task_seeds[t]).fit(task.X_fit, task.y_fit)
                 clf.adapt(task.X_support, task.y_support)
                 spikes = clf.output_spikes(task.X_query)
                 if score == "soft":

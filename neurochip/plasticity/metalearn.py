@@ -273,6 +273,15 @@ def _cached_task(sampler, k: int, n_query: int, split: str, seed: int):
     return sampler.sample(k_shot=k, n_query=n_query, split=split, random_state=seed)
 
 
+def loop_tasks(inner, task_seeds, *, split: str, k_shot: int | None = None):
+    """``(t, task)`` for each seed of ``task_seeds``: at ``k_shot`` shots, else ``inner.k_shots`` cycled
+    over the tasks, else ``inner.k_shot`` (an :class:`InnerLoop` or another classifier's inner loop)."""
+    for t, seed in enumerate(task_seeds):
+        k = k_shot if k_shot is not None else (inner.k_shots[t % len(inner.k_shots)] if inner.k_shots
+                                               else inner.k_shot)
+        yield t, inner.task(k_shot=k, split=split, random_state=int(seed))
+
+
 def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "train",
                    k_shot: int | None = None, score: str = "accuracy") -> tuple[np.ndarray, np.ndarray]:
     """Accuracy and synaptic events per query sample of each rule on each task, batched over rules.
@@ -295,10 +304,8 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
     params = rule_params([rules[n] for n in plastic]) if plastic else None
     acc = np.zeros((len(rules), len(task_seeds)))
     ops = np.zeros_like(acc)
-    for t, seed in enumerate(task_seeds):
-        k = k_shot if k_shot is not None else (inner.k_shots[t % len(inner.k_shots)] if inner.k_shots
-                                               else inner.k_shot)
-        task = inner.task(k_shot=k, split=split, random_state=int(seed))
+    for t, task in loop_tasks(inner, task_seeds, split=split, k_shot=k_shot):
+        seed = task_seeds[t]
         enc = LatencyPopulationEncoder(n_centers=inner.n_centers, steps=inner.steps,
                                        feature_range=inner.feature_range,
                                        bias_spikes=inner.bias_spikes).fit(task.X_support)

@@ -302,7 +302,7 @@ def input_current(W, rasters, total: int | None = None) -> np.ndarray:
 
 
 def _static_current(rasters, twin: _Twin, total: int) -> np.ndarray:
-    """Current of ``"ff"`` plus ``"clock_out"`` at every step, ``(n_samples, total, n_out)`` (or None when both are 0)."""
+    """Current of ``"ff"`` plus ``"clock_out"`` at every step, ``(n_samples, total, n_out)``."""
     n_samples, steps, _ = rasters.shape
     n_out = twin.clock.size
     cur = np.zeros((n_samples, total, n_out))

@@ -200,3 +200,21 @@ def test_recorded_shots_and_collision_drift_on_recordings():
     with pytest.raises(ValueError, match="no reference samples"):
         collision_drift(X, np.where(y == "A", "Z", y), X, y, 0.5)
     assert first_half(np.array(["x", "y", "x", "x", "y"])).tolist() == [True, True, False, False, False]
+
+
+def test_drift_coverage_of_a_recording_by_the_randomization():
+    from neurochip.encoding import RayScaler
+    from sensors.calibration import drift_coverage
+
+    twin = small_twin().replace(gain_sd=np.full(3, 0.05))
+    X, y, c = synthetic_recording(twin, 40, seed=1)
+    sc = RayScaler().fit(X)
+    none = DriftSpec(**{k: (0.0, 0.0) for k in DRIFT_KINDS})
+    own = drift_coverage(twin, X, y, c, none, scaler=sc, draws=40)
+    assert 0.75 <= own["inside"] <= 1.0                  # its own samples: inside the 90 % band of sampling noise
+    drifted, _ = DriftSpec(sensor_gain=(0.5, 0.5), gas_gain=(0.5, 0.5)).draw(twin, np.random.default_rng(7))
+    Xd = drifted.sample(y, c, random_state=2)
+    far = drift_coverage(twin, Xd, y, c, none, scaler=sc, draws=40)
+    wide = drift_coverage(twin, Xd, y, c, DriftSpec(sensor_gain=(0.5, 0.5), gas_gain=(0.5, 0.5)), scaler=sc, draws=40)
+    assert far["inside"] < 0.3 < wide["inside"] and far["shift_recorded"] > 5 * own["shift_recorded"]
+    assert wide["shift_randomized"] > 5 * far["shift_randomized"]
