@@ -52,7 +52,7 @@ from sensors.tasks import recorded_shots  # noqa: E402
 def documented_rules() -> dict:
     """The rules of docs/plasticity.md, in the exemplar classifier in place of the default one."""
     return {
-        "default (shipped, meta-learned)": "default",
+        "default (the shipped rule)": "default",
         "exemplar writer supervised_hebbian(2^-2, 2^-2, tau 64)": supervised_hebbian(eta=2 ** -2, decay=2 ** -2,
                                                                                      tau=64.0),
         "supervised_hebbian() (its defaults)": supervised_hebbian(),
