@@ -2,7 +2,7 @@
 
 Learns one held-out task of the experiment (``experiments/fewshot_metalearn.py``
 defaults: 3-way shifted digital-twin task, k = 5) with
-:class:`neurochip.plasticity.FewShotSpikingClassifier` ``backend="numpy"``,
+:class:`neurochip.plasticity.PrototypeSpikingClassifier` ``backend="numpy"``,
 ``"brian2"`` and ``"lava"``; prints wall time (median of ``--repeats``), the
 largest weight difference to the numpy twin, and the query accuracy of each.
 The rule is ``--rule rule.json`` (for instance the experiment's meta-learned
@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 from experiments._common import EVAL_STREAM, few_shot_tasks  # noqa: E402
 from experiments.fewshot_metalearn import Config, experiment_seeds, inner_loop  # noqa: E402
 from neurochip.io import write_json  # noqa: E402
-from neurochip.plasticity import FewShotSpikingClassifier, load_rule, supervised_hebbian  # noqa: E402
+from neurochip.plasticity import PrototypeSpikingClassifier, load_rule, supervised_hebbian  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -47,7 +47,7 @@ def main(argv=None) -> dict:
     results = {}
     for backend in ("numpy", "brian2", "lava"):
         def fit():
-            return FewShotSpikingClassifier(backend=backend, **kw).fit(task.X_support, task.y_support)
+            return PrototypeSpikingClassifier(backend=backend, **kw).fit(task.X_support, task.y_support)
 
         clf, median, _ = _timing.timed(fit, args.repeats, warmup=True)
         results[backend] = {"seconds": median, "W": clf.W_, "accuracy": clf.score(task.X_query, task.y_query)}

@@ -6,6 +6,8 @@
 - :data:`TUNE_STREAM`, :data:`EVAL_STREAM`, :func:`task_seeds`, :func:`few_shot_tasks`:
   the seeds and tasks of the few-shot experiment (``fewshot_metalearn``), which
   the few-shot benchmarks re-use so that they measure on the same tasks.
+- :func:`meta_learn`: a ``MetaLearner`` run from an experiment's CMA-ES fields
+  (``fewshot_metalearn``, ``fewshot_default_rule``).
 """
 from __future__ import annotations
 
@@ -97,3 +99,25 @@ def few_shot_tasks(inner, seeds, *, split: str, k_shot: int | None = None) -> li
     """The tasks of ``seeds`` drawn by ``inner`` (an ``InnerLoop``), at ``k_shot`` (default ``inner.k_shot``)."""
     k = inner.k_shot if k_shot is None else k_shot
     return [inner.task(k_shot=k, split=split, random_state=int(s)) for s in seeds]
+
+
+def meta_learn(cfg, *, space, inner, x0, checkpoint, run_dir):
+    """Run :class:`neurochip.plasticity.MetaLearner` with the CMA-ES fields of an experiment config.
+
+    ``cfg`` has ``generations, popsize, sigma0, tasks_per_eval, validation_tasks, synops_cost,
+    candidates_per_job, address, workers, seed``; ``rule.json`` and ``learning_curve.png`` are saved
+    into ``run_dir``. Returns the fitted learner and the seconds its ``fit`` took.
+    """
+    import time
+
+    from neurochip.plasticity import MetaLearner
+
+    ml = MetaLearner(space=space, inner=inner, generations=cfg.generations, popsize=cfg.popsize, sigma0=cfg.sigma0,
+                     x0=x0, tasks_per_eval=cfg.tasks_per_eval, validation_tasks=cfg.validation_tasks,
+                     synops_cost=cfg.synops_cost, candidates_per_job=cfg.candidates_per_job,
+                     address=cfg.address or None, workers=cfg.workers, checkpoint=checkpoint, random_state=cfg.seed)
+    start = time.perf_counter()
+    ml.fit()
+    seconds = time.perf_counter() - start
+    ml.save(run_dir)
+    return ml, seconds

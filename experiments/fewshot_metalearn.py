@@ -39,11 +39,11 @@ import numpy as np  # noqa: E402
 
 from neurochip.experiment import (experiment_main, param, parse_config, save_figure,  # noqa: E402
                                   start_run, write_metrics)
-from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, MetaLearner, MetaSpace,  # noqa: E402
+from neurochip.plasticity import (InnerLoop, MetaSpace, PrototypeSpikingClassifier,  # noqa: E402
                                   evaluate_rules, pair_stdp, supervised_hebbian)
 from neurochip.plasticity.plots import kshot_accuracy  # noqa: E402
 from sensors import SensorTaskSampler, TwinTaskSampler  # noqa: E402
-from experiments._common import EVAL_STREAM, TUNE_STREAM, few_shot_tasks, task_seeds  # noqa: E402
+from experiments._common import EVAL_STREAM, TUNE_STREAM, few_shot_tasks, meta_learn, task_seeds  # noqa: E402
 
 
 @dataclass
@@ -189,7 +189,7 @@ def raster_figure(rule, inner: InnerLoop, seed: int, n_samples: int = 6):
     from neurochip.reference import simulate
 
     task, = few_shot_tasks(inner, [seed], split="test")
-    clf = FewShotSpikingClassifier(rule=rule, random_state=seed, **inner.classifier_kwargs())
+    clf = PrototypeSpikingClassifier(rule=rule, random_state=seed, **inner.classifier_kwargs())
     clf.fit(task.X_support, task.y_support)
     pick = np.linspace(0, task.y_query.size - 1, n_samples).astype(int)
     rasters = clf.encoder_.transform(task.X_query[pick])
@@ -243,16 +243,8 @@ def main(cfg: Config) -> Path:
     if cfg.start_from == "soft_stdp" and starts["soft_stdp"] is None:
         raise ValueError("start_from='soft_stdp' needs the soft-bound STDP baseline: set stdp_w_soft (not [])")
     space = MetaSpace(terms=tuple(cfg.meta_terms), dead_zone=cfg.meta_dead_zone, scale=cfg.meta_scale)
-    ml = MetaLearner(space=space, inner=inner, generations=cfg.generations, popsize=cfg.popsize, sigma0=cfg.sigma0,
-                     x0=starts[cfg.start_from],
-                     tasks_per_eval=cfg.tasks_per_eval, validation_tasks=cfg.validation_tasks,
-                     synops_cost=cfg.synops_cost, candidates_per_job=cfg.candidates_per_job,
-                     address=cfg.address or None, workers=cfg.workers, checkpoint=ckpt,
-                     random_state=cfg.seed)
-    meta_start = time.perf_counter()
-    ml.fit()
-    meta_seconds = time.perf_counter() - meta_start
-    ml.save(run_dir)
+    ml, meta_seconds = meta_learn(cfg, space=space, inner=inner, x0=starts[cfg.start_from], checkpoint=ckpt,
+                                  run_dir=run_dir)
     meta = ml.rule_
     print(f"[fewshot_metalearn] meta-learned: {meta.describe()}")
     print(f"[fewshot_metalearn] Lava dw: {meta.lava_rule_string()}")

@@ -148,3 +148,40 @@ class LatencyPopulationEncoder:
 
     def fit_transform(self, X, y=None) -> np.ndarray:
         return self.fit(X).transform(X)
+
+
+class RayScaler:
+    """Scale a sensor array's features so that a sample's *direction* is what is left.
+
+    ``z = x / m`` per feature, ``m = median |x|`` over the fit data (features of
+    any magnitude, 1e-3 to 1e5 in a gas-sensor array, end up of order 1), then
+    ``z / ||z||_2`` per sample. No centring: the response of a gas at a
+    concentration ``c`` is close to ``c * d_gas`` (a ray through the origin), and
+    the division by the norm removes ``c`` while keeping ``d_gas``; subtracting a
+    mean would mix the concentration back in. A feature whose median magnitude is
+    0 keeps the scale 1; a sample of norm 0 stays 0. Signs are kept.
+
+    Attributes
+    ----------
+    scale_ : ndarray (n_features,)
+        ``median |x|`` of each feature in :meth:`fit` (1 where that is 0).
+    n_features_in_ : int
+    """
+
+    def fit(self, X, y=None) -> "RayScaler":
+        X = check_features("RayScaler", X)
+        scale = np.median(np.abs(X), axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """``X / scale_``, each row divided by its L2 norm (rows of norm 0 stay 0)."""
+        if not hasattr(self, "scale_"):
+            raise ValueError("RayScaler: call fit before transform")
+        Z = check_features("RayScaler", X, self.n_features_in_) / self.scale_
+        norm = np.linalg.norm(Z, axis=1, keepdims=True)
+        return Z / np.where(norm > 0, norm, 1.0)
+
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        return self.fit(X).transform(X)

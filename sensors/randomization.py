@@ -346,3 +346,115 @@ def sample_task(spec: RandomizationSpec, *, n_classes: int | None = None, new_ar
     if new_array:
         changes.update(array_seed=int(rng.integers(2 ** 31)), n_sensors=spec.n_sensors, analytes=spec.analytes)
     return spec.with_changes(**changes)
+
+
+# --------------------------------------------------------------------------- drift of a calibrated gas twin
+def _range(owner: str, name: str, value) -> tuple:
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: {name} should be a (low, high) range, got {describe(value)}") from None
+    if not (np.isfinite(low) and np.isfinite(high) and 0 <= low <= high):
+        raise ValueError(f"{owner}: {name} should be a range 0 <= low <= high, got {value!r}")
+    return (low, high)
+
+
+def derangement(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A random permutation with no fixed point (``n >= 2``): who collides with whom."""
+    if n < 2:
+        raise ValueError(f"derangement: n should be >= 2, got {n}")
+    while True:
+        p = rng.permutation(n)
+        if np.all(p != np.arange(n)):
+            return p
+
+
+#: The drift kinds of :class:`DriftSpec`, in the order they are drawn.
+DRIFT_KINDS = ("collision", "sensor_gain", "gas_gain", "kinetics", "baseline", "feature_gain")
+
+
+@dataclass(frozen=True)
+class DriftSpec:
+    """Drift of a gas-array twin (``sensors.calibration.GasArrayTwin``) from one recording period to a later one.
+
+    Every field is a ``(low, high)`` range: a drifted twin draws each magnitude
+    uniformly from it, then the changes themselves (log-normal with that spread):
+
+    ==============  ===========================================================================
+    kind            what changes
+    ==============  ===========================================================================
+    collision       each gas's response (log sensitivity, log K_D, log time constants, residual
+                    offset) moves by a fraction ``alpha`` toward that of another gas (a random
+                    derangement): the drift under which old exemplars of one gas capture another
+    sensor_gain     a sensitivity gain per sensor, common to every gas (ageing)
+    gas_gain        a sensitivity gain per (sensor, gas) (selective poisoning)
+    kinetics        a factor per sensor on both time constants (slower or faster transients)
+    baseline        a factor per sensor on the baseline resistance R0
+    feature_gain    a gain per feature (changes of the read-out and feature extraction)
+    ==============  ===========================================================================
+
+    The defaults span "no drift" to strong drift (gains up to about x1.6 per
+    sensor and per gas, collisions half way); they were set before looking at
+    any later batch (batch 2 only checks their coverage).
+    """
+
+    collision: tuple = (0.0, 0.5)
+    sensor_gain: tuple = (0.0, 0.5)
+    gas_gain: tuple = (0.0, 0.5)
+    kinetics: tuple = (0.0, 0.3)
+    baseline: tuple = (0.0, 0.3)
+    feature_gain: tuple = (0.0, 0.2)
+
+    def __post_init__(self):
+        for kind in DRIFT_KINDS:
+            object.__setattr__(self, kind, _range("DriftSpec", kind, getattr(self, kind)))
+
+    def draw(self, twin, rng: np.random.Generator):
+        """A drifted copy of ``twin`` and the magnitudes drawn (``{kind: value}``, plus ``"partner"``)."""
+        m = {kind: float(rng.uniform(*getattr(self, kind))) for kind in DRIFT_KINDS}
+        n, g = twin.sensitivity.shape
+        partner = derangement(g, rng) if g >= 2 else np.zeros(g, dtype=int)
+        a = m["collision"]
+
+        def collide(v):          # geometric interpolation toward the partner gas (axis -1 or 0: gases)
+            return np.exp((1 - a) * np.log(v) + a * np.log(v[:, partner]))
+        changes = {"sensitivity": collide(twin.sensitivity), "k_d": collide(twin.k_d),
+                   "tau_rise": collide(twin.tau_rise), "tau_decay": collide(twin.tau_decay),
+                   "offset": (1 - a) * twin.offset + a * twin.offset[partner]}
+        changes["sensitivity"] = changes["sensitivity"] * np.exp(
+            rng.standard_normal((n, 1)) * m["sensor_gain"] + rng.standard_normal((n, g)) * m["gas_gain"])
+        kin = np.exp(rng.standard_normal((n, 1)) * m["kinetics"])
+        changes["tau_rise"] = changes["tau_rise"] * kin
+        changes["tau_decay"] = changes["tau_decay"] * kin
+        changes["log_r0_mean"] = twin.log_r0_mean + rng.standard_normal(n) * m["baseline"]
+        changes["unit"] = twin.unit * np.exp(rng.standard_normal(twin.unit.size) * m["feature_gain"])
+        m["partner"] = partner.tolist()
+        return twin.replace(name=f"{twin.name}_drifted", **changes), m
+
+
+def collision_drift(X, labels, X_ref, labels_ref, alpha: float, *, random_state=None) -> np.ndarray:
+    """Recorded samples moved a fraction ``alpha`` toward another gas: a stress test on recordings.
+
+    Each label ``g`` is assigned a partner ``pi(g)`` (a random derangement); every sample of
+    ``g`` is multiplied, feature by feature, by ``(m_pi(g) / m_g) ** alpha`` where ``m`` is
+    the median magnitude of the reference samples of that label after a per-sample norm
+    (``RayScaler``-like, scale from ``X_ref``): the recordings' version of the
+    ``collision`` kind of :class:`DriftSpec`.
+    """
+    X = np.asarray(X, dtype=float)
+    X_ref = np.asarray(X_ref, dtype=float)
+    labels, labels_ref = np.asarray(labels), np.asarray(labels_ref)
+    alpha = check_float("collision_drift", "alpha", alpha, low=0.0, high=1.0)
+    rng = np.random.default_rng(random_state)
+    names = np.unique(labels_ref)
+    unknown = sorted(set(np.unique(labels).tolist()) - set(names.tolist()))
+    if unknown:
+        raise ValueError(f"collision_drift: labels {unknown[:5]} have no reference samples (labels_ref has "
+                         f"{', '.join(map(str, names[:8]))})")
+    partner = derangement(names.size, rng)
+    scale = np.median(np.abs(X_ref), axis=0)
+    Z = X_ref / np.where(scale > 0, scale, 1.0)
+    Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    M = np.array([np.median(np.log(np.abs(Z[labels_ref == g]) + 1e-12), axis=0) for g in names])
+    gi = np.searchsorted(names, labels)
+    return X * np.exp(alpha * (M[partner[gi]] - M[gi]))

@@ -12,6 +12,9 @@ contain analytes never seen in meta-training.
 - :class:`TwinTaskSampler`: the digital twin (:func:`sensors.make_dataset`):
   simulated recordings with diffusion, Langmuir kinetics, Johnson and 1/f
   noise, drift, faults and domain randomization, a new device array per task.
+- :class:`GasDriftTaskSampler`: drift tasks (a fit set, then shots and queries of a
+  drifted period) from the metal-oxide gas-array twin calibrated to a recorded
+  batch (:mod:`sensors.calibration`); for the few-shot classifier's default rule.
 - :class:`SensorTaskSampler`: the twin's *steady state* only, a fast stand-in
   (no time series). Each analyte ``a`` binds to channel ``c`` with the
   Langmuir equilibrium of :func:`sensors.physics.langmuir_equilibrium`
@@ -28,6 +31,7 @@ contain analytes never seen in meta-training.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +40,7 @@ from brian2 import ms
 from neurochip._validation import check_float, check_int
 from sensors import physics
 from sensors.dataset import make_dataset
-from sensors.randomization import RandomizationSpec
+from sensors.randomization import DriftSpec, RandomizationSpec
 
 
 @dataclass
@@ -212,3 +216,118 @@ class TwinTaskSampler:
         support = np.concatenate([np.nonzero(y == c)[0][:k_shot] for c in range(self.n_way)])
         query = np.setdiff1d(np.arange(y.size), support)
         return Task(X[support], y[support], X[query], y[query], analytes)
+
+
+# --------------------------------------------------------------------------- drift tasks on the calibrated gas twin
+@dataclass
+class DriftTask:
+    """A drift task: a fit set (the calibrated twin), shots and queries from a drifted twin.
+
+    The protocol of the recordings: fit on ``X_fit`` (the calibration period), adapt with
+    ``X_support`` (``k_shot`` per gas of the later period), score on ``X_query``.
+    ``drift`` holds the magnitudes drawn (:meth:`sensors.randomization.DriftSpec.draw`).
+    """
+
+    X_fit: np.ndarray
+    y_fit: np.ndarray
+    X_support: np.ndarray
+    y_support: np.ndarray
+    X_query: np.ndarray
+    y_query: np.ndarray
+    analytes: np.ndarray
+    drift: dict
+
+
+@functools.lru_cache(maxsize=8)
+def _calibrated_twin(path: str, rank: int):
+    """The twin calibrated to the recording at ``path`` (once per process)."""
+    from sensors.calibration import calibrate_gas_twin
+    from sensors.gas_drift import load_gas_drift
+
+    rec = load_gas_drift(path)
+    return calibrate_gas_twin(rec.features, rec.labels, rec.concentration, rank=rank,
+                              name=f"calibrated_batch{rec.batch}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GasDriftTaskSampler:
+    """Few-shot drift tasks from the gas-array twin calibrated to a recorded batch (the sim-to-real tasks).
+
+    The twin (:func:`sensors.calibration.calibrate_gas_twin`) is fitted to recorded
+    batch ``batch`` (found as :func:`sensors.load_gas_drift` finds it, or in
+    ``folder``) once per process. A task draws ``n_fit_per_gas`` samples per gas from
+    it (the fit set: a synthetic calibration period), a drifted twin from ``drift``
+    (:class:`sensors.randomization.DriftSpec`, collisions included), then ``k_shot``
+    shots and ``n_query`` queries per gas from the drifted twin; concentrations are
+    drawn from the recorded ones of each gas. Frozen and hashable (tasks are cached
+    per process); ``split="test"`` draws from the same distribution with seeds apart
+    (held-out checks on recordings are batch 1's second half and later batches).
+
+    Parameters
+    ----------
+    batch : int
+        Recorded batch the twin is calibrated to.
+    folder : str, optional
+        Folder of the ``batch<N>.csv.gz`` files.
+    rank : int
+        Variability directions of the calibrated twin.
+    n_fit_per_gas : int
+    drift : DriftSpec
+    """
+
+    batch: int = 1
+    folder: str | None = None
+    rank: int = 10
+    n_fit_per_gas: int = 40
+    drift: DriftSpec = DriftSpec()
+    random_state: int = 0
+
+    def __post_init__(self):
+        owner = "GasDriftTaskSampler"
+        _set(self, "batch", check_int(owner, "batch", self.batch, minimum=1))
+        _set(self, "rank", check_int(owner, "rank", self.rank, minimum=0))
+        _set(self, "n_fit_per_gas", check_int(owner, "n_fit_per_gas", self.n_fit_per_gas, minimum=1))
+        _set(self, "random_state", check_int(owner, "random_state", self.random_state, minimum=0))
+        if not isinstance(self.drift, DriftSpec):
+            raise ValueError(f"{owner}: drift should be a DriftSpec, got {type(self.drift).__name__}")
+
+    def twin(self):
+        """The calibrated twin (``sensors.calibration.GasArrayTwin``)."""
+        from sensors.gas_drift import _resolve
+
+        return _calibrated_twin(str(_resolve(self.batch, self.folder)), self.rank)
+
+    def sample(self, *, k_shot: int, n_query: int = 10, split: str = "train", random_state=None) -> DriftTask:
+        """A drift task with ``k_shot`` shots and ``n_query`` queries per gas."""
+        owner = "GasDriftTaskSampler.sample"
+        k_shot = check_int(owner, "k_shot", k_shot, minimum=1)
+        n_query = check_int(owner, "n_query", n_query, minimum=1)
+        if split not in ("train", "test"):
+            raise ValueError(f"{owner}: split should be 'train' or 'test', got {split!r}")
+        rng = np.random.default_rng([self.random_state, 0 if split == "train" else 1,
+                                     0 if random_state is None else int(random_state)])
+        twin = self.twin()
+        gases = np.array(twin.gases)
+        y_fit = np.repeat(gases, self.n_fit_per_gas)
+        X_fit = twin.sample(y_fit, random_state=rng)
+        drifted, drift = self.drift.draw(twin, rng)
+        y_s, y_q = np.repeat(gases, k_shot), np.repeat(gases, n_query)
+        return DriftTask(X_fit, y_fit, drifted.sample(y_s, random_state=rng), y_s,
+                         drifted.sample(y_q, random_state=rng), y_q, gases, drift)
+
+
+def recorded_shots(labels, k_shot: int, *, random_state=None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of ``k_shot`` shots per label of a recorded batch, and of the rest (the queries).
+
+    At most ``n - 1`` shots of a label with ``n`` rows, so that every label keeps a query
+    (batch 2 of the gas drift data has 5 toluene rows). The protocol of the recorded
+    drift benchmark: adapt with the shots, score on the rest.
+    """
+    k_shot = check_int("recorded_shots", "k_shot", k_shot, minimum=1)
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(random_state)
+    shots = [rng.choice(np.nonzero(labels == g)[0], min(k_shot, int(np.sum(labels == g)) - 1), replace=False)
+             for g in np.unique(labels)]
+    mask = np.zeros(labels.size, dtype=bool)
+    mask[np.concatenate(shots).astype(int)] = True
+    return np.nonzero(mask)[0], np.nonzero(~mask)[0]

@@ -324,6 +324,15 @@ def _cached_task(sampler, k: int, n_query: int, split: str, seed: int):
     return sampler.sample(k_shot=k, n_query=n_query, split=split, random_state=seed)
 
 
+def loop_tasks(inner, task_seeds, *, split: str, k_shot: int | None = None):
+    """``(t, task)`` for each seed of ``task_seeds``: at ``k_shot`` shots, else ``inner.k_shots`` cycled
+    over the tasks, else ``inner.k_shot`` (an :class:`InnerLoop` or another classifier's inner loop)."""
+    for t, seed in enumerate(task_seeds):
+        k = k_shot if k_shot is not None else (inner.k_shots[t % len(inner.k_shots)] if inner.k_shots
+                                               else inner.k_shot)
+        yield t, inner.task(k_shot=k, split=split, random_state=int(seed))
+
+
 def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "train",
                    k_shot: int | None = None, score: str = "accuracy",
                    pulse_gains=None) -> tuple[np.ndarray, np.ndarray]:
@@ -332,8 +341,8 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
     With ``score="soft"`` the first array is the soft score of :class:`InnerLoop`
     (mean softmax probability of the right class over the output spike counts).
 
-    The same as :class:`~neurochip.plasticity.fewshot.FewShotSpikingClassifier`
-    ``(rule=r, random_state=seed).fit(support).score(query)`` per rule (tested),
+    The same as :class:`~neurochip.plasticity.fewshot.PrototypeSpikingClassifier`
+    ``(rule=r, random_state=seed, **inner.classifier_kwargs()).fit(support).score(query)`` per rule (tested),
     with all rules simulated at once. ``None`` in ``rules`` means no plasticity.
     ``pulse_gains`` (one per rule) sets each rule's device learning rate when
     ``inner.device`` is given (default: the device's own ``pulse_gain``).
@@ -349,10 +358,8 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
     params = rule_params([rules[n] for n in plastic]) if plastic else None
     acc = np.zeros((len(rules), len(task_seeds)))
     ops = np.zeros_like(acc)
-    for t, seed in enumerate(task_seeds):
-        k = k_shot if k_shot is not None else (inner.k_shots[t % len(inner.k_shots)] if inner.k_shots
-                                               else inner.k_shot)
-        task = inner.task(k_shot=k, split=split, random_state=int(seed))
+    for t, task in loop_tasks(inner, task_seeds, split=split, k_shot=k_shot):
+        seed = task_seeds[t]
         enc = LatencyPopulationEncoder(n_centers=inner.n_centers, steps=inner.steps,
                                        feature_range=inner.feature_range,
                                        bias_spikes=inner.bias_spikes).fit(task.X_support)
@@ -445,8 +452,15 @@ def fixed_counts(rules: list, W0, support, labels, query, out: OutputParams, inn
 def _evaluate_job(job):
     """Worker entry point: ``(thetas, seeds, space, inner)`` -> (accuracy, synops), batched."""
     thetas, seeds, space, inner = job
+    rules = [space.to_rule(th) for th in thetas]
     gains = [space.pulse_gain(th) for th in thetas] if space.pulse_gain_range else None
-    return evaluate_rules([space.to_rule(th) for th in thetas], seeds, inner, score=inner.score, pulse_gains=gains)
+    evaluate = getattr(inner, "evaluate_rules", None)  # the inner loop of another classifier (DriftInnerLoop)
+    if evaluate is not None:
+        if gains is not None:
+            raise ValueError(f"{type(inner).__name__} does not search a device pulse gain; drop "
+                             f"pulse_gain_range from the search space or use InnerLoop")
+        return evaluate(rules, seeds, score=inner.score)
+    return evaluate_rules(rules, seeds, inner, score=inner.score, pulse_gains=gains)
 
 
 # --------------------------------------------------------------------------- executors
@@ -589,8 +603,10 @@ class MetaLearner:
 
     def _check(self):
         owner = "MetaLearner"
-        if not isinstance(self.inner, InnerLoop) or self.inner.sampler is None:
-            got = type(self.inner).__name__ if not isinstance(self.inner, InnerLoop) else "an InnerLoop without sampler"
+        loop = isinstance(self.inner, InnerLoop) or callable(getattr(self.inner, "evaluate_rules", None))
+        if not loop or getattr(self.inner, "sampler", None) is None:
+            name = type(self.inner).__name__
+            got = name if not loop else f"{'an' if name[0] in 'AEIOU' else 'a'} {name} without sampler"
             raise ValueError(f"{owner}: inner should be an InnerLoop with a task sampler "
                              f"(e.g. InnerLoop(sampler=sensors.TwinTaskSampler())), got {got}")
         check_int(owner, "generations", self.generations, minimum=1)

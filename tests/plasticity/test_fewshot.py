@@ -1,8 +1,9 @@
-"""Few-shot classifier, encoder, task sampler, CSV loading."""
+"""The prototype classifier (one neuron per class: meta-learning's inner loop), the encoder, the output network."""
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
-from neurochip.plasticity import (FewShotSpikingClassifier, InnerLoop, LatencyPopulationEncoder, LearningRule,
+from neurochip.plasticity import (PrototypeSpikingClassifier, InnerLoop, LatencyPopulationEncoder, LearningRule,
                                   evaluate_rules, load_csv, pair_stdp, supervised_hebbian)
 from sensors import SensorTaskSampler
 
@@ -42,18 +43,18 @@ def separable(n=6):
 def test_classifier_learns_with_rule_and_not_without():
     X, y = separable()
     kw = dict(feature_range=(0.0, 1.0), random_state=0)
-    clf = FewShotSpikingClassifier(rule=supervised_hebbian(), **kw).fit(X, y)
+    clf = PrototypeSpikingClassifier(rule=supervised_hebbian(), **kw).fit(X, y)
     assert clf.score(X, y) == 1.0
-    none = FewShotSpikingClassifier(rule=None, **kw).fit(X, y)
+    none = PrototypeSpikingClassifier(rule=None, **kw).fit(X, y)
     assert none.score(X, y) < 0.7
-    W0 = FewShotSpikingClassifier(rule=None, **kw).fit(X[:3], y[:3]).W_
+    W0 = PrototypeSpikingClassifier(rule=None, **kw).fit(X[:3], y[:3]).W_
     assert np.all((W0 >= 0) & (W0 <= 0.05))
     assert clf.synops_ > 0
 
 
 def test_adapt_adds_a_class_with_the_rule_only():
     X, y = separable()
-    clf = FewShotSpikingClassifier(rule=supervised_hebbian(), feature_range=(0.0, 1.0), random_state=0)
+    clf = PrototypeSpikingClassifier(rule=supervised_hebbian(), feature_range=(0.0, 1.0), random_state=0)
     clf.fit(X[y < 2], y[y < 2])
     assert list(clf.classes_) == [0, 1]
     W_old = clf.W_.copy()
@@ -67,9 +68,9 @@ def test_adapt_adds_a_class_with_the_rule_only():
 def test_same_seed_same_result_and_string_labels():
     X, y = separable()
     ys = np.array(["a", "b", "c"])[y]
-    a = FewShotSpikingClassifier(rule=pair_stdp(a_plus=0.05, a_minus=0.05, w_min=0, w_max=1),
+    a = PrototypeSpikingClassifier(rule=pair_stdp(a_plus=0.05, a_minus=0.05, w_min=0, w_max=1),
                                  random_state=3, epochs=2).fit(X, ys)
-    b = FewShotSpikingClassifier(rule=pair_stdp(a_plus=0.05, a_minus=0.05, w_min=0, w_max=1),
+    b = PrototypeSpikingClassifier(rule=pair_stdp(a_plus=0.05, a_minus=0.05, w_min=0, w_max=1),
                                  random_state=3, epochs=2).fit(X, ys)
     np.testing.assert_array_equal(a.W_, b.W_)
     assert set(a.predict(X)) <= {"a", "b", "c"}
@@ -77,21 +78,21 @@ def test_same_seed_same_result_and_string_labels():
 
 def test_classifier_errors():
     X, y = separable(1)
-    clf = FewShotSpikingClassifier(rule=supervised_hebbian())
-    with pytest.raises(ValueError, match="call fit before predict"):
+    clf = PrototypeSpikingClassifier(rule=supervised_hebbian())
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         clf.predict(X)
-    with pytest.raises(ValueError, match="call fit before adapt"):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         clf.adapt(X, y)
-    with pytest.raises(ValueError, match=r"y should have shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[3, 2\]"):
         clf.fit(X, y[:2])
     with pytest.raises(ValueError, match="rule should be a LearningRule"):
-        FewShotSpikingClassifier(rule="stdp").fit(X, y)
+        PrototypeSpikingClassifier(rule="stdp").fit(X, y)
     with pytest.raises(ValueError, match="du should be <= 1.0"):
-        FewShotSpikingClassifier(du=2.0).fit(X, y)
-    with pytest.raises(ValueError, match="X should have shape"):
+        PrototypeSpikingClassifier(du=2.0).fit(X, y)
+    with pytest.raises(ValueError, match="PrototypeSpikingClassifier: Expected 2D array, got 1D array"):
         clf.fit(np.zeros(3), y)
     clf.fit(X, y)
-    with pytest.raises(ValueError, match="X should have 3 features"):
+    with pytest.raises(ValueError, match="X has 2 features, but PrototypeSpikingClassifier is expecting 3 features"):
         clf.adapt(np.zeros((1, 2)), [0])
 
 
@@ -105,7 +106,7 @@ def test_batched_evaluation_equals_classifier():
     for t, seed in enumerate(seeds):
         task = sampler.sample(k_shot=2, n_query=4, random_state=seed)
         for n, rule in enumerate(rules):
-            clf = FewShotSpikingClassifier(rule=rule, random_state=seed, **inner.classifier_kwargs())
+            clf = PrototypeSpikingClassifier(rule=rule, random_state=seed, **inner.classifier_kwargs())
             assert clf.fit(task.X_support, task.y_support).score(task.X_query, task.y_query) == acc[n, t]
             assert clf.synops_ / task.y_query.size == pytest.approx(ops[n, t], rel=1e-12)
 
@@ -116,7 +117,7 @@ def test_load_csv(tmp_path):
     X, y = load_csv(p)
     np.testing.assert_array_equal(X, [[0.1, 0.2], [0.3, 0.4]])
     assert list(y) == ["a", "b"]
-    clf = FewShotSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(X, y)
+    clf = PrototypeSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(X, y)
     assert clf.predict(X).shape == (2,)
     p.write_text("ch0,label\nx,1\n")
     with pytest.raises(ValueError, match=r"line 2, column 1 \('ch0'\): expected a number, got 'x'"):
@@ -137,13 +138,13 @@ def test_classifier_on_sensors_datasets_and_their_csv(tmp_path):
     spec = RandomizationSpec(analytes=("A", "B", "C"), n_sensors=6, duration=400 * ms, dt=2 * ms,
                              onset=60 * ms, exposure=280 * ms, feature_window=80 * ms)
     train, test = make_dataset(spec, 30, random_state=0), make_dataset(spec, 30, random_state=1)
-    clf = FewShotSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(train)
+    clf = PrototypeSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(train)
     acc = clf.score(test)
     assert acc > 0.6  # chance is 1/3
     path = train.to_csv(tmp_path / "rec.csv")
     recorded = sensors_csv(path)
     np.testing.assert_allclose(recorded.features, train.features, rtol=1e-9)
-    assert FewShotSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(recorded).score(test) == acc
+    assert PrototypeSpikingClassifier(rule=supervised_hebbian(), random_state=0).fit(recorded).score(test) == acc
 
 
 def test_bias_input_spikes_and_shape():
@@ -188,7 +189,7 @@ def test_batched_evaluation_equals_classifier_with_bias_input():
     acc, ops = evaluate_rules(rules, [7], inner)
     task = inner.sampler.sample(k_shot=2, n_query=4, random_state=7)
     for n, rule in enumerate(rules):
-        clf = FewShotSpikingClassifier(rule=rule, random_state=7, **inner.classifier_kwargs())
+        clf = PrototypeSpikingClassifier(rule=rule, random_state=7, **inner.classifier_kwargs())
         assert clf.fit(task.X_support, task.y_support).score(task.X_query, task.y_query) == acc[n, 0]
         assert clf.W_.shape[1] == 8 * 6 + 1
         assert clf.synops_ / task.y_query.size == pytest.approx(ops[n, 0], rel=1e-12)
@@ -205,22 +206,22 @@ def test_learning_backends_agree_numpy_brian2_lava():
     X = np.array([[0.1, 0.9], [0.2, 0.8], [0.9, 0.2], [0.8, 0.1]])
     y = np.array([0, 0, 1, 1])
     kw = dict(rule=rule, n_centers=3, feature_range=(0.0, 1.0), random_state=4)
-    ref = FewShotSpikingClassifier(**kw).fit(X, y)
+    ref = PrototypeSpikingClassifier(**kw).fit(X, y)
     assert np.abs(ref.W_).max() < 1.0                           # no clipping: Lava does not clip
     start = np.random.default_rng(4).uniform(0, ref.w_init, ref.W_.shape)
     assert np.abs(ref.W_ - start).max() > 0.05                  # learning happened
     for backend in ("brian2", "lava"):
-        clf = FewShotSpikingClassifier(backend=backend, **kw).fit(X, y)
+        clf = PrototypeSpikingClassifier(backend=backend, **kw).fit(X, y)
         np.testing.assert_allclose(clf.W_, ref.W_, rtol=1e-9, atol=1e-12, err_msg=backend)
         assert clf.score(X, y) == ref.score(X, y)
     with pytest.raises(ValueError, match=r"backend should be 'numpy' \(the batched twin\) or a runner of "
                                          r"neurochip.runners \(brian2, lava, lava-fixed, numpy\), got 'gpu'"):
-        FewShotSpikingClassifier(backend="gpu", **kw).fit(X, y)
+        PrototypeSpikingClassifier(backend="gpu", **kw).fit(X, y)
     # Bounds that the rule crosses: Lava does not clip, and says so.
     tight = LearningRule(**{**{k: getattr(rule, k) for k in LearningRule.TRACE_PARAMS},
                             "coefficients": rule.coefficients, "w_min": -1.0, "w_max": 0.2})
     with pytest.warns(RuntimeWarning, match=r"on lava the weights left \[w_min, w_max\] = \[-1.0, 0.2\]"):
-        FewShotSpikingClassifier(backend="lava", **{**kw, "rule": tight}).fit(X[:1], y[:1])
+        PrototypeSpikingClassifier(backend="lava", **{**kw, "rule": tight}).fit(X[:1], y[:1])
 
 
 def test_numpy_twin_predicts_what_the_reference_and_brian2_runs_of_the_description_spike():

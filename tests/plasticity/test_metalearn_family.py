@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from neurochip.plasticity import (TERM_NAMES, FewShotSpikingClassifier, InnerLoop, MetaLearner, MetaSpace,
+from neurochip.plasticity import (TERM_NAMES, InnerLoop, MetaLearner, MetaSpace, PrototypeSpikingClassifier,
                                   evaluate_rules, pair_stdp, supervised_hebbian)
 from neurochip.plasticity.fewshot import simulate_outputs
 from sensors import SensorTaskSampler, Task
@@ -48,7 +48,7 @@ def test_soft_score_is_the_mean_softmax_probability_of_the_right_class():
     for t, seed in enumerate(seeds):
         task = sampler.sample(k_shot=2, n_query=4, random_state=seed)
         for n, rule in enumerate(rules):
-            clf = FewShotSpikingClassifier(rule=rule, random_state=seed, **INNER.classifier_kwargs())
+            clf = PrototypeSpikingClassifier(rule=rule, random_state=seed, **INNER.classifier_kwargs())
             clf.fit(task.X_support, task.y_support)
             _, counts, _, _ = simulate_outputs(clf.W_, clf.encoder_.transform(task.X_query), clf._out())
             expected = np.mean([np.exp(c[list(clf.classes_).index(y)]) / np.exp(c).sum()
