@@ -36,6 +36,7 @@ from neurochip import Network, Population, Projection, SpikeSource
 from neurochip.devices import mapping_error, plots, presets
 from neurochip.experiment import (experiment_main, param, parse_config, save_figure, start_run,
                                   write_metrics)
+from neurochip.progress import bar
 
 
 @dataclass
@@ -113,7 +114,7 @@ def sweep(cfg: Config, base, w_ideal: np.ndarray, ideal_counts: np.ndarray, para
             changes = {"n_levels": int(value), "n_levels_d": int(value)}
         else:
             changes = {"stuck_at_min": float(value) / 2, "stuck_at_max": float(value) / 2}
-        for r in range(cfg.repeats):
+        for r in bar(range(cfg.repeats), desc=f"{param} = {value}", unit="draw"):
             device = base.replace(seed=1000 * cfg.seed + r, **changes)
             w = device.snapshot_weights(w_ideal)
             net, _ = build_network(cfg, weights=w)

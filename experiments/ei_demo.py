@@ -49,7 +49,7 @@ def simulate(net: Network, cfg: Config):
     probes = {"exc": ["v", "u"]}
     if cfg.backend == "brian2":
         from neurochip.brian_backend import simulate as run
-        return run(net, cfg.steps, probes, report="text" if cfg.steps >= 5000 else None)
+        return run(net, cfg.steps, probes)   # a progress bar on a terminal (neurochip.progress)
     if cfg.backend == "reference":
         from neurochip.reference import simulate as run
         return run(net, cfg.steps, probes)

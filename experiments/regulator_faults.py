@@ -45,6 +45,7 @@ from neurochip.energy import LOIHI1, estimate_energy, plot_energy, report_bars
 from neurochip.experiment import (experiment_main, param, parse_config, save_figure, start_run,
                                   write_metrics)
 from neurochip.io import write_json
+from neurochip.progress import bar
 from neurochip.regulator import MetaRegulator, regulator_cost, run_regulated
 from sensors import twin
 from sensors.encoders import delta_encode
@@ -271,7 +272,7 @@ def main(cfg: Config) -> Path:
 
     def scenarios(kind: str, slope: float) -> tuple[dict, tuple]:
         delays, early, kinds_seen, missed, shown = [], 0, [], 0, None
-        for r in range(cfg.repeats):
+        for r in bar(range(cfg.repeats), desc=f"{kind} faults", unit="run"):
             onset = base + int(rng.integers(0, cfg.window))
             fault = {"kind": kind, "onset_step": onset, "slope": slope}
             _, res, log, _ = regulated_run(cfg, regulator, cfg.test_s, fault, int(rng.integers(0, 2**31)))

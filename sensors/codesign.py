@@ -27,6 +27,7 @@ import numpy as np
 from brian2 import Hz, Quantity, joule, mmolar, ms
 
 from neurochip._validation import check_float, check_int, check_quantity, describe
+from neurochip.progress import bar
 from sensors.dataset import make_dataset
 from sensors.encoders import DeltaEncoder
 from sensors.randomization import Constant, RandomizationSpec
@@ -131,7 +132,7 @@ def sweep_delta_thresholds(signals, noise_signals, *, noise_floor: float | None 
     fan_out = check_int(owner, "fan_out", fan_out, minimum=1)
     n_sensors = x.shape[1]
     rows = []
-    for f in factors:
+    for f in bar(factors, desc="delta thresholds", unit="threshold"):
         enc = DeltaEncoder(threshold=float(f * floor), dt=dt).fit(x)
         rep = enc.evaluate(x)
         false = enc.evaluate(z)

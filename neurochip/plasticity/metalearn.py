@@ -44,6 +44,7 @@ from neurochip.plasticity import checkpoint as ckpt_io
 from neurochip.plasticity.fewshot import OutputParams, decide, simulate_outputs
 from neurochip.plasticity.functional import rule_params
 from neurochip.plasticity.rules import TERM_NAMES, TRACE_NAMES, LearningRule
+from neurochip.progress import bar
 
 
 
@@ -295,7 +296,7 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
     params = rule_params([rules[n] for n in plastic]) if plastic else None
     acc = np.zeros((len(rules), len(task_seeds)))
     ops = np.zeros_like(acc)
-    for t, seed in enumerate(task_seeds):
+    for t, seed in enumerate(bar(task_seeds, desc=f"{len(rules)} rules on tasks", unit="task")):
         k = k_shot if k_shot is not None else (inner.k_shots[t % len(inner.k_shots)] if inner.k_shots
                                                else inner.k_shot)
         task = inner.task(k_shot=k, split=split, random_state=int(seed))
@@ -546,7 +547,8 @@ class MetaLearner:
         state = self._load() or self._new_state()
         es = state["es"]
         progress = print_progress if self.progress is True else (self.progress or None)
-        with open_executor(self.address, workers=self.workers) as ex:
+        with open_executor(self.address, workers=self.workers) as ex, \
+                bar(total=self.generations, initial=state["generation"], desc="meta-learning", unit="gen") as gens:
             while state["generation"] < self.generations:
                 g = state["generation"]
                 start = time.perf_counter()
@@ -572,6 +574,7 @@ class MetaLearner:
                 state["history"].append(record)
                 state["generation"] = g + 1
                 self._save(state, X, fitness)
+                gens.update()
                 if progress is not None:
                     progress(record)
             # Final choice: generation bests and the CMA-ES mean, re-scored on validation tasks
