@@ -161,12 +161,22 @@ def main(cfg: Config) -> Path:
                                      title=f"{cfg.preset}, d2d sigma 0.1"), run_dir / "pulse_response.png")
     m = base.replace(seed=cfg.seed).map_weights(w_ideal.T.ravel())
     save_figure(plots.conductance_histogram([m.g_plus, m.g_minus], labels=["G+", "G-"],
-                                            title=f"{cfg.preset}: conductances of the mapped weights"),
+                                            title=f"{cfg.preset}: conductances of the mapped weights\n"
+                                                  "(differential pair: w = k (G+ - G-))"),
                 run_dir / "conductance_histogram.png")
-    pcm = presets.pcm(seed=cfg.seed)
-    dd = plots.drift_data(pcm, n_devices=500)
-    save_figure(plots.drift(dd["times"], dd["g"], t0=float(pcm.drift_t0 / second), nu=pcm.drift_nu,
-                            title="pcm preset: drift of mid-range devices"), run_dir / "drift.png")
+    # drift of the run's preset; PCM beside it for comparison when the run used another preset
+    dd = plots.drift_data(base.replace(seed=cfg.seed), n_devices=500)
+    reference = None
+    if cfg.preset != "pcm":
+        pcm = presets.pcm(seed=cfg.seed)
+        pd = plots.drift_data(pcm, n_devices=500)
+        reference = {"times": pd["times"], "g": pd["g"], "label": "pcm (for comparison)",
+                     "t0": float(pcm.drift_t0 / second), "nu": pcm.drift_nu}
+    drift_note = f"drift nu = {base.drift_nu:g}" if base.drift_nu else "no drift modelled, nu = 0"
+    save_figure(plots.drift(dd["times"], dd["g"], t0=float(base.drift_t0 / second), nu=base.drift_nu,
+                            label=cfg.preset, reference=reference,
+                            title=f"{cfg.preset} ({drift_note}): mid-range devices after programming"),
+                run_dir / "drift.png")
     metrics = {
         "preset": cfg.preset,
         "write_verify": base.write_verify,
