@@ -348,3 +348,23 @@ def test_top_level_names():
     import neurochip
 
     assert neurochip.to_nir is nnir.to_nir and neurochip.from_nir is nnir.from_nir
+
+
+def test_nir_deploy_experiment_runs_a_graph_file_on_lava_fixed_point(tmp_path):
+    import json
+
+    from experiments import nir_deploy
+    from neurochip.experiment import make_config
+
+    cfg = make_config(nir_deploy.Config, {**nir_deploy.TINY, "results_root": str(tmp_path)})
+    run = nir_deploy.main(cfg)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "complete" and (run / "raster.png").is_file() and (run / "model.nir").is_file()
+    assert metrics["imported"]["projections"]["skip"]["delay"] == 4          # 1 + the 3-step Delay node
+    assert set(metrics["imported"]["populations"]) == {"hidden", "output"}
+    for pop, agreement in metrics["fixed_vs_float"].items():
+        assert metrics["spike_counts"]["float"][pop] > 0 and agreement["agreement"] >= 0.8, (pop, agreement)
+    # the same graph given as a file from elsewhere
+    again = nir_deploy.main(make_config(nir_deploy.Config, {**nir_deploy.TINY, "results_root": str(tmp_path),
+                                                            "nir_file": str(run / "model.nir")}))
+    assert json.loads((again / "metrics.json").read_text())["imported"] == metrics["imported"]
