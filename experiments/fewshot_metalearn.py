@@ -18,7 +18,8 @@
 
 Writes ``results/fewshot_metalearn/<timestamp>/``: ``config.json``,
 ``metrics.json`` (results table), ``results.md``, ``raster.png`` (first figure:
-the meta-learned classifier on query samples), ``kshot_accuracy.png``,
+the meta-learned classifier on query samples: input spikes, one row per output
+neuron, true and predicted class per sample), ``kshot_accuracy.png``,
 ``learning_curve.png``, ``rule.json`` (the tuned rule, Lava string included),
 ``checkpoint.npz``.
 
