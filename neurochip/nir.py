@@ -34,7 +34,7 @@ node in that step, as in the forward-Euler simulators that export NIR
 unchanged.
 
 Edges: every path from a spiking node (``Input`` or a neuron node) through
-``Affine`` / ``Linear`` / ``Scale`` / ``Delay`` nodes to a neuron node is one
+``Affine`` / ``Linear`` / ``Scale`` / ``Delay`` / ``Flatten`` nodes to a neuron node is one
 :class:`~neurochip.Projection`, its weights the product of the matrices along
 the path (identity for a direct edge), its delay ``1 + sum(round(tau / dt))``
 steps of the ``Delay`` nodes on it. The ``1`` is the chip's synaptic latency
@@ -54,9 +54,10 @@ same spikes); against the continuous ODE it is the forward-Euler
 approximation (error of order ``dt / tau``) plus the one step of latency per
 synaptic edge and delays rounded to whole steps.
 
-Not mapped (a ValueError names the node, its type and the fix): ``LI``,
-``CubaLI`` and ``I`` (no spikes), ``Threshold``, convolutions, pooling,
-``Flatten``; per-neuron ``tau_syn`` / ``tau_mem`` that differ within one node
+``Flatten`` passes signals through (neurochip's signals are flat vectors in C
+order, the order NIR's flatten keeps). Not mapped (a ValueError names the node,
+its type and the fix): ``LI``, ``CubaLI`` and ``I`` (no spikes), ``Threshold``,
+convolutions, pooling; per-neuron ``tau_syn`` / ``tau_mem`` that differ within one node
 (a population shares ``du`` and ``dv``), thresholds that differ after the
 reset shift, delays that are not whole steps or differ across channels,
 ``tau < dt``. On export, projections with a memristive ``device`` or a
@@ -99,12 +100,12 @@ UNIT_FACTOR_RTOL = 1e-12
 META_RTOL = 1e-9
 
 _NEURONS = ("CubaLIF", "LIF", "IF")
-_TRANSFORMS = ("Affine", "Linear", "Scale", "Delay")
+_TRANSFORMS = ("Affine", "Linear", "Scale", "Delay", "Flatten")
 _WHY_NOT = {
     "LI": "a leaky integrator without spikes", "CubaLI": "a current-based leaky integrator without spikes",
     "I": "an integrator without spikes", "Threshold": "a threshold without a neuron state",
     "Conv1d": "a convolution (give it as Affine weights)", "Conv2d": "a convolution (give it as Affine weights)",
-    "SumPool2d": "pooling", "AvgPool2d": "pooling", "Flatten": "a reshape of multi-dimensional signals",
+    "SumPool2d": "pooling", "AvgPool2d": "pooling",
 }
 
 
@@ -527,7 +528,8 @@ def _walk(nodes, kinds, out_edges, start, at, weights, bias, delay, chain, dim, 
         if kind == "neuron":
             paths.append(_Path(start, nxt, weights, bias, delay, list(chain)))
         elif kind == "sink":
-            if chain and any(kinds[c] == "transform" and type(nodes[c]).__name__ != "Delay" for c in chain):
+            if chain and any(kinds[c] == "transform" and type(nodes[c]).__name__ not in ("Delay", "Flatten")
+                             for c in chain):
                 raise ValueError(f"from_nir: '{chain[-1]}' feeds Output '{nxt}' without a neuron node: neurochip "
                                  f"networks output spikes of neuron populations; end the path with a neuron node")
         elif kind == "source":
@@ -579,7 +581,7 @@ def _apply(node, key, weights, bias, delay, dim, dt_s, unit_s):
             raise ValueError(f"from_nir: node '{key}' (Delay): delay should be a whole number of steps of dt "
                              f"({dt_s:g} s), got {tau[0]:g} s = {k:g} steps")
         return weights, bias, delay + int(round(k)), dim
-    return weights, bias, delay, dim   # a subgraph's Input / Output port
+    return weights, bias, delay, dim   # Flatten (signals are flat, in C order) or a subgraph's port
 
 
 def _projection(nodes, names, path: _Path, pops, sizes, scale, const_ok, used) -> Projection:

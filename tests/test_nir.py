@@ -189,6 +189,17 @@ def test_lif_if_scale_and_affine_bias_without_synaptic_filter():
     np.testing.assert_allclose(net["lif_if"].weights, 0.3 * np.eye(n), rtol=1e-12)   # dt r, identity edge
 
 
+def test_flatten_passes_multidimensional_inputs_through():
+    graph = nir.NIRGraph(nodes={"img": nir.Input(input_type={"input": np.array([2, 3])}),
+                                "flat": nir.Flatten(input_type={"input": np.array([2, 3])}, start_dim=0, end_dim=-1),
+                                "fc": nir.Linear(weight=np.arange(24.0).reshape(4, 6)),
+                                "lif": cuba(4, tau_syn=2e-3, tau_mem=10e-3, vth=1.0)},
+                         edges=[("img", "flat"), ("flat", "fc"), ("fc", "lif")], type_check=False)
+    net = nnir.from_nir(graph, dt=DT * second)
+    assert net["img"].size == 6 and net["fc"].shape == (4, 6)
+    np.testing.assert_array_equal(net["fc"].weights, graph.nodes["fc"].weight)
+
+
 def test_nested_subgraph_is_inlined():
     n = 6
     rec = nir.NIRGraph(nodes={
