@@ -36,6 +36,7 @@ from neurochip import Network, Population, Projection, SpikeSource
 from neurochip.devices import mapping_error, plots, presets
 from neurochip.experiment import (experiment_main, param, parse_config, save_figure, start_run,
                                   write_metrics)
+from neurochip.progress import bar
 
 
 @dataclass
@@ -113,7 +114,7 @@ def sweep(cfg: Config, base, w_ideal: np.ndarray, ideal_counts: np.ndarray, para
             changes = {"n_levels": int(value), "n_levels_d": int(value)}
         else:
             changes = {"stuck_at_min": float(value) / 2, "stuck_at_max": float(value) / 2}
-        for r in range(cfg.repeats):
+        for r in bar(range(cfg.repeats), desc=f"{param} = {value}", unit="draw"):
             device = base.replace(seed=1000 * cfg.seed + r, **changes)
             w = device.snapshot_weights(w_ideal)
             net, _ = build_network(cfg, weights=w)
@@ -160,12 +161,22 @@ def main(cfg: Config) -> Path:
                                      title=f"{cfg.preset}, d2d sigma 0.1"), run_dir / "pulse_response.png")
     m = base.replace(seed=cfg.seed).map_weights(w_ideal.T.ravel())
     save_figure(plots.conductance_histogram([m.g_plus, m.g_minus], labels=["G+", "G-"],
-                                            title=f"{cfg.preset}: conductances of the mapped weights"),
+                                            title=f"{cfg.preset}: conductances of the mapped weights\n"
+                                                  "(differential pair: w = k (G+ - G-))"),
                 run_dir / "conductance_histogram.png")
-    pcm = presets.pcm(seed=cfg.seed)
-    dd = plots.drift_data(pcm, n_devices=500)
-    save_figure(plots.drift(dd["times"], dd["g"], t0=float(pcm.drift_t0 / second), nu=pcm.drift_nu,
-                            title="pcm preset: drift of mid-range devices"), run_dir / "drift.png")
+    # drift of the run's preset; PCM beside it for comparison when the run used another preset
+    dd = plots.drift_data(base.replace(seed=cfg.seed), n_devices=500)
+    reference = None
+    if cfg.preset != "pcm":
+        pcm = presets.pcm(seed=cfg.seed)
+        pd = plots.drift_data(pcm, n_devices=500)
+        reference = {"times": pd["times"], "g": pd["g"], "label": "pcm (for comparison)",
+                     "t0": float(pcm.drift_t0 / second), "nu": pcm.drift_nu}
+    drift_note = f"drift nu = {base.drift_nu:g}" if base.drift_nu else "no drift modelled, nu = 0"
+    save_figure(plots.drift(dd["times"], dd["g"], t0=float(base.drift_t0 / second), nu=base.drift_nu,
+                            label=cfg.preset, reference=reference,
+                            title=f"{cfg.preset} ({drift_note}): mid-range devices after programming"),
+                run_dir / "drift.png")
     metrics = {
         "preset": cfg.preset,
         "write_verify": base.write_verify,

@@ -49,7 +49,7 @@ def simulate(net: Network, cfg: Config):
     probes = {"exc": ["v", "u"]}
     if cfg.backend == "brian2":
         from neurochip.brian_backend import simulate as run
-        return run(net, cfg.steps, probes, report="text" if cfg.steps >= 5000 else None)
+        return run(net, cfg.steps, probes)   # a progress bar on a terminal (neurochip.progress)
     if cfg.backend == "reference":
         from neurochip.reference import simulate as run
         return run(net, cfg.steps, probes)
@@ -66,6 +66,7 @@ def main(cfg: Config) -> Path:
     run_dir = start_run(cfg)  # config.json, metrics.json with status 'running' and provenance
     net = build_network(cfg)
     net.save(run_dir / "network.json")
+    print(f"ei_demo: simulating {cfg.steps} steps ({cfg.backend})", flush=True)
     result = simulate(net, cfg)
     result.save(run_dir / "spikes.npz")
     counts = result.spike_counts()
@@ -75,7 +76,8 @@ def main(cfg: Config) -> Path:
     save_figure(plotting.rates_result(result, bin_steps=max(1, cfg.steps // 100)), run_dir / "rates.png")
     n = min(cfg.n_traced, cfg.n_exc)
     save_figure(plotting.traces(result.traces["exc"]["v"][:, :n], dt=result.dt, threshold=cfg.vth,
-                                labels=[f"exc {j}" for j in range(n)], title="exc membrane voltage"),
+                                labels=[f"exc neuron {j}" for j in range(n)], title="exc membrane voltage",
+                                population="exc"),
                 run_dir / "traces.png")
     metrics = {
         "backend": result.backend,

@@ -18,7 +18,8 @@
 
 Writes ``results/fewshot_metalearn/<timestamp>/``: ``config.json``,
 ``metrics.json`` (results table), ``results.md``, ``raster.png`` (first figure:
-the meta-learned classifier on query samples), ``kshot_accuracy.png``,
+the meta-learned classifier on query samples: input spikes, one row per output
+neuron, true and predicted class per sample), ``kshot_accuracy.png``,
 ``learning_curve.png``, ``rule.json`` (the tuned rule, Lava string included),
 ``checkpoint.npz``.
 
@@ -183,15 +184,22 @@ def hand_tune(grids: dict, seeds, inner: InnerLoop, k: int) -> dict:
 
 
 def raster_figure(rule, inner: InnerLoop, seed: int, n_samples: int = 6):
-    """Input and output spikes of the meta-learned classifier on query samples (numpy reference)."""
+    """Input and output spikes of the meta-learned classifier on held-out query samples (numpy reference).
+
+    Two panels sharing the time axis: the encoded input spikes, and the output neurons
+    (one per class, each its own row), with each sample's true and predicted class.
+    """
+    import matplotlib.pyplot as plt
+
     from neurochip import Network, Population, Projection, SpikeSource
-    from neurochip.plotting import raster_result
+    from neurochip.plotting import color, legend_outside
     from neurochip.reference import simulate
 
     task, = few_shot_tasks(inner, [seed], split="test")
     clf = PrototypeSpikingClassifier(rule=rule, random_state=seed, **inner.classifier_kwargs())
     clf.fit(task.X_support, task.y_support)
     pick = np.linspace(0, task.y_query.size - 1, n_samples).astype(int)
+    predicted = clf.predict(task.X_query[pick])
     rasters = clf.encoder_.transform(task.X_query[pick])
     period = inner.steps + inner.extra_steps + 10
     steps, idx = [], []
@@ -207,8 +215,40 @@ def raster_figure(rule, inner: InnerLoop, seed: int, n_samples: int = 6):
         projections=[Projection("input_output", "input", "output", clf.W_),
                      Projection("wta", "output", "output", -inner.w_inh * (1 - np.eye(n_out)))])
     result = simulate(net, period * n_samples)
-    labels = ", ".join(str(c) for c in task.y_query[pick])
-    return raster_result(result, title=f"meta-learned rule, held-out query samples (classes {labels})")
+    fig, (ax_in, ax_out) = plt.subplots(2, 1, figsize=(10, 5.2), sharex=True,
+                                        gridspec_kw={"height_ratios": [2.2, 1.3]})
+    s_in, s_out = result.spikes["input"], result.spikes["output"]
+    ax_in.scatter(s_in.steps, s_in.indices, s=4, marker="|", color=color("input"))
+    ax_in.set_ylabel("input neuron\n(receptive fields)")
+    ax_in.set_ylim(-0.5, n_in - 0.5)
+    ax_out.scatter(s_out.steps, s_out.indices, s=60, marker="|", linewidths=1.5, color=color("output"),
+                   label="output spike")
+    ax_out.set_yticks(range(n_out))
+    ax_out.set_yticklabels([f"class {c}" for c in clf.classes_])
+    ax_out.set_ylim(-0.6, n_out - 0.4)
+    ax_out.set_ylabel("output neuron")
+    ax_out.set_xlabel("step (each sample: encoding window, read-out steps, 10 steps of rest)")
+    for n in range(n_samples):
+        for ax in (ax_in, ax_out):
+            ax.axvline(n * period - 0.5, color="0.6", lw=0.6)
+        true, pred = task.y_query[pick][n], predicted[n]
+        ok = true == pred
+        ax_in.text(n * period + period / 2, n_in - 0.5, f"true {true}\npredicted {pred}", ha="center", va="bottom",
+                   fontsize=8, color="#009E73" if ok else "#D55E00")
+    ax_out.set_xlim(-0.5, period * n_samples - 0.5)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="|", color=color("input"), label="input spike"),
+               Line2D([], [], ls="", marker="|", color=color("output"), markersize=10, label="output spike"),
+               Line2D([], [], color="0.6", lw=0.6, label="sample boundary"),
+               Line2D([], [], ls="", marker="s", color="#009E73", label="correct prediction"),
+               Line2D([], [], ls="", marker="s", color="#D55E00", label="wrong prediction")]
+    legend_outside(ax_in, handles=handles, labels=[h.get_label() for h in handles])
+    n_right = int(np.sum(task.y_query[pick] == predicted))
+    fig.suptitle(f"meta-learned rule on {n_samples} held-out query samples ({n_right}/{n_samples} correct)",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 @experiment_main

@@ -6,8 +6,10 @@ compiles it with :func:`mapping.compile` for ``loihi2-sim-float`` and for
 scaling), runs each with
 :func:`mapping.run`, and writes ``results/lava_deploy/<timestamp>/``:
 
-* ``raster.png`` (first figure): Brian2, Lava float and Lava fixed rasters side by side;
-* ``weights.png``: deployed fixed-point weights against float weights, per projection;
+* ``raster.png`` (first figure): Brian2, Lava float, Lava fixed 8-bit and 2-part rasters
+  side by side, each titled with its spike agreement;
+* ``weights.png``: deployed fixed-point weights against float weights, per projection,
+  with the reported rounding bound;
 * ``agreement.png``: spike agreement per population and variant, next to the
   agreement of the float network with itself under ``perturbation`` relative
   weight noise (how sensitive the network is, whatever the hardware);
@@ -34,6 +36,7 @@ from brian2 import second  # noqa: E402
 from neurochip.experiment import (experiment_main, param, parse_config, save_figure,  # noqa: E402
                                   start_run, write_metrics)
 from neurochip.io import write_json  # noqa: E402
+from neurochip.plotting import legend_outside, raster_panels  # noqa: E402
 from neurochip.results import compare_spikes  # noqa: E402
 from experiments._common import EINetworkConfig, ei_network, ei_param  # noqa: E402
 
@@ -60,71 +63,58 @@ class Config:
 TINY = {"steps": 150, "n_input": 40, "n_exc": 60, "n_inh": 20, "p_connect": 0.3}
 
 
-def raster_grid(panels, sizes, steps: int, *, title: str | None = None):
-    """Rasters side by side: ``panels`` maps a column label to ``{node: (indices, steps)}``.
-
-    Nodes are stacked vertically in the order of ``sizes``; returns the Figure.
-    """
+def weights_scatter(pairs, *, bounds=None, title: str | None = None):
+    """Deployed minus float weights against float weights: ``pairs`` maps a projection to ``(float, deployed)``;
+    ``bounds[projection]`` (optional) is the reported rounding bound, drawn as dashed lines."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.5), sharey=True, squeeze=False)
-    offsets, total = {}, 0
-    for name, n in sizes.items():
-        offsets[name] = total
-        total += n
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, (label, spikes) in zip(axes[0], panels.items()):
-        for k, name in enumerate(sizes):
-            idx, st = spikes.get(name, (np.zeros(0), np.zeros(0)))
-            ax.scatter(st, np.asarray(idx) + offsets[name], s=1.5, marker="|", color=colors[k % len(colors)],
-                       label=name)
-        ax.set_title(label)
-        ax.set_xlim(0, steps)
-        ax.set_xlabel("step")
-    axes[0][0].set_ylim(-0.5, total - 0.5)
-    axes[0][0].set_ylabel("neuron (stacked by node)")
-    axes[0][-1].legend(loc="upper right", markerscale=6, fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def weights_scatter(pairs, *, title: str | None = None):
-    """Deployed against float weights: ``pairs`` maps a label to ``(float, deployed)`` arrays."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(pairs), figsize=(3.6 * len(pairs), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.3 * len(pairs) + 1.6, 3.4), squeeze=False)
     for ax, (label, (w, q)) in zip(axes[0], pairs.items()):
-        ax.scatter(w, q - w, s=3)
+        ax.scatter(w, q - w, s=3, color="#0072B2", label="one synapse")
         ax.axhline(0, color="k", lw=0.5)
+        if bounds and label in bounds:
+            for sign in (1, -1):
+                ax.axhline(sign * bounds[label], color="#D55E00", ls="--", lw=0.8,
+                           label="reported error bound" if sign > 0 else None)
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("float weight")
-    axes[0][0].set_ylabel("deployed - float")
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+    axes[0][0].set_ylabel("deployed - float weight")
+    legend_outside(axes[0][-1])
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def agreement_bars(values, *, title: str | None = None):
-    """Grouped bars: ``values[variant][population]`` in [0, 1]."""
+def agreement_bars(values, *, target: float = 0.95, title: str | None = None):
+    """Grouped bars of ``values[comparison][population]`` in [0, 1], each bar labelled with its value.
+
+    The y axis starts below the lowest bar (agreements near 1 stay readable); the
+    dashed line is the ``target`` agreement.
+    """
     import matplotlib.pyplot as plt
 
     variants = list(values)
     pops = list(next(iter(values.values())))
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(6.5 + 0.6 * len(pops), 3.6))
     width = 0.8 / max(1, len(variants))
+    bar_colors = ["#0072B2", "#E69F00", "#009E73", "#999999", "#CC79A7", "#56B4E9"]
+    lowest = min(min(v.values()) for v in values.values())
     for k, var in enumerate(variants):
-        ax.bar(np.arange(len(pops)) + k * width, [values[var][p] for p in pops], width, label=var)
+        x = np.arange(len(pops)) + k * width
+        heights = [values[var][p] for p in pops]
+        ax.bar(x, heights, width, label=var, color=bar_colors[k % len(bar_colors)])
+        for xi, h in zip(x, heights):
+            ax.text(xi, h, f"{h:.3f}", ha="center", va="bottom", fontsize=7, rotation=90)
     ax.set_xticks(np.arange(len(pops)) + 0.4 - width / 2)
     ax.set_xticklabels(pops)
-    ax.set_ylim(0, 1.05)
-    ax.axhline(0.95, color="k", ls="--", lw=0.7)
+    ax.set_ylim(max(0.0, min(lowest, target) - 0.1), 1.06)
+    ax.axhline(target, color="k", ls="--", lw=0.7, label=f"target agreement {target:g}")
     ax.set_ylabel("fraction of spikes matched")
-    ax.legend(fontsize=7, loc="lower right")
+    legend_outside(ax)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -186,17 +176,23 @@ def main(cfg: Config) -> Path:
                                      tolerance_steps=cfg.tolerance_steps)["agreement"] for p in pops}
 
     sizes = {n: brian.sizes[n] for n in [*(s.name for s in net.sources), *pops]}
-    panels = {label: {n: (r.spikes[n].indices, r.spikes[n].steps) for n in sizes} for label, r in results.items()
-              if label != "Lava fixed 2-part calibrated"}
-    save_figure(raster_grid(panels, sizes, cfg.steps, title=f"ei_demo on Brian2 and Lava, seed {cfg.seed}"),
+    panels = {label: {n: (r.spikes[n].indices, r.spikes[n].steps) for n in sizes} for label, r in results.items()}
+    notes = {label: ("agreement with Brian2 (exact):\n" if label == "Lava float" else
+                     f"agreement with Lava float (±{cfg.tolerance_steps} step):\n")
+             + ", ".join(f"{p} {agreement[label][p]['agreement']:.3f}" for p in pops) for label in variants}
+    save_figure(raster_panels(panels, sizes, steps=cfg.steps, notes=notes,
+                              title=f"ei_demo on Brian2 and Lava (float, fixed point 8-bit and 2-part weights), "
+                                    f"seed {cfg.seed}"),
                 run_dir / "raster.png")
     fixed = deployments["Lava fixed 8-bit"]
-    pairs = {}
+    pairs, bounds = {}, {}
     for proj in net.projections:
         q = fixed.quantized.projections[proj.name].effective_weights()
         pairs[proj.name] = (_values(fixed.weights[proj.name]), _values(q))
-    save_figure(weights_scatter(pairs, title="8-bit fixed-point weights: rounding error"), run_dir / "weights.png")
-    bars = {("Lava float vs Brian2 (exact)" if label == "Lava float" else f"{label} vs float (+-{cfg.tolerance_steps})"):
+        bounds[proj.name] = fixed.report["quantization"]["projections"][proj.name]["error_bound"]
+    save_figure(weights_scatter(pairs, bounds=bounds, title="8-bit fixed-point weights: rounding error"),
+                run_dir / "weights.png")
+    bars = {("Lava float vs Brian2 (exact)" if label == "Lava float" else f"{label} vs float (±{cfg.tolerance_steps})"):
             {p: agreement[label][p]["agreement"] for p in pops} for label in variants}
     bars[f"float vs float with {cfg.perturbation:g} weight noise"] = sensitivity
     save_figure(agreement_bars(bars, title="spike agreement"), run_dir / "agreement.png")

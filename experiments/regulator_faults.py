@@ -45,6 +45,7 @@ from neurochip.energy import LOIHI1, estimate_energy, plot_energy, report_bars
 from neurochip.experiment import (experiment_main, param, parse_config, save_figure, start_run,
                                   write_metrics)
 from neurochip.io import write_json
+from neurochip.progress import bar
 from neurochip.regulator import MetaRegulator, regulator_cost, run_regulated
 from sensors import twin
 from sensors.encoders import delta_encode
@@ -192,21 +193,24 @@ def overview_figure(result, regulator, log, *, fault_step: int | None, title: st
     edge (dashed); the other nodes in light grey.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    from neurochip.plotting import PALETTE
+    from neurochip.plotting import colors, legend_outside
 
     names = regulator.populations_
     counts = regulator.window_counts(result)
     ends = (np.arange(counts.shape[0]) + 1) * regulator.window - 1
-    fig, axes = plt.subplots(4, 1, figsize=(10, 10), sharex=True,
+    fig, axes = plt.subplots(4, 1, figsize=(11.5, 10), sharex=True,
                              gridspec_kw={"height_ratios": [3, 2, 1.5, 1.2]})
+    nodes = [*result.sources, *result.populations]
+    palette = colors(nodes)
     ax = axes[0]
     offset = 0
-    for k, name in enumerate([*result.sources, *result.populations]):
+    for name in nodes:
         s = result.spikes[name]
-        ax.scatter(s.steps, s.indices + offset, s=2, marker="|", color=PALETTE[k % len(PALETTE)])
+        ax.scatter(s.steps, s.indices + offset, s=2, marker="|", color=palette[name])
         ax.text(1.005, offset + result.sizes[name] / 2, name, transform=ax.get_yaxis_transform(), fontsize=7,
-                color=PALETTE[k % len(PALETTE)], va="center")
+                color=palette[name], va="center")
         offset += result.sizes[name]
     ax.set_ylabel("neuron")
     ax.set_title(title, fontsize=10)
@@ -216,28 +220,38 @@ def overview_figure(result, regulator, log, *, fault_step: int | None, title: st
     for k, name in enumerate(names):
         if name not in highlight:
             ax.plot(ends, dens[:, k], color="0.8", lw=0.5, zorder=1)
-    for j, name in enumerate(highlight):
+    handles = []
+    for name in highlight:
         k = names.index(name)
-        c = PALETTE[j % len(PALETTE)]
-        ax.plot(ends, dens[:, k], color=c, lw=0.9, label=name, zorder=2)
-        ax.axhline(regulator.density(regulator.band_.high)[k], color=c, lw=0.6, ls="--")
+        ax.plot(ends, dens[:, k], color=palette[name], lw=0.9, zorder=2)
+        ax.axhline(regulator.density(regulator.band_.high)[k], color=palette[name], lw=0.6, ls="--")
+        handles.append(Line2D([], [], color=palette[name], label=name))
+    handles += [Line2D([], [], color="0.8", label="other nodes"),
+                Line2D([], [], color="0.3", ls="--", lw=0.6, label="upper edge of the normal band\n(same colour)"),
+                Line2D([], [], color="#D55E00", alpha=0.6, label="fault onset")]
+    legend_outside(ax, handles=handles, labels=[h.get_label() for h in handles])
     ax.set_ylabel("density (Hz/neuron)")
-    ax.legend(fontsize=6, ncol=4, loc="upper left")
     ax = axes[2]
     ax.plot(ends, regulator.window_energy(counts).sum(axis=1) * 1e9, color="k", lw=0.8)
     ax.set_ylabel("energy / window (nJ)")
     ax = axes[3]
     marker = {"high": "^", "low": "v", "silence": "x", "recovered": "o"}
+    meaning = {"high": "density above the band", "low": "density below the band", "silence": "silence",
+               "recovered": "back in the band"}
     for e in log.events:
         ax.scatter(e.step, names.index(e.population), marker=marker[e.kind],
-                   color="C3" if e.kind != "recovered" else "C2", s=30)
+                   color="#D55E00" if e.kind != "recovered" else "#009E73", s=30)
+    kinds = sorted({e.kind for e in log.events}, key=list(marker).index)
+    ev_handles = [Line2D([], [], ls="", marker=marker[k], color="#D55E00" if k != "recovered" else "#009E73",
+                         label=f"event: {meaning[k]}") for k in kinds] or [Line2D([], [], ls="", label="no events")]
+    legend_outside(ax, handles=ev_handles, labels=[h.get_label() for h in ev_handles])
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels(names, fontsize=6)
     ax.set_ylabel("events")
     ax.set_xlabel(f"step ({regulator.dt_s_ * 1e3:g} ms)")
     for a in axes:
         if fault_step is not None:
-            a.axvline(fault_step, color="C3", lw=0.8, alpha=0.6)
+            a.axvline(fault_step, color="#D55E00", lw=0.8, alpha=0.6)
     ax.set_xlim(0, result.steps)
     fig.tight_layout()
     return fig
@@ -271,7 +285,7 @@ def main(cfg: Config) -> Path:
 
     def scenarios(kind: str, slope: float) -> tuple[dict, tuple]:
         delays, early, kinds_seen, missed, shown = [], 0, [], 0, None
-        for r in range(cfg.repeats):
+        for r in bar(range(cfg.repeats), desc=f"{kind} faults", unit="run"):
             onset = base + int(rng.integers(0, cfg.window))
             fault = {"kind": kind, "onset_step": onset, "slope": slope}
             _, res, log, _ = regulated_run(cfg, regulator, cfg.test_s, fault, int(rng.integers(0, 2**31)))
@@ -317,7 +331,7 @@ def main(cfg: Config) -> Path:
                                           f"grey: other sensors", highlight=[f"s{s}_up", f"s{s}_down",
                                                                              "hidden", "out"]),
                     run_dir / f"overview_{kind}.png")
-    save_figure(plot_energy(*report_bars(energy), unit="uJ",
+    save_figure(plot_energy(*report_bars(energy), unit="µJ",
                             title=f"energy of {cfg.normal_s:g} s normal operation (Loihi 1)"),
                 run_dir / "energy.png")
 

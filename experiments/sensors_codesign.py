@@ -58,16 +58,26 @@ class Config:
 TINY = {"n_sensors": 4, "duration_s": 0.6, "onset_s": 0.1, "exposure_s": 0.4, "n_samples": 4, "n_factors": 6}
 
 
-def _signals_figure(t_ms, signals, analytes, dt_ms):
+def _signals_figure(t_ms, signals, analytes, window_ms):
+    """One panel per analyte: every sensor's response (one colour per sensor), the exposure window shaded."""
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    fig, axes = plt.subplots(len(analytes), 1, figsize=(7, 1.9 * len(analytes) + 0.6), sharex=True)
+    from neurochip.plotting import legend_outside
+
+    n_sensors = signals.shape[1]
+    fig, axes = plt.subplots(len(analytes), 1, figsize=(8.6, 1.9 * len(analytes) + 0.6), sharex=True)
     axes = np.atleast_1d(axes)
+    sensor_colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, n_sensors))
     for ax, name, y in zip(axes, analytes, signals):
+        ax.axvspan(*window_ms, color="0.92", lw=0)
         for n in range(y.shape[0]):
-            ax.plot(t_ms, y[n] * 100, lw=0.7)
+            ax.plot(t_ms, y[n] * 100, lw=0.7, color=sensor_colors[n], label=f"sensor {n}")
         ax.set_ylabel("dG/G0 (%)")
-        ax.set_title(f"{name}", fontsize=9, loc="left")
+        ax.set_title(f"exposure to {name}", fontsize=9, loc="left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(Patch(color="0.92", label="exposure window"))
+    legend_outside(axes[0], handles=handles, labels=[*labels, "exposure window"])
     axes[-1].set_xlabel("time (ms)")
     fig.suptitle("digital twin: sensor array responses", fontsize=10)
     fig.tight_layout()
@@ -77,14 +87,16 @@ def _signals_figure(t_ms, signals, analytes, dt_ms):
 def _reconstruction_figure(t_ms, x, x_hat, threshold, title):
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3))
-    ax.plot(t_ms, x * 100, lw=0.7, label="signal")
-    ax.step(t_ms, x_hat * 100, where="post", lw=1.0, label="delta decoder")
+    from neurochip.plotting import legend_outside
+
+    fig, ax = plt.subplots(figsize=(8.6, 3))
+    ax.plot(t_ms, x * 100, lw=0.7, color="#0072B2", label="signal")
+    ax.step(t_ms, x_hat * 100, where="post", lw=1.0, color="#D55E00", label="delta decoder")
     ax.fill_between(t_ms, (x_hat - threshold) * 100, (x_hat + threshold) * 100, step="post", alpha=0.15,
-                    label="+/- threshold")
+                    color="#D55E00", label="decoder ± threshold")
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("dG/G0 (%)")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -143,7 +155,8 @@ def main(cfg: Config) -> Path:
                                       f"{result.recommended_threshold:.2e}"),
                 run_dir / "raster.png")
     t_ms = np.arange(n_steps) * cfg.dt_ms
-    save_figure(_signals_figure(t_ms, signals, analytes, cfg.dt_ms), run_dir / "signals.png")
+    window_ms = (cfg.onset_s * 1e3, min(cfg.onset_s + cfg.exposure_s, cfg.duration_s) * 1e3)
+    save_figure(_signals_figure(t_ms, signals, analytes, window_ms), run_dir / "signals.png")
     save_figure(plot_codesign(result), run_dir / "codesign.png")
     a0, n0 = 0, int(np.argmax(np.abs(signals[0, :, -n_steps // 3]).ravel()))
     save_figure(_reconstruction_figure(t_ms, signals[a0, n0], x_hat[a0, n0], result.recommended_threshold,

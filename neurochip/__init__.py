@@ -15,10 +15,11 @@ __version__ = "0.1.0"
 
 _LAZY = {"Network": "neurochip.network", "Population": "neurochip.network", "Projection": "neurochip.network",
          "SpikeSource": "neurochip.network", "SimulationResult": "neurochip.results",
-         "Spikes": "neurochip.results", "compare_spikes": "neurochip.results"}
+         "Spikes": "neurochip.results", "compare_spikes": "neurochip.results",
+         "to_nir": "neurochip.nir", "from_nir": "neurochip.nir"}
 
 __all__ = ["Network", "Population", "Projection", "SpikeSource", "SimulationResult", "Spikes",
-           "compare_spikes", "simulate"]
+           "compare_spikes", "simulate", "to_nir", "from_nir"]
 
 
 def __getattr__(name):

@@ -191,7 +191,8 @@ def run_network(brian_net: b2.Network, duration, *, codegen_target: str | None =
     codegen_target : {"auto", "numpy", "cython"}, optional
         See the module docstring; ``None`` is ``"auto"``.
     report : optional
-        Brian2's progress report (``"text"``, ``"stderr"``, a callable).
+        Brian2's progress report (``"text"``, ``"stderr"``, a callable); default: a
+        :mod:`neurochip.progress` bar of the steps (drawn only on a terminal, after 2 s).
     namespace : dict, optional
         Brian2 namespace (default: empty; every neurochip model is self-contained).
 
@@ -215,8 +216,11 @@ def run_network(brian_net: b2.Network, duration, *, codegen_target: str | None =
     b2.prefs.codegen.target = target
     start = time.perf_counter()
     try:
-        with _compile_notice():
-            brian_net.run(duration, namespace={} if namespace is None else namespace, report=report)
+        from neurochip.progress import brian_report  # a bar of the steps when stderr is a terminal
+
+        with _compile_notice(), brian_report(f"Brian2 {brian_net.name}", steps if report is None else 0) as bar:
+            kw = {"report": report} if bar[0] is None else {"report": bar[0], "report_period": bar[1]}
+            brian_net.run(duration, namespace={} if namespace is None else namespace, **kw)
     finally:
         b2.prefs.codegen.target = old_target
     reached = float(brian_net.t / b2.second)

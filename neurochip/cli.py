@@ -1,14 +1,17 @@
 """The ``neurochip`` command.
 
     neurochip run NAME [--config FILE.json] [--set KEY=VALUE ...] [--tiny] [--experiments-dir DIR]
+    neurochip run NAME --help                    (the options, then NAME's config keys)
+    neurochip show-config NAME [--experiments-dir DIR]
     neurochip list [--experiments-dir DIR]
     neurochip raster RESULTS_DIR [-o raster.png]
     neurochip versions
 
-``list``, ``versions`` and ``--help`` import neither Brian2 nor Lava (they
-start in a fraction of a second); ``list`` reads the experiments' names and
-docstrings without running them, and ``run`` imports only the experiment it
-is given. Errors in what the user gave (a config value, a file) print one
+``list``, ``show-config``, ``versions`` and ``--help`` import neither Brian2
+nor Lava (they start in a fraction of a second); ``list`` reads the
+experiments' names and docstrings and ``show-config`` an experiment's config
+keys (type, default, meaning, allowed values) without running them, and
+``run`` imports only the experiment it is given. Errors in what the user gave (a config value, a file) print one
 line and exit with status 2; Ctrl-C exits with 130 (SIGTERM with 143) after
 the run folder is marked ``"interrupted"``; a closed output pipe
 (``neurochip list | head -1``) ends the command quietly.
@@ -48,6 +51,35 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_show_config(args) -> int:
+    from neurochip.experiment import describe_config, format_config
+
+    print(format_config(*describe_config(args.name, args.experiments_dir)))
+    return 0
+
+
+class _RunHelp(argparse.Action):
+    """``run NAME --help``: argparse's help of ``run``, then the config keys of NAME."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.print_help()
+        name = getattr(namespace, "name", None)
+        if name:
+            print()
+            try:
+                cmd_show_config(argparse.Namespace(name=name, experiments_dir=getattr(namespace, "experiments_dir",
+                                                                                      None)))
+            except (ValueError, FileNotFoundError) as err:
+                print(f"neurochip run: error: {err}", file=sys.stderr)
+                parser.exit(2)
+        else:
+            print("\n`neurochip run NAME --help` (or `neurochip show-config NAME`) lists NAME's config keys.")
+        parser.exit(0)
+
+
 def cmd_run(args) -> int:
     from neurochip.experiment import find_experiment, load_config
 
@@ -85,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     dir_help = ("a folder of your own experiment scripts (read without running them; default: the "
                 "'experiments' package, or the source tree's experiments/ folder)")
-    p = sub.add_parser("run", help="run an experiment by name")
+    p = sub.add_parser("run", help="run an experiment by name", add_help=False)
+    p.add_argument("-h", "--help", action=_RunHelp, help="show this help and the config keys of NAME, then exit")
     p.add_argument("name", help="experiment name (see `neurochip list`)")
     add_config_arguments(p)
     p.add_argument("--experiments-dir", help=dir_help)
@@ -93,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list the experiments (without running them)")
     p.add_argument("--experiments-dir", help=dir_help)
     p.set_defaults(func=cmd_list)
+    p = sub.add_parser("show-config", help="list an experiment's config keys: type, default, meaning")
+    p.add_argument("name", help="experiment name (see `neurochip list`)")
+    p.add_argument("--experiments-dir", help=dir_help)
+    p.set_defaults(func=cmd_show_config)
     p = sub.add_parser("raster", help="plot the spike raster of a saved result")
     p.add_argument("results", help="a run folder (results/NAME/TIMESTAMP) or a result .npz file")
     p.add_argument("-o", "--output", help="PNG file to write (default: beside the result)")
@@ -117,7 +154,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from neurochip.experiment import EXPERIMENTS_ENV
 
-    if os.environ.get(EXPERIMENTS_ENV) and args.command in ("run", "list"):
+    if os.environ.get(EXPERIMENTS_ENV) and args.command in ("run", "list", "show-config"):
         print(f"neurochip {args.command}: note: ${EXPERIMENTS_ENV} is no longer read; "
               f"pass --experiments-dir {os.environ[EXPERIMENTS_ENV]}", file=sys.stderr)
     try:

@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
 
 from neurochip._validation import check_float, check_int, describe
 
@@ -37,13 +39,26 @@ _EXP = np.frompyfunc(math.exp, 1, 1)
 def check_features(owner: str, X, n_features: int | None = None) -> np.ndarray:
     """``X`` as a finite float matrix (n_samples >= 1, n_features), else a ValueError naming ``owner``."""
     try:
+        raw = np.asarray(X)
+    except (TypeError, ValueError):
+        raw = None
+    if raw is not None and raw.dtype.kind == "c":
+        raise ValueError(f"{owner}: X should be real numbers, got {describe(raw)} (Complex data not supported)")
+    try:
         X = np.asarray(X, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"{owner}: X should be a 2-D array of numbers, got {describe(X)}") from None
+    if X.ndim == 1:
+        raise ValueError(f"{owner}: X should have shape (n_samples >= 1, n_features), got shape {X.shape}. Reshape your "
+                         f"data: X.reshape(1, -1) for one sample, X.reshape(-1, 1) for one feature")
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"{owner}: X should have shape (n_samples >= 1, n_features), got shape {X.shape}")
+    if X.shape[1] == 0:
+        raise ValueError(f"{owner}: X should have at least one feature: found 0 feature(s) (shape={X.shape}) "
+                         f"while a minimum of 1 is required.")
     if not np.all(np.isfinite(X)):
-        raise ValueError(f"{owner}: X should be finite, got {int(np.sum(~np.isfinite(X)))} non-finite values")
+        raise ValueError(f"{owner}: X should be finite, got {int(np.sum(~np.isfinite(X)))} non-finite values "
+                         f"(NaN or inf)")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{owner}: X should have {n_features} features (as in fit), got {X.shape[1]}")
     return X
@@ -70,7 +85,11 @@ def first_spike_steps(activation: np.ndarray, window: int, min_activation: float
     return np.where(activation >= min_activation, k, -1).astype(np.int64)
 
 
-class LatencyPopulationEncoder:
+#: What :meth:`LatencyPopulationEncoder.transform` returns, by its ``output`` parameter.
+OUTPUTS = ("raster", "counts", "flat")
+
+
+class LatencyPopulationEncoder(TransformerMixin, BaseEstimator):
     """Gaussian receptive fields per feature, then a latency code (time to first spike).
 
     Feature ``f`` scaled to ``z = (f - low) / (high - low)`` (clipped to [0, 1])
@@ -96,15 +115,27 @@ class LatencyPopulationEncoder:
         plastic weight to each output neuron is a per-neuron bias (learned by
         the same rule as every other input weight), the term a distance-like
         readout needs: nearest class mean is ``argmax_c x.mu_c - |mu_c|^2 / 2``.
+    output : {"raster", "counts", "flat"}
+        What :meth:`transform` returns: ``"raster"`` (default) the bool spike
+        rasters (n_samples, steps, n_outputs); ``"counts"`` spikes per input, float
+        (n_samples, n_outputs); ``"flat"`` the raster as float (n_samples, steps * n_outputs),
+        for scikit-learn pipelines.
+
+    Notes
+    -----
+    A scikit-learn transformer: ``get_params`` / ``set_params`` / ``clone``,
+    ``Pipeline`` and ``GridSearchCV`` work; ``transform`` before ``fit`` raises
+    ``sklearn.exceptions.NotFittedError`` (a ValueError).
     """
 
     def __init__(self, *, n_centers: int = 6, steps: int = 16, threshold: float = 0.2,
-                 feature_range: tuple | None = None, bias_spikes: int = 0):
+                 feature_range: tuple | None = None, bias_spikes: int = 0, output: str = "raster"):
         self.n_centers = n_centers
         self.steps = steps
         self.threshold = threshold
         self.feature_range = feature_range
         self.bias_spikes = bias_spikes
+        self.output = output
 
     def fit(self, X, y=None) -> "LatencyPopulationEncoder":
         owner = "LatencyPopulationEncoder"
@@ -113,6 +144,7 @@ class LatencyPopulationEncoder:
         check_float(owner, "threshold", self.threshold, low=0.0, high=1.0, low_open=True, high_open=True)
         if check_int(owner, "bias_spikes", self.bias_spikes, minimum=0) > self.steps:
             raise ValueError(f"{owner}: bias_spikes should be <= steps ({self.steps}), got {self.bias_spikes}")
+        _check_output(owner, self.output)
         X = check_features(owner, X)
         if self.feature_range is None:
             self.low_, self.high_ = X.min(axis=0), X.max(axis=0)
@@ -130,11 +162,20 @@ class LatencyPopulationEncoder:
         self.inv2s2_ = np.full(X.shape[1], 1.0 / (2.0 * sigma * sigma))
         return self
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "low_")
+
     def transform(self, X) -> np.ndarray:
-        """Spike rasters, bool array of shape (n_samples, steps, n_features * n_centers [+ 1 bias input])."""
+        """Spike rasters, bool array of shape (n_samples, steps, n_features * n_centers [+ 1 bias input])
+        (``output="raster"``), or the counts / flattened raster as float (see ``output``)."""
+        owner = "LatencyPopulationEncoder"
         if not hasattr(self, "low_"):
-            raise ValueError("LatencyPopulationEncoder: call fit before transform")
-        X = check_features("LatencyPopulationEncoder", X, self.n_features_in_)
+            raise NotFittedError(f"{owner}: call fit before transform")
+        X = check_features(owner, X)
+        if X.shape[1] != self.n_features_in_:
+            n, m = self.n_features_in_, X.shape[1]
+            raise ValueError(f"{owner}: X should have {n} features (as in fit), got {m}. "
+                             f"X has {m} features, but {owner} is expecting {n} features as input.")
         span = np.where(self.high_ > self.low_, self.high_ - self.low_, 1.0)
         z = np.clip((X - self.low_) / span, 0.0, 1.0)
         a = gaussian_activation(z, self.centers_, self.inv2s2_).reshape(X.shape[0], -1)
@@ -144,10 +185,18 @@ class LatencyPopulationEncoder:
         raster[s, t[s, i], i] = True
         if self.bias_spikes:
             raster[:, (np.arange(self.bias_spikes) * self.steps) // self.bias_spikes, -1] = True
+        output = _check_output(owner, self.output)
+        if output == "counts":
+            return raster.sum(axis=1).astype(np.float64)
+        if output == "flat":
+            return raster.reshape(raster.shape[0], -1).astype(np.float64)
         return raster
 
-    def fit_transform(self, X, y=None) -> np.ndarray:
-        return self.fit(X).transform(X)
+
+def _check_output(owner: str, output) -> str:
+    if output not in OUTPUTS:
+        raise ValueError(f"{owner}: output should be one of {', '.join(map(repr, OUTPUTS))}, got {output!r}")
+    return output
 
 
 class RayScaler:

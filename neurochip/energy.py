@@ -414,13 +414,17 @@ def estimate_energy(net: Network, result: SimulationResult, profile: EnergyProfi
 def plot_energy(names, parts: Mapping[str, np.ndarray], *, unit: str = "nJ", title: str | None = None):
     """Stacked horizontal bars: energy of each item broken down by count type.
 
+    Items whose energy is zero are left out (named in a note below the axis), the
+    axis covers the largest bar, and each bar is labelled with its total.
+
     Parameters
     ----------
     names : sequence of str
         Items (populations, projections), one bar each.
     parts : mapping of count name to array of shape (len(names),)
         Joules of that count type per item.
-    unit : {"pJ", "nJ", "uJ", "mJ", "J"}
+    unit : {"pJ", "nJ", "µJ", "mJ", "J"}
+        ``"uJ"`` is accepted for ``"µJ"``.
 
     Returns
     -------
@@ -430,24 +434,42 @@ def plot_energy(names, parts: Mapping[str, np.ndarray], *, unit: str = "nJ", tit
     """
     import matplotlib.pyplot as plt
 
-    scale = {"pJ": 1e12, "nJ": 1e9, "uJ": 1e6, "mJ": 1e3, "J": 1.0}
+    from neurochip.plotting import legend_outside
+
+    scale = {"pJ": 1e12, "nJ": 1e9, "µJ": 1e6, "mJ": 1e3, "J": 1.0}
+    unit = "µJ" if unit == "uJ" else unit
     if unit not in scale:
         raise ValueError(f"plot_energy: unit should be one of {', '.join(scale)}, got {unit!r}")
     names = list(names)
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.5))
-    left = np.zeros(len(names))
-    for label, values in parts.items():
-        values = np.asarray(values, dtype=float) * scale[unit]
-        if values.shape != (len(names),):
-            raise ValueError(f"plot_energy: parts[{label!r}] should have shape ({len(names)},), "
-                             f"got {values.shape}")
-        if np.any(values > 0):
-            ax.barh(names, values, left=left, label=label)
-            left += values
+    values = {}
+    for label, v in parts.items():
+        v = np.asarray(v, dtype=float) * scale[unit]
+        if v.shape != (len(names),):
+            raise ValueError(f"plot_energy: parts[{label!r}] should have shape ({len(names)},), got {v.shape}")
+        values[label] = v
+    totals = np.sum(list(values.values()), axis=0) if values else np.zeros(len(names))
+    keep = [k for k in range(len(names)) if totals[k] > 0]
+    dropped = [names[k] for k in range(len(names)) if totals[k] <= 0]
+    shown = [names[k] for k in keep]
+    fig, ax = plt.subplots(figsize=(8.2, 0.42 * max(1, len(shown)) + 1.8))
+    left = np.zeros(len(keep))
+    part_colors = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]
+    for k, (label, v) in enumerate(values.items()):
+        v = v[keep]
+        if np.any(v > 0):
+            ax.barh(shown, v, left=left, label=label.replace("_", " "), color=part_colors[k % len(part_colors)])
+            left += v
+    top = float(left.max()) if left.size else 1.0
+    for y, total in enumerate(left):
+        ax.text(total + 0.01 * top, y, f"{total:.3g}", va="center", fontsize=7)
+    ax.set_xlim(0, top * 1.15 if top > 0 else 1.0)
     ax.set_xlabel(f"energy ({unit})")
-    ax.set_title(title or "energy per population and projection")
+    ax.set_title(title or "energy per population and projection", fontsize=10)
+    if dropped:
+        ax.annotate(f"zero energy (not shown): {', '.join(dropped)}", (0, 0), xycoords="axes fraction",
+                    xytext=(0, -34), textcoords="offset points", fontsize=7, va="top", wrap=True)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+        legend_outside(ax)
     fig.tight_layout()
     return fig
 

@@ -49,7 +49,7 @@ import sys
 import types
 import typing
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 #: No longer read (experiments are not discovered from the environment); see :func:`list_experiments`.
 EXPERIMENTS_ENV = "NEUROCHIP_EXPERIMENTS"
@@ -597,3 +597,164 @@ def find_experiment(name: str, folder: str | os.PathLike | None = None):
         if not hasattr(module, attr):
             raise ValueError(f"experiment {exp.path} has no {attr}; see neurochip.experiment for the contract")
     return module
+
+
+# --------------------------------------------------------------------------- describing configs
+@dataclasses.dataclass(frozen=True)
+class ConfigField:
+    """One config key as ``neurochip show-config`` lists it: name, type, default, range and help."""
+
+    name: str
+    type: str
+    default: Any
+    help: str = ""
+    limits: str = ""
+
+
+def _type_text(tp) -> str:
+    if isinstance(tp, str):
+        return tp
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _limits_text(meta: Mapping) -> str:
+    parts = [f"{op} {meta[key]!r}" for key, op in (("min", ">="), ("gt", ">"), ("max", "<="), ("lt", "<"))
+             if meta.get(key) is not None]
+    if meta.get("choices") is not None:
+        parts.append("one of " + ", ".join(repr(c) for c in meta["choices"]))
+    return ", ".join(parts)
+
+
+def config_fields(config_cls) -> list[ConfigField]:
+    """The keys of an (imported) config dataclass, from its fields' annotations and :func:`param` metadata."""
+    hints = _hints(config_cls)
+    out = []
+    for f in dataclasses.fields(config_cls):
+        default = (f.default if f.default is not dataclasses.MISSING
+                   else f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        out.append(ConfigField(f.name, _type_text(hints.get(f.name, f.type)), default,
+                               str(f.metadata.get("help", "")), _limits_text(f.metadata)))
+    return out
+
+
+class _NotStatic(Exception):
+    """The config cannot be read without running its module (then it is imported)."""
+
+
+def _literal(node):
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise _NotStatic(ast.unparse(node)) from None
+
+
+def _module_tree(path: Path) -> ast.Module:
+    try:
+        return ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError) as err:
+        raise _NotStatic(str(err)) from None
+
+
+def _imported_from(tree: ast.Module, name: str, path: Path) -> Path | None:
+    """The file of the sibling module ``name`` is imported from (``from experiments._common import name``)."""
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and any(a.name == name and a.asname is None for a in node.names):
+            module = (node.module or "").split(".")[-1]
+            candidate = path.parent / f"{module}.py"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _class_fields(tree: ast.Module, cls_name: str, path: Path, depth: int = 0) -> list[ConfigField]:
+    if depth > 8:
+        raise _NotStatic("class hierarchy too deep")
+    cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name), None)
+    if cls is None:
+        source = _imported_from(tree, cls_name, path)
+        if source is None:
+            raise _NotStatic(f"class {cls_name} not found")
+        return _class_fields(_module_tree(source), cls_name, source, depth + 1)
+    fields: dict[str, ConfigField] = {}
+    for base in cls.bases:
+        if not isinstance(base, ast.Name):
+            raise _NotStatic(ast.unparse(base))
+        for f in _class_fields(tree, base.id, path, depth + 1):
+            fields[f.name] = f
+    for stmt in cls.body:
+        if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
+            continue
+        fields[stmt.target.id] = _field_from(tree, stmt, path, depth)
+    return list(fields.values())
+
+
+def _field_from(tree: ast.Module, stmt: ast.AnnAssign, path: Path, depth: int) -> ConfigField:
+    name, tp = stmt.target.id, ast.unparse(stmt.annotation)
+    call = stmt.value
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+        if call is None:
+            raise _NotStatic(f"{name} has no default")
+        return ConfigField(name, tp, _literal(call))
+    if call.func.id == "param":
+        args = [_literal(a) for a in call.args]
+        kw = {k.arg: _literal(k.value) for k in call.keywords}
+        default = args[0] if args else kw.pop("default")
+        help_text = args[1] if len(args) > 1 else kw.pop("help", "")
+        return ConfigField(name, tp, default, help_text, _limits_text(kw))
+    # a helper returning another config class's field, e.g. ``ei_param("seed")``: that class's field
+    if len(call.args) == 1 and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+        source = _imported_from(tree, call.func.id, path) or path
+        other = _module_tree(source)
+        for cls in (n for n in other.body if isinstance(n, ast.ClassDef)):
+            for f in _class_fields(other, cls.name, source, depth + 1):
+                if f.name == call.args[0].value:
+                    return dataclasses.replace(f, type=tp)
+    raise _NotStatic(ast.unparse(call))
+
+
+def describe_config(name: str, folder: str | os.PathLike | None = None) -> tuple[ExperimentInfo, list[ConfigField], dict]:
+    """``(experiment, fields, tiny overrides)`` of experiment ``name``.
+
+    Read from the source with :mod:`ast` when the ``Config`` class is written with
+    :func:`param` (or helpers returning another config's field), so that listing a
+    config imports neither the experiment nor Brian2; otherwise the module is imported.
+    """
+    where, _, _ = experiment_sources(folder)
+    known = {e.name: e for e in list_experiments(folder)}
+    if name not in known:
+        raise ValueError(f"no experiment named {name!r} in {where} (available: {', '.join(known) or 'none'})")
+    exp = known[name]
+    try:
+        tree = _module_tree(exp.path)
+        fields = _class_fields(tree, "Config", exp.path)
+        tiny = next((_literal(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                     and any(isinstance(t, ast.Name) and t.id == "TINY" for t in n.targets)), {})
+    except _NotStatic:
+        module = find_experiment(name, folder)
+        fields, tiny = config_fields(module.Config), dict(getattr(module, "TINY", {}))
+    return exp, fields, tiny
+
+
+def format_config(exp: ExperimentInfo, fields: Sequence[ConfigField], tiny: Mapping, *, width: int = 100) -> str:
+    """Plain-text table of config keys: name, type, default, meaning and allowed values."""
+    import textwrap
+
+    lines = [f"{exp.name}: {exp.summary}", "",
+             f"Config keys of `neurochip run {exp.name}` (--set KEY=VALUE, lists and tuples as JSON; "
+             f"--config FILE.json):", ""]
+    name_w = max([len("key")] + [len(f.name) for f in fields])
+    type_w = max([len("type")] + [len(f.type) for f in fields])
+    indent = " " * (name_w + 6)
+    head = f"  {'key':<{name_w}}  {'type':<{type_w}}  default"
+    lines += [head, indent + "meaning [allowed values]", "  " + "-" * (width - 2)]
+    for f in fields:
+        default = json.dumps(f.default) if not isinstance(f.default, str) else repr(f.default)
+        lines.append(f"  {f.name:<{name_w}}  {f.type:<{type_w}}  {default}")
+        text = f.help + (f" [{f.limits}]" if f.limits else "")
+        if text:
+            lines += textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent)
+    if tiny:
+        lines += ["", "--tiny sets: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in tiny.items())]
+    return "\n".join(lines)

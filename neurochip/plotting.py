@@ -1,13 +1,88 @@
-"""Plots of spiking activity. Functions take arrays and return a matplotlib Figure."""
+"""Plots of spiking activity, and the project's one palette. Functions take arrays and return a Figure.
+
+Every figure of the project colours a population (or spike source) by its name
+through :func:`color` / :func:`colors`, so ``exc`` is the same blue in a raster,
+a rate plot and a voltage trace, in every experiment. Legends go outside the
+data (:func:`legend_outside`); units are written with their symbols (µJ, µS).
+"""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import zlib
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from brian2 import Quantity, ms
 
-#: Colors of population bands, in order (colorblind-safe Okabe-Ito palette).
-PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+#: Colorblind-safe Okabe-Ito palette (Wong, Nature Methods 2011) without its yellow (unreadable on white).
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+#: Fixed colours of the populations the experiments name: inputs grey, excitation blue, inhibition
+#: vermillion, hidden layers green, outputs reddish purple.
+ROLE_COLORS = {"input": "#666666", "src": "#666666", "sensors": "#666666", "exc": "#0072B2",
+               "inh": "#D55E00", "hidden": "#009E73", "output": "#CC79A7", "out": "#CC79A7"}
+#: Colours for other names (picked by a stable hash of the name, never a role colour).
+OTHER_COLORS = ["#E69F00", "#56B4E9", "#000000", "#882255", "#44AA99", "#999933", "#117733", "#AA4499"]
+
+
+def color(name: str) -> str:
+    """The colour of population / source ``name`` in every figure (see :data:`ROLE_COLORS`)."""
+    if name in ROLE_COLORS:
+        return ROLE_COLORS[name]
+    return OTHER_COLORS[zlib.crc32(str(name).encode()) % len(OTHER_COLORS)]
+
+
+def colors(names: Iterable[str]) -> dict[str, str]:
+    """Colours of several names: :func:`color` of each; names whose hashed colour another name of the
+    same set took get the next free one (in sorted order, so the same set gets the same colours)."""
+    names = list(dict.fromkeys(names))
+    out = {n: ROLE_COLORS[n] for n in names if n in ROLE_COLORS}
+    taken = set(out.values())
+    for n in sorted(n for n in names if n not in out):
+        k = zlib.crc32(str(n).encode()) % len(OTHER_COLORS)
+        for j in range(len(OTHER_COLORS)):
+            c = OTHER_COLORS[(k + j) % len(OTHER_COLORS)]
+            if c not in taken:
+                break
+        out[n] = c
+        taken.add(c)
+    return {n: out[n] for n in names}
+
+
+def shades(base: str, n: int) -> list[str]:
+    """``n`` shades of ``base`` from itself towards white (several neurons of one population)."""
+    from matplotlib.colors import to_rgb
+
+    rgb = np.array(to_rgb(base))
+    return [tuple(rgb + (1 - rgb) * (0.5 * k / max(1, n - 1) if n > 1 else 0)) for k in range(n)]
+
+
+def legend_outside(ax, *, handles=None, labels=None, where: str = "right", **kwargs):
+    """A legend beside (``"right"``) or below (``"below"``) the axes, never on the data."""
+    kw = dict(fontsize=8, frameon=False)
+    if where == "below":
+        kw.update(loc="upper center", bbox_to_anchor=(0.5, -0.26), ncol=kwargs.pop("ncol", 3))
+    else:
+        kw.update(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    kw.update(kwargs)
+    if handles is None:
+        return ax.legend(**kw)
+    return ax.legend(handles, labels, **kw)
+
+
+def log_floor(ax, x, y, *, floor: float | None = None, **kwargs):
+    """On a log y axis, draw ``y == 0`` values as open downward triangles at the axis floor (not as data).
+
+    Returns the floor used (default: a decade below the smallest positive value). Label them with
+    ``kwargs["label"]``, e.g. "0 (none observed; drawn at the axis floor)".
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    positive = y[y > 0]
+    floor = floor if floor is not None else (positive.min() / 10 if positive.size else 1e-3)
+    zero = y <= 0
+    if zero.any():
+        kwargs.setdefault("marker", "v")
+        kwargs.setdefault("facecolors", "none")
+        ax.scatter(x[zero], np.full(zero.sum(), floor), **kwargs)
+    return floor
 
 
 def _figure(nrows=1, height=4.0, sharex=True):
@@ -59,9 +134,10 @@ def raster(spikes: Mapping[str, object], sizes: Mapping[str, int], *, dt=None, s
     total = sum(_events(spikes[n])[0].size for n in names if n in spikes)
     keep = 1.0 if total <= max_points else max_points / total
     rng = np.random.default_rng(0)
-    for k, name in enumerate(names):
+    palette = colors(names)
+    for name in names:
         n = int(sizes[name])
-        color = PALETTE[k % len(PALETTE)]
+        color = palette[name]
         if name in spikes:
             idx, st = _events(spikes[name])
             if keep < 1.0:
@@ -95,8 +171,13 @@ def raster_result(result, *, title: str | None = None, order: Sequence[str] | No
 
 
 def traces(values: np.ndarray, *, dt=None, labels: Sequence[str] | None = None,
-           threshold: float | None = None, ylabel: str = "v", title: str | None = None):
-    """Traces of shape (steps, n) against step number, with an optional threshold line."""
+           threshold: float | None = None, ylabel: str = "v", title: str | None = None,
+           population: str | None = None):
+    """Traces of shape (steps, n) against step number, with an optional threshold line.
+
+    ``population``: the neurons' population; they are drawn in shades of its colour
+    (:func:`color`), with different line styles.
+    """
     values = np.asarray(values, dtype=float)
     if values.ndim == 1:
         values = values[:, None]
@@ -104,13 +185,17 @@ def traces(values: np.ndarray, *, dt=None, labels: Sequence[str] | None = None,
         raise ValueError(f"values should have shape (steps, n), got {values.shape}")
     fig, (ax,) = _figure(height=3.2)
     steps = np.arange(values.shape[0])
-    for j in range(values.shape[1]):
-        ax.plot(steps, values[:, j], lw=1.0, color=PALETTE[j % len(PALETTE)],
+    n = values.shape[1]
+    line_colors = shades(color(population), n) if population is not None else [PALETTE[j % len(PALETTE)]
+                                                                                 for j in range(n)]
+    styles = ["-", "--", ":", "-."]
+    for j in range(n):
+        ax.plot(steps, values[:, j], lw=1.0, color=line_colors[j], ls=styles[j % len(styles)],
                 label=labels[j] if labels is not None else None)
     if threshold is not None:
-        ax.axhline(threshold, color="0.3", ls="--", lw=0.8, label="threshold")
+        ax.axhline(threshold, color="0.3", ls=(0, (6, 3)), lw=0.8, label="threshold (spike, then reset to 0)")
     if labels is not None or threshold is not None:
-        ax.legend(fontsize=8, loc="upper right")
+        legend_outside(ax)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     _add_ms_axis(ax, _dt_ms(dt))
@@ -123,12 +208,12 @@ def population_rates(bin_starts: np.ndarray, rates: Mapping[str, np.ndarray], *,
                      title: str | None = None):
     """Population rates (Hz per neuron) per bin: ``rates[name]`` aligned with ``bin_starts`` (steps)."""
     fig, (ax,) = _figure(height=3.2)
-    for k, (name, r) in enumerate(rates.items()):
-        ax.step(bin_starts, np.asarray(r, dtype=float), where="post", color=PALETTE[k % len(PALETTE)],
-                label=name)
+    palette = colors(rates)
+    for name, r in rates.items():
+        ax.step(bin_starts, np.asarray(r, dtype=float), where="post", color=palette[name], label=name)
     ax.set_xlabel("step")
     ax.set_ylabel("rate per neuron (Hz)")
-    ax.legend(fontsize=8, loc="upper right")
+    legend_outside(ax)
     _add_ms_axis(ax, _dt_ms(dt))
     ax.set_title(title or "population rates", fontsize=10, pad=24 if dt is not None else 6)
     fig.tight_layout()
@@ -145,3 +230,43 @@ def rates_result(result, *, bin_steps: int = 10, names: Sequence[str] | None = N
         rates[name] = np.asarray(r)
     return population_rates(starts, rates, dt=result.dt,
                             title=f"population rates ({bin_steps}-step bins)")
+
+
+def raster_panels(panels: Mapping[str, Mapping[str, object]], sizes: Mapping[str, int], *, steps: int,
+                  title: str | None = None, notes: Mapping[str, str] | None = None):
+    """Rasters of several runs of one network side by side, one column per run.
+
+    ``panels`` maps a column title to ``{node: Spikes or (indices, steps)}``; nodes
+    are stacked bottom to top in the order of ``sizes``, each in its colour
+    (:func:`color`) on a band, named at the right of the last column.
+    ``notes[column]`` is a second title line (e.g. the agreement with a reference).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 0.8, 4.5), sharey=True, squeeze=False)
+    palette = colors(sizes)
+    offsets, total = {}, 0
+    for name, n in sizes.items():
+        offsets[name] = total
+        total += int(n)
+    for ax, (label, spikes) in zip(axes[0], panels.items()):
+        for name, n in sizes.items():
+            ax.axhspan(offsets[name] - 0.5, offsets[name] + n - 0.5, color=palette[name], alpha=0.06, lw=0)
+            if name in spikes:
+                idx, st = _events(spikes[name])
+                ax.scatter(st, idx + offsets[name], s=max(0.5, min(6.0, 3000.0 / max(1, total * 10))),
+                           marker="|", color=palette[name], linewidths=0.8, rasterized=True)
+        note = (notes or {}).get(label)
+        ax.set_title(label + (f"\n{note}" if note else ""), fontsize=9)
+        ax.set_xlim(-0.5, steps - 0.5)
+        ax.set_xlabel("step")
+    last = axes[0][-1]
+    for name, n in sizes.items():
+        last.text(1.02, (offsets[name] + n / 2) / max(1, total), name, transform=last.transAxes,
+                  color=palette[name], va="center", ha="left", fontsize=9)
+    axes[0][0].set_ylim(-0.5, total - 0.5)
+    axes[0][0].set_ylabel("neuron (stacked by node)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -27,6 +27,7 @@ import numpy as np
 from brian2 import Hz, Quantity, joule, mmolar, ms
 
 from neurochip._validation import check_float, check_int, check_quantity, describe
+from neurochip.progress import bar
 from sensors.dataset import make_dataset
 from sensors.encoders import DeltaEncoder
 from sensors.randomization import Constant, RandomizationSpec
@@ -131,7 +132,7 @@ def sweep_delta_thresholds(signals, noise_signals, *, noise_floor: float | None 
     fan_out = check_int(owner, "fan_out", fan_out, minimum=1)
     n_sensors = x.shape[1]
     rows = []
-    for f in factors:
+    for f in bar(factors, desc="delta thresholds", unit="threshold"):
         enc = DeltaEncoder(threshold=float(f * floor), dt=dt).fit(x)
         rep = enc.evaluate(x)
         false = enc.evaluate(z)
@@ -170,28 +171,50 @@ def codesign(spec: RandomizationSpec, *, n_samples: int = 12, random_state=None,
 
 
 def plot_codesign(result: CodesignResult, *, title: str | None = None):
-    """Trade-off figure: spikes/s (exposure and noise-only) and reconstruction error vs threshold."""
-    import matplotlib.pyplot as plt
+    """Trade-off figure: spikes/s (exposure and noise-only) and reconstruction error vs threshold.
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    Rates of exactly zero (no false spike in the noise-only recordings) cannot sit on a
+    log axis: they are drawn as open triangles at the axis floor and labelled so, not as values.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from neurochip.plotting import legend_outside, log_floor
+
+    fig, ax = plt.subplots(figsize=(8.8, 4.2))
     f = result.factors
-    ax.loglog(f, np.maximum(result.spikes_per_second, 1e-3), "o-", color="C0", label="spikes/s per sensor (exposure)")
-    ax.loglog(f, np.maximum(result.false_spikes_per_second, 1e-3), "s--", color="C1",
-              label="false spikes/s per sensor (noise only)")
-    ax.axhline(result.info.get("max_false_rate_hz", 1.0), color="C1", lw=0.8, ls=":")
+    c_rate, c_false, c_err = "#0072B2", "#D55E00", "#009E73"
+    sps, fsps = np.asarray(result.spikes_per_second, float), np.asarray(result.false_spikes_per_second, float)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.plot(f[sps > 0], sps[sps > 0], "o-", color=c_rate, label="spikes/s per sensor (exposure)")
+    ax.plot(f[fsps > 0], fsps[fsps > 0], "s--", color=c_false, label="false spikes/s per sensor (noise only)")
+    positive = np.concatenate([sps[sps > 0], fsps[fsps > 0]])
+    floor = positive.min() / 10 if positive.size else 1e-3
+    log_floor(ax, f, fsps, floor=floor, color=c_false, s=36)
+    log_floor(ax, f, sps, floor=floor, color=c_rate, s=36)
+    ax.set_ylim(bottom=floor / 2)
+    limit = result.info.get("max_false_rate_hz", 1.0)
+    ax.axhline(limit, color=c_false, lw=0.8, ls=":")
     ax.set_xlabel("threshold / noise floor")
     ax.set_ylabel("spikes per second per sensor")
     ax2 = ax.twinx()
-    ax2.loglog(f, result.rmse, "^-", color="C2", label="RMS reconstruction error")
-    ax2.loglog(f, result.thresholds, ":", color="C2", lw=0.8, label="threshold (error bound)")
+    ax2.loglog(f, result.rmse, "^-", color=c_err)
+    ax2.loglog(f, result.thresholds, ":", color=c_err, lw=0.8)
     ax2.set_ylabel("error (dG/G0)")
     k = result.recommended_index
     ax.axvline(f[k], color="k", lw=1)
     ax.annotate(f"recommended\n{result.thresholds[k]:.2e}\n({f[k]:.1f} x floor)", (f[k], ax.get_ylim()[1]),
                 xytext=(4, -4), textcoords="offset points", va="top", fontsize=8)
-    lines = ax.get_legend_handles_labels()
-    lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="lower left")
-    ax.set_title(title or f"delta encoder co-design (noise floor {result.noise_floor:.2e})")
+    handles = [Line2D([], [], color=c_rate, marker="o", label="spikes/s per sensor (exposure)"),
+               Line2D([], [], color=c_false, marker="s", ls="--", label="false spikes/s per sensor (noise only)"),
+               Line2D([], [], color=c_false, marker="v", ls="", markerfacecolor="none",
+                      label="no spike at all (0 /s; drawn at the axis floor)"),
+               Line2D([], [], color=c_false, ls=":", label=f"false-spike limit ({limit:g} Hz)"),
+               Line2D([], [], color=c_err, marker="^", label="RMS reconstruction error (right axis)"),
+               Line2D([], [], color=c_err, ls=":", label="threshold = error bound (right axis)"),
+               Line2D([], [], color="k", label="recommended threshold")]
+    legend_outside(ax2, handles=handles, labels=[h.get_label() for h in handles], bbox_to_anchor=(1.12, 1.0))
+    ax.set_title(title or f"delta encoder co-design (noise floor {result.noise_floor:.2e})", fontsize=10)
     fig.tight_layout()
     return fig

@@ -79,7 +79,7 @@ def test_sigint_during_an_experiment_exits_nonzero_and_is_not_complete(spawn, tm
            "--set", f"results_root={tmp_path}"]
     proc = spawn(cmd, cwd=ROOT, env=_env(NEUROCHIP_BRIAN_TARGET="numpy"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    out = _interrupt_when(proc, "Starting simulation")
+    out = _interrupt_when(proc, "ei_demo: simulating")
     assert proc.returncode == 130, out
     assert "interrupted" in out and "Traceback" not in out, out
     runs = list((tmp_path / "ei_demo").iterdir())

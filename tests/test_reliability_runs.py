@@ -39,7 +39,7 @@ def _start_demo(spawn, tmp_path, steps=2_000_000):
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         seen.append(line)
-        if not line or "Starting simulation" in line:
+        if not line or "ei_demo: simulating" in line:
             break
     time.sleep(1.0)
     return proc, "".join(seen)

@@ -25,6 +25,8 @@ import threading
 import time
 from typing import Callable, TypeVar
 
+from neurochip.progress import activity
+
 from mapping.lava.children import forking_children, reaper, sigterm_as_exit
 from mapping.lava.side_effects import (COMPILER_LOGGER, connected_processes, fork_context, forget_processes,
                                       no_new_log_handlers)
@@ -339,8 +341,9 @@ def run_process(root, run_cfg, steps: int, *, timeout: float, read: Callable[[],
             reaper().register(**owned)
             info["lava_setup_seconds"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            runtime.start(RunSteps(num_steps=steps, blocking=False))
-            _wait_for(runtime, MGMT_RESPONSE.DONE, deadline, f"the run of {steps} steps", timeout)
+            with activity(f"Lava run of {steps} steps"):   # elapsed time on a terminal (neurochip.progress)
+                runtime.start(RunSteps(num_steps=steps, blocking=False))
+                _wait_for(runtime, MGMT_RESPONSE.DONE, deadline, f"the run of {steps} steps", timeout)
             info["lava_run_seconds"] = time.perf_counter() - t0
             if read is not None:
                 t0 = time.perf_counter()

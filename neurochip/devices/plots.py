@@ -13,6 +13,7 @@ import numpy as np
 from brian2 import second
 
 from neurochip.devices import functional as F
+from neurochip.plotting import legend_outside
 
 
 def _figure(ncols=1, width=5.0, height=3.6):
@@ -55,19 +56,20 @@ def pulse_response(pulses: np.ndarray, potentiation: np.ndarray, depression: np.
 
     ``potentiation`` / ``depression`` have shape (len(pulses), n_devices), in siemens.
     """
-    fig, (ax_p, ax_d) = _figure(2)
-    for ax, data, label, color in ((ax_p, potentiation, "potentiation", "tab:blue"),
-                                   (ax_d, depression, "depression", "tab:red")):
+    fig, (ax_p, ax_d) = _figure(2, width=4.6)
+    for ax, data, label, color in ((ax_p, potentiation, "potentiation", "#0072B2"),
+                                   (ax_d, depression, "depression", "#D55E00")):
         data = np.asarray(data, dtype=float) / unit
         lo, med, hi = np.percentile(data, [5, 50, 95], axis=1)
         ax.fill_between(pulses, lo, hi, color=color, alpha=0.25, label="5-95 % of devices")
         for j in range(min(n_examples, data.shape[1])):
-            ax.plot(pulses, data[:, j], color=color, lw=0.5, alpha=0.6)
+            ax.plot(pulses, data[:, j], color=color, lw=0.5, alpha=0.6,
+                    label=f"{min(n_examples, data.shape[1])} single devices" if j == 0 else None)
         ax.plot(pulses, med, color=color, lw=2, label="median")
         ax.set_xlabel(f"{label} pulse number")
         ax.set_ylabel(f"conductance ({unit_label})")
-        ax.set_title(label)
-        ax.legend(loc="best", fontsize=8)
+        ax.set_title(label, fontsize=10)
+        legend_outside(ax, where="below", ncol=3)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -82,12 +84,12 @@ def conductance_histogram(g: np.ndarray | Sequence[np.ndarray], *, labels: Seque
     fig, (ax,) = _figure(1)
     values = np.concatenate([np.ravel(x) for x in groups]) / unit
     edges = np.histogram_bin_edges(values, bins=bins) if values.size else bins
-    for x, label in zip(groups, labels):
-        ax.hist(np.ravel(x) / unit, bins=edges, alpha=0.6, label=label)
+    for k, (x, label) in enumerate(zip(groups, labels)):
+        ax.hist(np.ravel(x) / unit, bins=edges, alpha=0.6, label=label, color=("#0072B2", "#D55E00", "#009E73")[k % 3])
     ax.set_xlabel(f"conductance ({unit_label})")
     ax.set_ylabel("devices")
     if any(labels):
-        ax.legend(fontsize=8)
+        legend_outside(ax)
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -111,21 +113,31 @@ def drift_data(model, *, n_devices: int = 500, level: int | None = None, times=N
 
 
 def drift(times: np.ndarray, g: np.ndarray, *, t0: float | None = None, nu: float | None = None,
-          title: str | None = None, unit: float = 1e-6, unit_label: str = "uS"):
-    """Conductance vs time since programming (log-log): median, 5-95 % band, and ``(t/t0)^-nu`` if given."""
-    fig, (ax,) = _figure(1)
-    g = np.asarray(g, dtype=float) / unit
-    lo, med, hi = np.percentile(g, [5, 50, 95], axis=1)
-    ax.fill_between(times, lo, hi, alpha=0.3, label="5-95 % of devices")
-    ax.plot(times, med, lw=2, label="median")
-    if t0 is not None and nu is not None:
-        ref = med[0] * (np.maximum(times, t0) / t0) ** -nu
-        ax.plot(times, ref, "k--", lw=1, label=f"$(t/t_0)^{{-{nu:g}}}$, $t_0$ = {t0:g} s")
+          title: str | None = None, unit: float = 1e-6, unit_label: str = "µS", label: str = "devices",
+          reference: dict | None = None):
+    """Conductance vs time since programming (log-log): median, 5-95 % band, and ``(t/t0)^-nu`` if given.
+
+    ``label`` names the devices (e.g. the preset); ``reference`` (optional) is a second set,
+    ``{"times", "g", "label"}`` (and optionally ``"t0"``, ``"nu"``), drawn the same way in another colour.
+    """
+    fig, (ax,) = _figure(1, width=5.4)
+    sets = [(times, g, label, t0, nu, "#0072B2")]
+    if reference is not None:
+        sets.append((reference["times"], reference["g"], reference["label"], reference.get("t0"),
+                     reference.get("nu"), "#D55E00"))
+    for t, values, name, t_0, nu_, color in sets:
+        values = np.asarray(values, dtype=float) / unit
+        lo, med, hi = np.percentile(values, [5, 50, 95], axis=1)
+        ax.fill_between(t, lo, hi, alpha=0.25, color=color, label=f"{name}: 5-95 % of devices")
+        ax.plot(t, med, lw=2, color=color, label=f"{name}: median")
+        if t_0 is not None and nu_:
+            ref = med[0] * (np.maximum(t, t_0) / t_0) ** -nu_
+            ax.plot(t, ref, "--", color="k", lw=1, label=f"{name}: $(t/t_0)^{{-{nu_:g}}}$, $t_0$ = {t_0:g} s")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("time since programming (s)")
     ax.set_ylabel(f"conductance ({unit_label})")
-    ax.legend(fontsize=8)
+    legend_outside(ax, where="below", ncol=2)
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -143,12 +155,14 @@ def robustness(values: Sequence[np.ndarray], errors: Sequence[np.ndarray], *, xl
     log_x = list(log_x) if log_x is not None else [False] * n
     for ax, x, e, xl, lg in zip(axes, values, errors, xlabels, log_x):
         e = np.asarray(e, dtype=float)
-        ax.errorbar(x, e.mean(axis=1), yerr=e.std(axis=1), marker="o", capsize=3)
+        ax.errorbar(x, e.mean(axis=1), yerr=e.std(axis=1), marker="o", capsize=3, color="#0072B2",
+                    label=f"mean ± std over {e.shape[1]} device draws")
         ax.set_xlabel(xl)
         if lg:
             ax.set_xscale("log", base=2)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(ylabel)
+    legend_outside(axes[-1])
     if title:
         fig.suptitle(title)
     fig.tight_layout()

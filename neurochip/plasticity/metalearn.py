@@ -45,6 +45,7 @@ from neurochip.plasticity.fewshot import OutputParams, decide, simulate_outputs
 from neurochip.plasticity.device_wta import learn_through_device
 from neurochip.plasticity.functional import rule_params
 from neurochip.plasticity.rules import TERM_NAMES, TRACE_NAMES, LearningRule
+from neurochip.progress import bar
 
 
 
@@ -358,7 +359,8 @@ def evaluate_rules(rules: list, task_seeds, inner: InnerLoop, *, split: str = "t
     params = rule_params([rules[n] for n in plastic]) if plastic else None
     acc = np.zeros((len(rules), len(task_seeds)))
     ops = np.zeros_like(acc)
-    for t, task in loop_tasks(inner, task_seeds, split=split, k_shot=k_shot):
+    for t, task in loop_tasks(inner, bar(task_seeds, desc=f"{len(rules)} rules on tasks", unit="task"),
+                              split=split, k_shot=k_shot):
         seed = task_seeds[t]
         enc = LatencyPopulationEncoder(n_centers=inner.n_centers, steps=inner.steps,
                                        feature_range=inner.feature_range,
@@ -683,7 +685,8 @@ class MetaLearner:
         state = self._load() or self._new_state()
         es = state["es"]
         progress = print_progress if self.progress is True else (self.progress or None)
-        with open_executor(self.address, workers=self.workers) as ex:
+        with open_executor(self.address, workers=self.workers) as ex, \
+                bar(total=self.generations, initial=state["generation"], desc="meta-learning", unit="gen") as gens:
             while state["generation"] < self.generations:
                 g = state["generation"]
                 start = time.perf_counter()
@@ -709,6 +712,7 @@ class MetaLearner:
                 state["history"].append(record)
                 state["generation"] = g + 1
                 self._save(state, X, fitness)
+                gens.update()
                 if progress is not None:
                     progress(record)
             # Final choice: generation bests and the CMA-ES mean, re-scored on validation tasks

@@ -10,7 +10,7 @@ def learning_curve(best, mean, best_so_far=None, *, title: str = "Meta-learning 
     """Fitness per generation: best and mean of the population, best so far."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
     g = np.arange(1, len(best) + 1)
     ax.plot(g, mean, "o-", label="population mean")
     ax.plot(g, best, "s-", label="generation best")
@@ -20,9 +20,11 @@ def learning_curve(best, mean, best_so_far=None, *, title: str = "Meta-learning 
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("generation")
-    ax.set_ylabel("fitness (accuracy - synops cost)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.set_ylabel("fitness\n(accuracy - synaptic-event cost)")
+    ax.set_title(title, fontsize=10)
+    from neurochip.plotting import legend_outside
+
+    legend_outside(ax)
     fig.tight_layout()
     return fig
 
@@ -39,6 +41,7 @@ def kshot_accuracy(ks, mean: Mapping[str, np.ndarray], low: Mapping[str, np.ndar
         m = np.asarray(mean[name])
         ax.errorbar(ks, m, yerr=[m - np.asarray(low[name]), np.asarray(high[name]) - m], marker="o",
                     capsize=3, label=name)
+    ax.plot([], [], " ", label="bars: 95 % bootstrap CI")
     if chance is not None:
         ax.axhline(chance, color="gray", ls=":", label="chance")
     ax.set_xlabel("shots per class (k)")

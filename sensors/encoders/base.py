@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import brian2 as b2
 import numpy as np
 from brian2 import Quantity, ms, second
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
 
 from neurochip._validation import check_int, check_quantity, describe
 from neurochip.network import SpikeSource
@@ -128,17 +130,42 @@ def events_to_raster(neuron: np.ndarray, steps: np.ndarray, n_samples: int, n_ne
     return out
 
 
-class _Encoder:
-    """Shared machinery: input checks, SpikeSource output, Brian2 runs."""
+#: What ``transform`` returns, by the encoders' ``output`` parameter.
+OUTPUTS = ("spikes", "counts", "flat")
+
+
+class _Encoder(TransformerMixin, BaseEstimator):
+    """Shared machinery: input checks, SpikeSource or array output, Brian2 runs.
+
+    scikit-learn estimators: ``__init__`` only stores its keyword arguments
+    (``get_params`` / ``set_params`` / ``clone`` work), ``fit`` sets the attributes
+    ending in ``_``, ``transform`` before ``fit`` raises ``NotFittedError`` (a
+    ValueError). ``output`` chooses what ``transform`` returns:
+
+    - ``"spikes"`` (default): a :class:`neurochip.SpikeSource` per sample (a list
+      for a batch); ``X`` of shape (n_channels, n_steps) is one recording,
+      (n_samples, n_channels, n_steps) a batch (population encoder: (n_features,)
+      or (n_samples, n_features));
+    - ``"counts"``: spike counts per output neuron, float array (n_samples, n_outputs);
+    - ``"flat"``: the raster flattened, float array (n_samples, n_outputs * n_steps)
+      (neuron-major: neuron ``j``'s steps are columns ``j * n_steps ...``).
+
+    With the array outputs ``X`` follows scikit-learn: its first axis is always
+    samples (a 2-D ``X`` of a time-series encoder is (n_samples, n_steps) of one
+    channel), it is checked by ``sklearn.utils.validation.validate_data``
+    (``n_features_in_`` is ``X.shape[1]``, and ``transform`` requires the same),
+    so the encoders go into ``Pipeline``, ``cross_val_score`` and ``GridSearchCV``.
+    """
 
     #: output neurons per input channel
     per_channel = 1
     #: dimensionality of one sample's input (2: channels x steps; 1: features)
     sample_ndim = 2
 
-    def __init__(self, *, dt: Quantity = 1 * ms, name: str = "sensors"):
+    def __init__(self, *, dt: Quantity = 1 * ms, name: str = "sensors", output: str = "spikes"):
         self.dt = dt
         self.name = name
+        self.output = output
 
     def _owner(self):
         return type(self).__name__
@@ -147,20 +174,51 @@ class _Encoder:
     def dt_s(self) -> float:
         return float(check_quantity(self._owner(), "dt", self.dt, second, positive=True) / second)
 
+    def _array_output(self) -> bool:
+        if self.output not in OUTPUTS:
+            raise ValueError(f"{self._owner()}: output should be one of {', '.join(map(repr, OUTPUTS))}, "
+                             f"got {self.output!r}")
+        return self.output != "spikes"
+
+    def _batch(self, X, *, fitting: bool) -> tuple[np.ndarray, bool]:
+        """``X`` as a float batch with a leading sample axis (and whether it had one), checked."""
+        owner = f"{self._owner()}.{'fit' if fitting else 'transform'}"
+        if not self._array_output():
+            return _as_batch(owner, X, self.sample_ndim)
+        from sklearn.utils.validation import validate_data
+
+        X = validate_data(self, X, reset=fitting, allow_nd=True, dtype=np.float64)
+        arr = X[:, None, :] if self.sample_ndim == 2 and X.ndim == 2 else X
+        if arr.ndim != self.sample_ndim + 1:
+            one = "(n_samples, n_steps) or (n_samples, n_channels, n_steps)" if self.sample_ndim == 2 \
+                else "(n_samples, n_features)"
+            raise ValueError(f"{owner}: X should have shape {one}, got shape {X.shape}")
+        return _as_batch(owner, arr, self.sample_ndim)[0], True
+
     def _fit_input(self, X) -> tuple[str, np.ndarray]:
         """Start of ``fit``: the owner name and ``X`` as a batch (the units of ``dt`` checked)."""
         owner = self._owner()
         self.dt_s  # noqa: B018  (checks the units of dt)
-        arr, _ = _as_batch(f"{owner}.fit", X, self.sample_ndim)
+        arr, _ = self._batch(X, fitting=True)
+        if not self._array_output():
+            self.n_features_in_ = arr.shape[1]
         return owner, arr
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "n_channels_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = self.sample_ndim == 2
+        return tags
 
     def _check_fitted(self):
         if not hasattr(self, "n_channels_"):
-            raise ValueError(f"{self._owner()}: not fitted; call fit(X) first")
+            raise NotFittedError(f"{self._owner()}: not fitted; call fit(X) first")
 
     def _input(self, X):
         self._check_fitted()
-        arr, batched = _as_batch(f"{self._owner()}.transform", X, self.sample_ndim)
+        arr, batched = self._batch(X, fitting=False)
         if arr.shape[1] != self.n_channels_:
             raise ValueError(f"{self._owner()}.transform: X should have {self.n_channels_} channels (as in fit), "
                              f"got {arr.shape[1]}")
@@ -171,18 +229,22 @@ class _Encoder:
         self._check_fitted()
         return self.n_channels_ * self.per_channel
 
-    def transform(self, X):
-        """Encode with the numpy reference: a SpikeSource (list of them for a batch)."""
-        arr, batched = self._input(X)
-        return raster_to_sources(self.encode_numpy(arr), self.name, batched)
+    def _output(self, raster: np.ndarray, batched: bool):
+        if self.output == "counts":
+            return raster.sum(axis=-1).astype(np.float64)
+        if self.output == "flat":
+            return raster.reshape(raster.shape[0], -1).astype(np.float64)
+        return raster_to_sources(raster, self.name, batched)
 
-    def fit_transform(self, X):
-        return self.fit(X).transform(X)
+    def transform(self, X):
+        """Encode with the numpy reference: SpikeSource(s), or an array (see ``output``)."""
+        arr, batched = self._input(X)
+        return self._output(self.encode_numpy(arr), batched)
 
     def transform_brian(self, X, *, codegen_target: str | None = None):
         """Encode with the Brian2 model: same output type and spikes as :meth:`transform`."""
         arr, batched = self._input(X)
-        return raster_to_sources(self.encode_brian(arr, codegen_target=codegen_target), self.name, batched)
+        return self._output(self.encode_brian(arr, codegen_target=codegen_target), batched)
 
     def spikes_raster(self, spikes, n_steps: int) -> np.ndarray:
         return sources_to_raster(spikes, self.n_outputs(), n_steps)

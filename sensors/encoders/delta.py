@@ -55,7 +55,9 @@ class DeltaEncoder(_Encoder):
     noise_floor : float, optional
         Known noise standard deviation (e.g. :meth:`SensorArray.noise_floor`);
         if ``None``, ``fit`` estimates it from the data (robust std of first
-        differences / sqrt(2): the white part of the noise).
+        differences / sqrt(2): the white part of the noise; the median over
+        recordings of each one's MAD, or, when that is 0 as for recordings of 2
+        steps, the MAD of all recordings' differences pooled per channel).
     dt : Quantity
         Network step; one input sample per step.
 
@@ -70,8 +72,8 @@ class DeltaEncoder(_Encoder):
     per_channel = 2
 
     def __init__(self, threshold: float | None = None, *, factor: float = 3.0, noise_floor: float | None = None,
-                 dt: Quantity = 1 * ms, name: str = "sensors"):
-        super().__init__(dt=dt, name=name)
+                 dt: Quantity = 1 * ms, name: str = "sensors", output: str = "spikes"):
+        super().__init__(dt=dt, name=name, output=output)
         self.threshold = threshold
         self.factor = factor
         self.noise_floor = noise_floor
@@ -82,8 +84,16 @@ class DeltaEncoder(_Encoder):
         if self.noise_floor is not None:
             self.noise_floor_ = check_float(owner, "noise_floor", self.noise_floor, low=0.0, low_open=True)
         else:
+            if arr.shape[-1] < 2:
+                raise ValueError(f"{owner}: recordings of 1 step have no differences to estimate the noise floor "
+                                 f"from (n_features = 1 steps per channel); give threshold or noise_floor")
             d = np.diff(arr, axis=-1)
             mad = np.median(np.abs(d - np.median(d, axis=-1, keepdims=True)), axis=-1)
+            if np.median(mad) == 0:
+                # recordings too short for a per-recording estimate (2 steps give one difference, whose
+                # deviation from its own median is 0): pool the differences of all recordings per channel
+                pooled = np.moveaxis(d, 1, 0).reshape(d.shape[1], -1)
+                mad = np.median(np.abs(pooled - np.median(pooled, axis=-1, keepdims=True)), axis=-1)
             self.noise_floor_ = float(np.median(mad) / 0.6744897501960817 / np.sqrt(2))
         if self.threshold is not None:
             self.threshold_ = check_float(owner, "threshold", self.threshold, low=0.0, low_open=True)

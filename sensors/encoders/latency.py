@@ -20,8 +20,8 @@ class LatencyEncoder(_RangeFit, _Encoder):
     """
 
     def __init__(self, *, t_min: Quantity = 5 * ms, quantiles=(0.01, 0.99), dt: Quantity = 1 * ms,
-                 name: str = "sensors"):
-        super().__init__(dt=dt, name=name)
+                 name: str = "sensors", output: str = "spikes"):
+        super().__init__(dt=dt, name=name, output=output)
         self.t_min = t_min
         self.quantiles = quantiles
 

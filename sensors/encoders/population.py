@@ -36,8 +36,9 @@ class PopulationEncoder(_RangeFit, _Encoder):
     sample_ndim = 1
 
     def __init__(self, *, n_fields: int = 8, width: float = 1.0, window: Quantity = 20 * ms,
-                 min_activation: float = 0.05, quantiles=(0.0, 1.0), dt: Quantity = 1 * ms, name: str = "sensors"):
-        super().__init__(dt=dt, name=name)
+                 min_activation: float = 0.05, quantiles=(0.0, 1.0), dt: Quantity = 1 * ms, name: str = "sensors",
+                 output: str = "spikes"):
+        super().__init__(dt=dt, name=name, output=output)
         self.n_fields = n_fields
         self.width = width
         self.window = window

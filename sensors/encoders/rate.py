@@ -21,8 +21,9 @@ class RateEncoder(_RangeFit, _Encoder):
     """
 
     def __init__(self, *, max_rate: Quantity = 200 * Hz, min_rate: Quantity = 0 * Hz, quantiles=(0.01, 0.99),
-                 decode_window: int = 50, random_state=None, dt: Quantity = 1 * ms, name: str = "sensors"):
-        super().__init__(dt=dt, name=name)
+                 decode_window: int = 50, random_state=None, dt: Quantity = 1 * ms, name: str = "sensors",
+                 output: str = "spikes"):
+        super().__init__(dt=dt, name=name, output=output)
         self.max_rate = max_rate
         self.min_rate = min_rate
         self.quantiles = quantiles
