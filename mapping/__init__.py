@@ -260,7 +260,7 @@ def _with_weights(net: Network, weights: dict) -> Network:
 
     return Network(populations=net.populations, sources=net.sources, dt=net.dt, name=net.name,
                    projections=[Projection(p.name, p.pre, p.post, weights[p.name], delay=p.delay,
-                                           plasticity=p.plasticity) for p in net.projections])
+                                           plasticity=p.plasticity, gated=p.gated) for p in net.projections])
 
 
 def _horizon(net: Network, steps: int) -> int:
