@@ -61,6 +61,8 @@ class Deployment:
     wired : object
         The backend's wired processes (Lava: :class:`mapping.lava_backend.Wired`);
         rebuilt by :func:`run` when used or when a run needs a longer input horizon.
+    regulator : neurochip.regulator.MetaRegulator or None
+        The attached meta-regulator (see :func:`compile`).
     """
 
     network: Network
@@ -70,6 +72,7 @@ class Deployment:
     placement: Placement | None = None
     report: dict = field(default_factory=dict)
     wired: Any = None
+    regulator: Any = None
 
     @property
     def backend(self):
@@ -137,7 +140,7 @@ def _check_third_factor(network, proj, third, target) -> None:
 def compile(network: Network, target: Target | str = "loihi2-sim-float", *, random_state=None,
             vth_bits: int | None = None, min_vth_bits: int = 12, weight_parts: int = 1,
             calibrate_steps: int | None = None, calibration_margin: float = 2.0,
-            verify_steps: int | None = None, wire: bool = True) -> Deployment:
+            verify_steps: int | None = None, wire: bool = True, regulator=None) -> Deployment:
     """Compile ``network`` for ``target``.
 
     Steps: device snapshots of memristive projections (seeded by
@@ -167,6 +170,12 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
         ``report["agreement"]``.
     wire : bool
         Build the backend processes now (else at the first :func:`run`).
+    regulator : neurochip.regulator.MetaRegulator, optional
+        A fitted meta-regulator attached to the deployment (floating-point targets):
+        a regulator process fed by the monitored nodes' spike ports drives the
+        regulated populations' thresholds and output hold and the gated projections'
+        plasticity during every :func:`run` (see :mod:`mapping.lava.regulation`);
+        its log and actions are in ``result.info["regulator"]``.
 
     Returns
     -------
@@ -204,6 +213,13 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
                 raise ValueError(f"Projection '{proj.name}': plastic projections are supported on "
                                  f"floating-point targets only in this version (target "
                                  f"'{target.name}' is fixed point)")
+    if regulator is not None:
+        from neurochip.regulator.attached import check_attachable
+
+        check_attachable(regulator, network, "compile")
+        if target.precision == "fixed":
+            raise ValueError(f"compile: an attached regulator runs on floating-point targets in this version "
+                             f"(target '{target.name}' is fixed point); compile for 'loihi2-sim-float'")
     weights = snapshot_weights(network, random_state=random_state)
     report = {"target": target.name}
     plastic = {}
@@ -244,7 +260,7 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
                              weight_parts=weight_parts, calibration=calibration, margin=calibration_margin)
         report["quantization"] = quantized.report
     dep = Deployment(network=network, target=target, weights=weights, quantized=quantized,
-                     placement=placement, report=report)
+                     placement=placement, report=report, regulator=regulator)
     if verify_steps:
         verify(dep, check_steps(verify_steps))
     if wire and network.populations:
@@ -283,9 +299,10 @@ def run(deployment: Deployment, steps: int, probes: Mapping[str, Sequence[str]] 
     Returns
     -------
     SimulationResult
-        The same type as :func:`neurochip.simulate`; ``info`` holds timings and,
-        for plastic projections, ``weights`` (learned, ``(n_post, n_pre)`` lists, as
-        the Brian2 backend).
+        The same type as :func:`neurochip.simulate`; ``info`` holds timings,
+        for plastic projections ``weights`` (learned, ``(n_post, n_pre)`` lists, as
+        the Brian2 backend) and, with an attached regulator, ``regulator`` (log,
+        actions, gate and hold intervals, withheld spikes).
 
     Raises
     ------
@@ -304,7 +321,7 @@ def run(deployment: Deployment, steps: int, probes: Mapping[str, Sequence[str]] 
     if steps == 0 or not net.populations:
         from neurochip.reference import simulate as reference
 
-        result = reference(net, steps, probes)
+        result = reference(net, steps, probes, regulator=deployment.regulator)
         result.backend = f"{deployment.target.backend}-{deployment.target.name}"
         result.wall_time = time.perf_counter() - start
         return result

@@ -120,6 +120,8 @@ def _collect(deployment, wired, steps, files, probes, wall, info) -> SimulationR
     if weights:
         # As the Brian2 backend: learned weights (n_post, n_pre) as lists, so info stays JSON.
         info["weights"] = weights
+    for read in wired.readers:   # e.g. the attached regulator's log and actions
+        info.update(read(files, steps))
     sizes = {n.name: n.size for n in [*net.populations, *net.sources]}
     return SimulationResult(steps=steps, dt=net.dt, sizes=sizes, populations=net.population_names,
                             spikes=spikes, traces=traces, trace_indices=trace_indices,

@@ -122,27 +122,27 @@ def lower_memristive(ctx: LoweringContext, proj: Projection) -> None:
     LOWERINGS[_static_kind(proj, ctx.deployment.weights[proj.name])](ctx, proj)
 
 
-def _learning_dense(ctx: LoweringContext, proj: Projection, rule):
-    """A ``LearningDense`` that writes its learned weights to its record file when stopped."""
-    return LearningDense(weights=_dense(ctx.deployment.weights[proj.name]), learning_rule=rule,
-                         name=f"neurochip_{proj.name}", nc_record=ctx.record_path(proj.name), nc_dump=("weights",))
+def _learning_dense(ctx: LoweringContext, proj: Projection, rule, cls=LearningDense):
+    """A ``LearningDense`` (or subclass ``cls``) that writes its learned weights to its record file when stopped."""
+    return cls(weights=_dense(ctx.deployment.weights[proj.name]), learning_rule=rule,
+               name=f"neurochip_{proj.name}", nc_record=ctx.record_path(proj.name), nc_dump=("weights",))
 
 
 @lowering("plastic")
-def lower_plastic(ctx: LoweringContext, proj: Projection) -> None:
+def lower_plastic(ctx: LoweringContext, proj: Projection, *, cls=LearningDense) -> None:
     """``LearningDense`` with the rule's Loihi2F form; the post spikes drive the y traces."""
-    conn = _learning_dense(ctx, proj, Loihi2FLearningRule(**proj.plasticity.lava_rule_kwargs()))
+    conn = _learning_dense(ctx, proj, Loihi2FLearningRule(**proj.plasticity.lava_rule_kwargs()), cls)
     ctx.wired.lifs[proj.post].s_out.connect(conn.s_in_bap)
     _attach(ctx, proj, 0, conn)
 
 
 @lowering("plastic-third-factor")
-def lower_plastic_third_factor(ctx: LoweringContext, proj: Projection) -> None:
+def lower_plastic_third_factor(ctx: LoweringContext, proj: Projection, *, cls=LearningDense) -> None:
     """``LearningDense`` with a Loihi3F rule; the post ``LearningLIF`` owns and sends the y traces."""
     from mapping import third_factor_of
 
     kw = proj.plasticity.lava_rule_kwargs()
-    conn = _learning_dense(ctx, proj, Loihi3FLearningRule(**{key: kw[key] for key in LOIHI3F_KEYS}))
+    conn = _learning_dense(ctx, proj, Loihi3FLearningRule(**{key: kw[key] for key in LOIHI3F_KEYS}), cls)
     post = ctx.wired.lifs[proj.post]
     ctx.wired.sources[third_factor_of(proj)].s_out.connect(post.a_third_factor_in)
     post.s_out_bap.connect(conn.s_in_bap)
