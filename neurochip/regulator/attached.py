@@ -29,7 +29,7 @@ from neurochip._validation import describe
 from neurochip.network import Network
 from neurochip.regulator.core import (ACTUATORS, GATE, HOLD, VTH, ActionState, RegulatorState, action_changes,
                                       action_step, window_step)
-from neurochip.regulator.model import MetaRegulator, RegulatorLog
+from neurochip.regulator.model import MetaRegulator, RegulatorLog, raw_spikes  # noqa: F401  (raw_spikes: here too)
 from neurochip.results import Spikes
 
 
@@ -188,13 +188,3 @@ def open_mask(info: dict, key: str, n_steps: int) -> np.ndarray:
     for a, b in info.get(key, []):
         mask[a:b] = True
     return mask
-
-
-def raw_spikes(result, name: str) -> Spikes:
-    """The spikes node ``name`` emitted in a run, withheld ones included (for counting operations)."""
-    s = result.spikes[name]
-    held = result.info.get("regulator", {}).get("held_spikes", {}).get(name)
-    if not held or not held["steps"]:
-        return s
-    return Spikes.sorted(np.concatenate([s.indices, np.asarray(held["indices"], dtype=np.int64)]),
-                         np.concatenate([s.steps, np.asarray(held["steps"], dtype=np.int64)]))

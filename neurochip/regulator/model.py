@@ -122,6 +122,20 @@ class RegulatorLog:
             raise ValueError(f"RegulatorLog.from_dict: malformed log ({type(err).__name__}: {err})") from None
 
 
+def raw_spikes(result: SimulationResult, name: str) -> Spikes:
+    """The spikes node ``name`` emitted in a run, the ones a regulator withheld (safe mode) included.
+
+    What the regulator and the energy model count: a held output spike happened in
+    the network, it only did not leave it (``result.info["regulator"]["held_spikes"]``).
+    """
+    s = result.spikes[name]
+    held = result.info.get("regulator", {}).get("held_spikes", {}).get(name)
+    if not held or not held["steps"]:
+        return s
+    return Spikes.sorted(np.concatenate([s.indices, np.asarray(held["indices"], dtype=np.int64)]),
+                         np.concatenate([s.steps, np.asarray(held["steps"], dtype=np.int64)]))
+
+
 def hold_outputs(spikes: Spikes, log: RegulatorLog, population: str) -> tuple[Spikes, np.ndarray]:
     """Safe mode on an output: drop ``population``'s spikes while it is flagged.
 
@@ -296,7 +310,7 @@ class MetaRegulator:
         for p in pops:
             if p not in result.spikes:
                 raise ValueError(f"{owner}: result has no spikes of {p!r}")
-        counts = count_matrix(result.spikes, pops, stop, self.window,
+        counts = count_matrix({p: raw_spikes(result, p) for p in pops}, pops, stop, self.window,
                               start_step=start)[self.warmup_windows:]
         self.populations_ = pops
         self.sizes_ = np.array([net.nodes[p].size for p in pops], dtype=np.int64)
@@ -326,7 +340,10 @@ class MetaRegulator:
 
     # ---------------------------------------------------------------- detect
     def detect(self, result: SimulationResult, *, start_step: int = 0) -> RegulatorLog:
-        """Replay a run through the window update (numpy reference) and log the events."""
+        """Replay a run through the window update (numpy reference) and log the events.
+
+        Counts the spikes the nodes emitted, withheld ones included (:func:`raw_spikes`).
+        """
         self._check_fitted()
         owner = "MetaRegulator.detect"
         if not isinstance(result, SimulationResult):
@@ -338,8 +355,7 @@ class MetaRegulator:
             if result.sizes.get(p) != n:
                 raise ValueError(f"{owner}: {p!r} should have size {n} as in calibration, "
                                  f"got {result.sizes.get(p)}")
-        counts = count_matrix(result.spikes, self.populations_, result.steps, self.window,
-                              start_step=start_step)
+        counts = self.window_counts(result, start_step=start_step)
         rows, _ = run_windows(counts[self.warmup_windows:], self.band_)
         rows[:, 0] += self.warmup_windows
         steps = start_step + (rows[:, 0] + 1) * self.window - 1
@@ -347,9 +363,11 @@ class MetaRegulator:
         return self.make_log(table, n_steps=result.steps, backend=f"numpy-reference({result.backend})")
 
     def window_counts(self, result: SimulationResult, *, start_step: int = 0) -> np.ndarray:
-        """Counts per window of the monitored nodes, shape ``(n_windows, n)``."""
+        """Counts per window of the monitored nodes, shape ``(n_windows, n)`` (withheld spikes included,
+        :func:`raw_spikes`)."""
         self._check_fitted()
-        return count_matrix(result.spikes, self.populations_, result.steps, self.window, start_step=start_step)
+        spikes = {p: raw_spikes(result, p) for p in self.populations_}
+        return count_matrix(spikes, self.populations_, result.steps, self.window, start_step=start_step)
 
     def density(self, counts: np.ndarray) -> np.ndarray:
         """Spikes per neuron per second from counts per window (broadcast over populations)."""
@@ -438,7 +456,7 @@ def regulator_cost(regulator: MetaRegulator, result: SimulationResult,
     """
     regulator._check_fitted()
     profile = profile or regulator.profile
-    spikes = int(sum(result.spikes[p].steps.size for p in regulator.populations_))
+    spikes = int(sum(raw_spikes(result, p).steps.size for p in regulator.populations_))
     n = len(regulator.populations_)
     updates = n * int(result.steps)
     evaluations = n * (int(result.steps) // regulator.window)
