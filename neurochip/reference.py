@@ -169,7 +169,7 @@ def simulate(net: Network, steps: int, probes: Mapping[str, Sequence[str]] | Non
             pending[name] = pl.transmit(history[proj.pre][(k - proj.delay + 1) % depth])
             pl.learn(history[proj.pre][slot], history[proj.post][slot],
                      None if pl.third is None else history[pl.third][slot],
-                     1.0 if attached is None else float(attached.state.gate))
+                     0.0 if attached is None else float(attached.state.gate))   # gated: closed alone
         for name in sizes:
             idx = np.nonzero(history[name][slot])[0]
             if idx.size:
