@@ -199,55 +199,36 @@ class _PyRegulatorBase(PyLoihiProcessModel):
         self.safe_out.send((self.alarm != 0).astype(self.safe_out_dtype))
 
 
+def _numbered_ports(spike: LavaPyType, out: LavaPyType):
+    """Class decorator: the ``s_in<k>`` and ``act_out<j>`` port types of a model (Lava reads them with getattr)."""
+    def declare(cls):
+        for k in range(MAX_POPULATIONS):
+            setattr(cls, f"s_in{k}", spike)
+            setattr(cls, f"act_out{k}", out)
+        return cls
+    return declare
+
+
 @implements(proc=RegulatorProcess, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("floating_pt")
+@_numbered_ports(LavaPyType(PyInPort.VEC_DENSE, float), LavaPyType(PyOutPort.VEC_DENSE, float))
 class PyRegulatorModelFloat(_PyRegulatorBase):
     """Float model: spikes arrive as 0/1 floats."""
 
-    s_in0: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_in1: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_in2: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_in3: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_in4: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_in5: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_in6: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_in7: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     safe_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    safe_out_dtype = float
-    act_out0: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    act_out1: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    act_out2: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    act_out3: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    act_out4: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    act_out5: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    act_out6: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    act_out7: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     gate_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    safe_out_dtype = float
 
 
 @implements(proc=RegulatorProcess, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
+@_numbered_ports(LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24),
+                 LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24))
 class PyRegulatorModelFixed(_PyRegulatorBase):
     """Fixed-point model: spikes arrive as 0/1 integers (the counting logic is integer anyway)."""
 
-    s_in0: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_in1: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_in2: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_in3: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_in4: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_in5: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_in6: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_in7: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     safe_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    safe_out_dtype = np.int32
-    act_out0: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    act_out1: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    act_out2: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    act_out3: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    act_out4: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    act_out5: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    act_out6: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    act_out7: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     gate_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    safe_out_dtype = np.int32
