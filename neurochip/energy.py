@@ -12,9 +12,9 @@ count                     definition
 ``encoder_events``        spikes of a :class:`~neurochip.network.SpikeSource` (encoder output)
 ``spikes_routed``         per projection: pre spikes delivered in the run, one message each
 ``synaptic_ops``          per projection: ``sum over delivered pre spikes of fan_out[pre]``
-``learning_updates``      per plastic projection: ``synaptic_ops + sum over post spikes of fan_in[post]``,
-                          plus ``n_synapses`` per step if the rule has a ``u0`` term (updated
-                          every step); a ``gated`` projection: only steps the gate was open
+``learning_updates``      per plastic projection: ``synaptic_ops + sum over post spikes of fan_in[post]``;
+                          a rule with a ``u0`` term: ``n_synapses`` per step instead (every
+                          synapse updates once per step); ``gated``: only steps the gate was open
 ``memristor_reads``       per projection with a device: ``synaptic_ops * devices_per_weight``
 ``memristor_writes``      per projection with a device: ``learning_updates * devices_per_weight``
 ========================  ==================================================================
@@ -367,15 +367,18 @@ def _emitted(result: SimulationResult, name: str, regulated: dict):
 
 
 def _learning_updates(proj, pre, delivered: np.ndarray, post, T: int, gate: np.ndarray | None) -> int:
-    """Synapse updates of a plastic projection: per delivered pre spike its fan-out, per post spike
-    its fan-in, and every synapse every step for a rule with a ``u0`` term; ``gate``: open steps only."""
-    pre_on = delivered if gate is None else delivered & gate[np.clip(pre.steps, 0, max(T - 1, 0))]
-    post_on = np.ones(post.steps.size, dtype=bool) if gate is None else gate[post.steps]
-    n = int(fan_out(proj)[pre.indices[pre_on]].sum()) + int(fan_in(proj)[post.indices[post_on]].sum())
+    """Synapse updates of a plastic projection; ``gate``: at open steps only.
+
+    A rule with a ``u0`` term updates every synapse at every step (once per epoch,
+    whatever spiked); otherwise, per delivered pre spike its fan-out and per post
+    spike its fan-in.
+    """
     terms = getattr(proj.plasticity, "coefficients", None)
     if isinstance(terms, Mapping) and any(v != 0 and k.startswith("u0") for k, v in terms.items()):
-        n += int(fan_out(proj).sum()) * (T if gate is None else int(gate.sum()))
-    return n
+        return int(fan_out(proj).sum()) * (T if gate is None else int(gate.sum()))
+    pre_on = delivered if gate is None else delivered & gate[np.clip(pre.steps, 0, max(T - 1, 0))]
+    post_on = np.ones(post.steps.size, dtype=bool) if gate is None else gate[post.steps]
+    return int(fan_out(proj)[pre.indices[pre_on]].sum()) + int(fan_in(proj)[post.indices[post_on]].sum())
 
 
 def learning_energy(report: "EnergyReport") -> float:
