@@ -27,10 +27,9 @@ import numpy as np
 
 from neurochip._validation import describe
 from neurochip.network import Network
-from neurochip.regulator.core import (ACTUATORS, GATE, HOLD, VTH, ActionState, RegulatorState, action_changes,
+from neurochip.regulator.core import (ACTUATORS, GATE, HOLD, VTH, RegulatorState, action_changes,
                                       action_step, window_step)
-from neurochip.regulator.model import MetaRegulator, RegulatorLog, raw_spikes  # noqa: F401  (raw_spikes: here too)
-from neurochip.results import Spikes
+from neurochip.regulator.model import MetaRegulator, RegulatorLog
 
 
 def check_attachable(regulator, net: Network, owner: str) -> MetaRegulator:
