@@ -5,7 +5,7 @@
 - :mod:`neurochip.regulator.attached`: the regulator attached to a run (``regulator=`` of
   ``neurochip.reference.simulate``, ``neurochip.simulate`` and ``mapping.compile``): thresholds,
   plasticity gate, output hold, and ``result.info["regulator"]``.
-- :class:`BrianRegulator` / :func:`attach` / :func:`run_regulated`: the same in a Brian2 network.
+- :class:`BrianRegulator` / :func:`attach`: the same in a Brian2 network; :func:`run_regulated`: a Brian2 run with it.
 - ``mapping.lava_regulator``: the same update as a Lava process, driving a deployment.
 """
 from neurochip.regulator.core import (ACTUATORS, GATE, HIGH, HOLD, KINDS, LOW, RECOVERED, SILENCE, VTH, ActionParams,
@@ -15,9 +15,20 @@ from neurochip.regulator.model import (POLICIES, MetaRegulator, RegulatorEvent, 
                                        apply_recalibration, hold_outputs, raw_spikes, regulator_cost)
 
 
+def run_regulated(net, regulator: MetaRegulator, steps: int, *, codegen_target: str | None = None):
+    """Run ``net`` in Brian2 with the regulator attached (:func:`neurochip.simulate` with ``regulator=``).
+
+    Returns ``(SimulationResult, RegulatorLog)``.
+    """
+    from neurochip.brian_backend import simulate
+
+    result = simulate(net, steps, codegen_target=codegen_target, regulator=regulator)
+    return result, RegulatorLog.from_dict(result.info["regulator"]["log"])
+
+
 def __getattr__(name):
     # The Brian2 component is imported lazily (brian2 code generation set-up is not needed otherwise).
-    if name in ("BrianRegulator", "BrianAttachment", "attach", "run_regulated"):
+    if name in ("BrianRegulator", "BrianAttachment", "attach"):
         from neurochip.regulator import brian
 
         return getattr(brian, name)

@@ -259,14 +259,3 @@ def attach(model, regulator: MetaRegulator) -> BrianAttachment:
     :func:`neurochip.simulate` with ``regulator=`` does all of it.
     """
     return BrianAttachment(model, regulator)
-
-
-def run_regulated(net, regulator: MetaRegulator, steps: int, *, codegen_target: str | None = None):
-    """Run ``net`` in Brian2 with the regulator attached (:func:`neurochip.simulate` with ``regulator=``).
-
-    Returns ``(SimulationResult, RegulatorLog)``.
-    """
-    from neurochip.brian_backend import simulate
-
-    result = simulate(net, steps, codegen_target=codegen_target, regulator=regulator)
-    return result, RegulatorLog.from_dict(result.info["regulator"]["log"])
