@@ -369,7 +369,7 @@ def verify(deployment: Deployment, steps: int, *, reference: str = "numpy",
         from neurochip.reference import simulate as ref_simulate
     else:
         from neurochip import simulate as ref_simulate
-    ref = ref_simulate(ref_net, steps)
+    ref = ref_simulate(ref_net, steps, regulator=deployment.regulator)   # an attached regulator acts in both
     got = run(deployment, steps)
     out = {"reference": reference, "tolerance_steps": tolerance_steps, "steps": steps,
            "populations": {}}

@@ -205,3 +205,18 @@ def test_label_trace_population_cannot_be_regulated():
     reg = MetaRegulator(window=10, policy="safe_mode").fit(net, reference.simulate(net, 100))
     with pytest.raises(ValueError, match="Population 'out': the attached regulator scales its threshold or holds"):
         mapping.compile(net, "loihi2-sim-float", regulator=reg)
+
+
+def test_zero_steps_and_verify_of_a_regulated_deployment():
+    """No step: an empty record; mapping.verify compares with the regulated numpy reference (exact)."""
+    import mapping
+
+    reg = fitted("recalibrate")
+    net = network(fault_source(1, True), plastic=False)
+    for run in (reference.simulate, brian_backend.simulate):
+        info = run(net, 0, regulator=reg).info["regulator"]
+        assert info["actions"] == [] and info["log"]["events"] == [] and info["gate_intervals"] == []
+    dep = mapping.compile(net, "loihi2-sim-float", regulator=reg)
+    agreement = mapping.verify(dep, 400)["total"]
+    assert agreement["exact_fraction"] == 1.0 and agreement["n_a"] > 0
+    assert any(a["actuator"] == "vth" for a in reference.simulate(net, 400, regulator=reg).info["regulator"]["actions"])
