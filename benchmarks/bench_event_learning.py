@@ -24,9 +24,12 @@ Accuracy: per sample, the ``out`` neuron with most spikes (none: wrong). Learnin
 plastic projection's learning updates in joules (``neurochip.energy``, Loihi 1: 120 pJ per update;
 the rule has ``u0`` terms, so every synapse updates at every step the rule runs).
 
+Also replayed on the event-driven run: the same band on the inputs ``x`` (spike density of the
+encoder), to see whether a density alarm would have opened learning on this drift.
+
 Run: ``python benchmarks/bench_event_learning.py [--seeds 0 1 2] [--lr 11] [--quick]``
-(``--sweep`` also measures the rule rates ``--sweep-lr``). Prints the figures and writes
-``benchmarks/out/bench_event_learning.json``.
+(``--sweep`` also measures the rule rates ``--sweep-lr`` on ``--sweep-seeds``). Prints the
+figures and writes ``benchmarks/out/bench_event_learning.json``.
 """
 from __future__ import annotations
 
@@ -133,6 +136,8 @@ def run_seed(setup: Setup, seed: int, args, lr: int) -> dict:
     calib = reference.simulate(net, y.shape[1])
     reg = MetaRegulator(window=args.window, k=args.k, persist=args.persist, populations=["error"],
                         policy="learn").fit(net, calib)
+    # the same band on the inputs instead (replayed below): does spike density see this drift?
+    inputs = MetaRegulator(window=args.window, k=args.k, persist=args.persist, populations=["x"]).fit(net, calib)
     out = {"seed": seed, "calibration_accuracy": float(correct(calib, labels, sps).mean()),
            "band_high": float(reg.band_.high[0]), "band_mean": float(reg.mean_[0])}
     # 3. the measured stream, both learners from w0
@@ -153,6 +158,15 @@ def run_seed(setup: Setup, seed: int, args, lr: int) -> dict:
                      "gate_open_steps": info.get("gate_open_steps", y.shape[1]),
                      "gate_openings": len(info.get("gate_intervals", [])) if gated else None,
                      "wall_s": time.perf_counter() - t0}
+        if gated:
+            onset = args.drift_at * sps
+            first = [e for e in info["log"]["events"] if e["kind"] != "recovered"]
+            after = [e["step"] for e in first if e["step"] >= onset]
+            out[name]["first_error_alarm_after_drift_samples"] = (after[0] - onset + 1) / sps if after else None
+            out[name]["error_alarms_before_drift"] = sum(1 for e in first if e["step"] < onset)
+            seen = [e.step for e in inputs.detect(res).events if e.kind != "recovered"]
+            out["input_density_alarms"] = {"before_drift": sum(1 for k in seen if k < onset),
+                                           "after_drift": sum(1 for k in seen if k >= onset)}
     a, e = out["always_on"], out["event_driven"]
     out["accuracy_difference_points"] = 100 * (e["accuracy"] - a["accuracy"])
     # None: the event-driven learner never learned (an infinite ratio)
@@ -188,6 +202,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--lr", type=int, default=11, help="rule decay 2**-lr per step (eta = 4 decay)")
     parser.add_argument("--sweep", action="store_true", help="also measure the rates --sweep-lr")
     parser.add_argument("--sweep-lr", type=int, nargs="+", default=[12, 13])
+    parser.add_argument("--sweep-seeds", type=int, nargs="+", default=None, help="seeds of the sweep (default: --seeds)")
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--drift-at", type=int, default=30)
     parser.add_argument("--ramp-s", type=float, default=10.0)
@@ -215,7 +230,7 @@ def main(argv=None) -> dict:
            "swapped_sensors": setup.swapped.tolist(), "profile": LOIHI1.name, "runs": {}, "summary": {}}
     for lr in [args.lr, *(args.sweep_lr if args.sweep else [])]:
         runs = []
-        for seed in args.seeds:
+        for seed in (args.seeds if lr == args.lr or args.sweep_seeds is None else args.sweep_seeds):
             r = run_seed(setup, seed, args, lr)
             a, e = r["always_on"], r["event_driven"]
             print(f"lr 2^-{lr} seed {seed}: accuracy always-on {a['accuracy']:.3f} event-driven {e['accuracy']:.3f} "
