@@ -65,6 +65,8 @@ class Deployment:
     learning : dict of str to neurochip.plasticity.fixed.LearningPlan
         Fixed point: how each plastic projection learns in integers
         (:func:`mapping.quantization_learning.quantize_learning`).
+    regulator : neurochip.regulator.MetaRegulator or None
+        The attached meta-regulator (see :func:`compile`).
     """
 
     network: Network
@@ -75,6 +77,7 @@ class Deployment:
     report: dict = field(default_factory=dict)
     wired: Any = None
     learning: dict = field(default_factory=dict)
+    regulator: Any = None
 
     @property
     def backend(self):
@@ -141,7 +144,7 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
             vth_bits: int | None = None, min_vth_bits: int = 12, weight_parts: int | None = None,
             calibrate_steps: int | None = None, calibration_margin: float = 2.0,
             compensate: bool | None = None, verify_steps: int | None = None, wire: bool = True,
-            learning: Mapping | None = None, strict_rule: bool = False) -> Deployment:
+            learning: Mapping | None = None, strict_rule: bool = False, regulator=None) -> Deployment:
     """Compile ``network`` for ``target``.
 
     Steps: device snapshots of memristive projections (seeded by
@@ -195,6 +198,12 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
         plastic projection's deployed rule differs from the rule given (coefficients
         off Lava's grid; on fixed point also after rescaling, rounded time constants
         and impulses). The differences are in ``report["plasticity"]``.
+    regulator : neurochip.regulator.MetaRegulator, optional
+        A fitted meta-regulator attached to the deployment (floating-point targets):
+        a regulator process fed by the monitored nodes' spike ports drives the
+        regulated populations' thresholds and output hold and the gated projections'
+        plasticity during every :func:`run` (see :mod:`mapping.lava.regulation`);
+        its log and actions are in ``result.info["regulator"]``.
 
     Returns
     -------
@@ -228,6 +237,11 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
             third = third_factor_of(proj)
             if third is not None:
                 _check_third_factor(network, proj, third, target)
+            if getattr(proj, "gated", False) and target.precision == "fixed":
+                raise ValueError(f"Projection '{proj.name}': gated plasticity is opened by an attached regulator, "
+                                 f"which runs on floating-point targets in this version (target "
+                                 f"'{target.name}' is fixed point); compile for 'loihi2-sim-float' or set "
+                                 f"gated=False")
             if proj.delay != 1:
                 raise ValueError(f"Projection '{proj.name}': plastic projections need delay 1 "
                                  f"(LearningDense has no delays), got {proj.delay}")
@@ -238,6 +252,13 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
                          f"(known: {', '.join(quantization_learning.OPTIONS)})")
     if target.precision == "fixed":
         quantization_learning.check_rules(network)
+    if regulator is not None:
+        from neurochip.regulator.attached import check_attachable
+
+        check_attachable(regulator, network, "compile")
+        if target.precision == "fixed":
+            raise ValueError(f"compile: an attached regulator runs on floating-point targets in this version "
+                             f"(target '{target.name}' is fixed point); compile for 'loihi2-sim-float'")
     weights = snapshot_weights(network, random_state=random_state)
     report = {"target": target.name}
     plastic = {}
@@ -283,7 +304,7 @@ def compile(network: Network, target: Target | str = "loihi2-sim-float", *, rand
     if plastic:
         report["plasticity"] = plastic
     dep = Deployment(network=network, target=target, weights=weights, quantized=quantized,
-                     placement=placement, report=report, learning=plans)
+                     placement=placement, report=report, learning=plans, regulator=regulator)
     if verify_steps:
         verify(dep, check_steps(verify_steps))
     if wire and network.populations:
@@ -359,7 +380,7 @@ def _with_weights(net: Network, weights: dict) -> Network:
 
     return Network(populations=net.populations, sources=net.sources, dt=net.dt, name=net.name,
                    projections=[Projection(p.name, p.pre, p.post, weights[p.name], delay=p.delay,
-                                           plasticity=p.plasticity) for p in net.projections])
+                                           plasticity=p.plasticity, gated=p.gated) for p in net.projections])
 
 
 def _horizon(net: Network, steps: int) -> int:
@@ -382,9 +403,10 @@ def run(deployment: Deployment, steps: int, probes: Mapping[str, Sequence[str]] 
     Returns
     -------
     SimulationResult
-        The same type as :func:`neurochip.simulate`; ``info`` holds timings and,
-        for plastic projections, ``weights`` (learned, ``(n_post, n_pre)`` lists, as
-        the Brian2 backend).
+        The same type as :func:`neurochip.simulate`; ``info`` holds timings,
+        for plastic projections ``weights`` (learned, ``(n_post, n_pre)`` lists, as
+        the Brian2 backend) and, with an attached regulator, ``regulator`` (log,
+        actions, gate and hold intervals, withheld spikes).
 
     Raises
     ------
@@ -403,7 +425,7 @@ def run(deployment: Deployment, steps: int, probes: Mapping[str, Sequence[str]] 
     if steps == 0 or not net.populations:
         from neurochip.reference import simulate as reference
 
-        result = reference(net, steps, probes)
+        result = reference(net, steps, probes, regulator=deployment.regulator)
         result.backend = f"{deployment.target.backend}-{deployment.target.name}"
         result.wall_time = time.perf_counter() - start
         return result
@@ -452,7 +474,7 @@ def verify(deployment: Deployment, steps: int, *, reference: str = "numpy",
         from neurochip.reference import simulate as ref_simulate
     else:
         from neurochip import simulate as ref_simulate
-    ref = ref_simulate(ref_net, steps)
+    ref = ref_simulate(ref_net, steps, regulator=deployment.regulator)   # an attached regulator acts in both
     got = run(deployment, steps)
     out = {"reference": reference, "tolerance_steps": tolerance_steps, "steps": steps,
            "populations": {}}

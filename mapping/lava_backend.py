@@ -124,6 +124,8 @@ def _collect(deployment, wired, steps, files, probes, wall, info) -> SimulationR
     if mantissas:
         # Fixed point: the learned integer mantissas themselves (weights = mantissa * LSB).
         info["weight_mant"] = mantissas
+    for read in wired.readers:   # e.g. the attached regulator's log and actions
+        info.update(read(files, steps))
     sizes = {n.name: n.size for n in [*net.populations, *net.sources]}
     return SimulationResult(steps=steps, dt=net.dt, sizes=sizes, populations=net.population_names,
                             spikes=spikes, traces=traces, trace_indices=trace_indices,

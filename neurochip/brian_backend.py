@@ -30,6 +30,7 @@ networks of the same structure.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -86,7 +87,9 @@ def projection_synapses(proj: Projection, groups: dict, *, dt, name: str) -> tup
     Weight part: :func:`~neurochip.brian_synapses.plain_weights` (clipped to the
     rule's ``[w_min, w_max]`` when plastic), or the device's
     :func:`~neurochip.devices.brian.device_part`. Rule part:
-    :func:`~neurochip.plasticity.brian.rule_part`. Returns ``(synapses, other objects)``.
+    :func:`~neurochip.plasticity.brian.rule_part`; a ``gated`` projection's weight change is
+    ``gate * dw`` with a shared ``gate`` (0: closed, set by an attached regulator).
+    Returns ``(synapses, other objects)``.
     """
     pre_idx, post_idx, w = proj.synapses()
     rule = proj.plasticity
@@ -95,6 +98,9 @@ def projection_synapses(proj: Projection, groups: dict, *, dt, name: str) -> tup
         from neurochip.plasticity.brian import rule_part as make_rule_part
 
         rule_part = make_rule_part(proj, groups, dt=dt, name=name)   # checks that it is a LearningRule
+        if proj.gated:   # event-driven learning: the attached regulator sets the gate (issue 19)
+            rule_part = dataclasses.replace(rule_part, model=rule_part.model + "\ngate : 1 (shared)",
+                                            dw=f"gate*({rule_part.dw})")
     if proj.device is not None:
         from neurochip.devices.brian import device_part
 
@@ -146,7 +152,7 @@ def build(net: Network, probes: Mapping[str, Sequence[str]] | None = None) -> Br
 
 
 def simulate(net: Network, steps: int, probes: Mapping[str, Sequence[str]] | None = None, *,
-             codegen_target: str | None = None, report: str | None = None) -> SimulationResult:
+             codegen_target: str | None = None, report: str | None = None, regulator=None) -> SimulationResult:
     """Run ``net`` for ``steps`` steps in Brian2.
 
     Parameters
@@ -161,6 +167,10 @@ def simulate(net: Network, steps: int, probes: Mapping[str, Sequence[str]] | Non
         Cython where compiling pays; see :mod:`neurochip._brian`).
     report : {"text", "stdout", "stderr"}, optional
         Brian2 progress report for long runs.
+    regulator : neurochip.regulator.MetaRegulator, optional
+        Fitted; attached to the run (:func:`neurochip.regulator.brian.attach`): it acts
+        during the run (thresholds, plasticity gate, output hold) and its log and
+        actions are in ``result.info["regulator"]``.
 
     Returns
     -------
@@ -169,14 +179,21 @@ def simulate(net: Network, steps: int, probes: Mapping[str, Sequence[str]] | Non
     start = time.perf_counter()
     steps = check_steps(steps)
     check_target(codegen_target)
-    if steps == 0:
+    if steps == 0 and regulator is None:
         # Nothing to run: an empty result (building Brian2 objects that never run only warns).
         return empty_result(net, check_probes(net, probes))
     model = build(net, probes)
+    attached = None
+    if regulator is not None:
+        from neurochip.regulator.brian import attach
+
+        attached = attach(model, regulator)
     with model.seeded():
         target = run_network(model.brian, steps * net.dt, codegen_target=codegen_target, report=report)
     result = collect(model, steps, time.perf_counter() - start)
     result.backend = f"brian2-{target}"
+    if attached is not None:
+        attached.finish(result)
     return result
 
 

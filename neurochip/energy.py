@@ -12,7 +12,9 @@ count                     definition
 ``encoder_events``        spikes of a :class:`~neurochip.network.SpikeSource` (encoder output)
 ``spikes_routed``         per projection: pre spikes delivered in the run, one message each
 ``synaptic_ops``          per projection: ``sum over delivered pre spikes of fan_out[pre]``
-``learning_updates``      per plastic projection: ``synaptic_ops + sum over post spikes of fan_in[post]``
+``learning_updates``      per plastic projection: ``synaptic_ops + sum over post spikes of fan_in[post]``;
+                          a rule with a ``u0`` term: ``n_synapses`` per step instead (every
+                          synapse updates once per step); ``gated``: only steps the gate was open
 ``memristor_reads``       per projection with a device: ``synaptic_ops * devices_per_weight``
 ``memristor_writes``      per projection with a device: ``learning_updates * devices_per_weight``
 ========================  ==================================================================
@@ -21,6 +23,18 @@ A pre spike of step ``k`` is *delivered* when ``k + delay < T`` (it reaches the
 post population inside the run). ``fan_out[i]`` is the number of synapses of
 pre neuron ``i`` in the projection (a dense weight matrix has a synapse for
 every pair, zeros included; a sparse one has its stored entries).
+
+A run with an attached meta-regulator (``result.info["regulator"]``, see
+:mod:`neurochip.regulator.attached`) is counted as it ran on chip: output spikes
+the safe mode withheld still happened (they are counted); a gated projection
+learns only at the steps of ``gate_intervals`` (none without a regulator); and
+the regulator itself is an item (``"(regulator)"``) counted as an on-chip
+implementation: one compartment per monitored node updated every step
+(``neuron_updates``), one synaptic op per monitored spike (``synaptic_ops``),
+plus ``window_evaluations`` (monitored nodes x windows) and ``actuator_writes``
+(threshold, gate and hold changes), reported as counts with no energy figure of
+their own (the evaluation is the compartment's threshold test, a write a
+register write).
 
 Energy is the dot product of counts and per-event energies::
 
@@ -58,7 +72,10 @@ from neurochip.results import SimulationResult
 
 __all__ = ["EnergyProfile", "CrossbarDevice", "CROSSBAR_PRESETS", "LOIHI1", "LOIHI2", "PROFILES",
            "OperationCounts", "EnergyReport", "count_operations", "estimate_energy", "fan_out",
-           "fan_in", "plot_energy", "report_bars", "COUNT_FIELDS"]
+           "fan_in", "plot_energy", "report_bars", "COUNT_FIELDS", "REGULATOR", "learning_energy"]
+
+#: Item name of the attached meta-regulator in counts and reports (no node can be named so).
+REGULATOR = "(regulator)"
 
 #: Count names and the profile field giving their energy per event.
 COUNT_FIELDS = {
@@ -215,24 +232,29 @@ class OperationCounts:
 
     ``nodes[name]`` has ``spikes``, ``neuron_updates`` and ``encoder_events``;
     ``projections[name]`` has ``spikes_routed``, ``synaptic_ops``,
-    ``learning_updates``, ``memristor_reads`` and ``memristor_writes``
-    (all Python ints).
+    ``learning_updates``, ``memristor_reads`` and ``memristor_writes``;
+    ``regulator`` (empty without an attached regulator) has ``neuron_updates``,
+    ``synaptic_ops``, ``window_evaluations`` and ``actuator_writes`` (all Python ints);
+    ``posts[projection]`` is its post population.
     """
 
     steps: int
     dt: Quantity
     nodes: dict = field(default_factory=dict)
     projections: dict = field(default_factory=dict)
+    regulator: dict = field(default_factory=dict)
+    posts: dict = field(default_factory=dict)
 
     def total(self, count: str) -> int:
         if count not in COUNT_FIELDS and count != "spikes":
             raise ValueError(f"OperationCounts.total: unknown count {count!r} "
                              f"(known: spikes, {', '.join(COUNT_FIELDS)})")
-        return int(sum(c.get(count, 0) for c in [*self.nodes.values(), *self.projections.values()]))
+        return int(sum(c.get(count, 0) for c in [*self.nodes.values(), *self.projections.values(),
+                                                 self.regulator]))
 
     def to_dict(self) -> dict:
         return {"steps": self.steps, "dt_s": float(self.dt / second), "nodes": self.nodes,
-                "projections": self.projections,
+                "projections": self.projections, "regulator": self.regulator,
                 "totals": {c: self.total(c) for c in ["spikes", *COUNT_FIELDS]}}
 
 
@@ -288,22 +310,29 @@ def count_operations(net: Network, result: SimulationResult, *, learning_updates
                              f"{result.sizes.get(node.name)} in the result")
     T = int(result.steps)
     counts = OperationCounts(steps=T, dt=result.dt)
+    regulated = result.info.get("regulator") or {}
+    spikes = {name: _emitted(result, name, regulated) for name in result.spikes}
     for pop in net.populations:
-        counts.nodes[pop.name] = {"spikes": int(result.spikes[pop.name].steps.size),
+        counts.nodes[pop.name] = {"spikes": int(spikes[pop.name].steps.size),
                                   "neuron_updates": int(pop.size) * T, "encoder_events": 0}
     for src in net.sources:
-        n = int(result.spikes[src.name].steps.size)
+        n = int(spikes[src.name].steps.size)
         counts.nodes[src.name] = {"spikes": n, "neuron_updates": 0, "encoder_events": n}
+    gate = None
+    if any(p.gated for p in net.projections):
+        gate = np.zeros(T, dtype=bool)           # closed without a regulator
+        for a, b in regulated.get("gate_intervals", []):
+            gate[a:b] = True
     for proj in net.projections:
-        pre = result.spikes[proj.pre]
+        pre = spikes[proj.pre]
         delivered = pre.steps + proj.delay < T
         syn_ops = int(fan_out(proj)[pre.indices[delivered]].sum())
         c = {"spikes_routed": int(delivered.sum()), "synaptic_ops": syn_ops}
         if proj.name in learning_updates:
             c["learning_updates"] = learning_updates[proj.name]
         elif proj.plasticity is not None:
-            post = result.spikes[proj.post]
-            c["learning_updates"] = syn_ops + int(fan_in(proj)[post.indices].sum())
+            c["learning_updates"] = _learning_updates(proj, pre, delivered, spikes[proj.post], T,
+                                                      gate if proj.gated else None)
         else:
             c["learning_updates"] = 0
         if proj.device is not None:
@@ -314,7 +343,48 @@ def count_operations(net: Network, result: SimulationResult, *, learning_updates
             c["memristor_reads"] = 0
             c["memristor_writes"] = memristor_writes.get(proj.name, 0)
         counts.projections[proj.name] = c
+        counts.posts[proj.name] = proj.post
+    if regulated:
+        log = regulated["log"]
+        n = len(log["populations"])
+        counts.regulator = {"neuron_updates": n * T,
+                            "synaptic_ops": int(sum(spikes[p].steps.size for p in log["populations"])),
+                            "window_evaluations": n * (T // int(log["window"])),
+                            "actuator_writes": len(regulated.get("actions", []))}
     return counts
+
+
+def _emitted(result: SimulationResult, name: str, regulated: dict):
+    """Spikes of ``name`` that happened in the run: those withheld by a safe mode included."""
+    from neurochip.results import Spikes
+
+    s = result.spikes[name]
+    held = regulated.get("held_spikes", {}).get(name)
+    if not held or not held["steps"]:
+        return s
+    return Spikes.sorted(np.concatenate([s.indices, np.asarray(held["indices"], dtype=np.int64)]),
+                         np.concatenate([s.steps, np.asarray(held["steps"], dtype=np.int64)]))
+
+
+def _learning_updates(proj, pre, delivered: np.ndarray, post, T: int, gate: np.ndarray | None) -> int:
+    """Synapse updates of a plastic projection; ``gate``: at open steps only.
+
+    A rule with a ``u0`` term updates every synapse at every step (once per epoch,
+    whatever spiked); otherwise, per delivered pre spike its fan-out and per post
+    spike its fan-in.
+    """
+    terms = getattr(proj.plasticity, "coefficients", None)
+    if isinstance(terms, Mapping) and any(v != 0 and k.startswith("u0") for k, v in terms.items()):
+        return int(fan_out(proj).sum()) * (T if gate is None else int(gate.sum()))
+    pre_on = delivered if gate is None else delivered & gate[np.clip(pre.steps, 0, max(T - 1, 0))]
+    post_on = np.ones(post.steps.size, dtype=bool) if gate is None else gate[post.steps]
+    return int(fan_out(proj)[pre.indices[pre_on]].sum()) + int(fan_in(proj)[post.indices[post_on]].sum())
+
+
+def learning_energy(report: "EnergyReport") -> float:
+    """Joules of learning in a report: learning updates and memristor writes of every projection."""
+    return float(sum(parts.get("learning_updates", 0.0) + parts.get("memristor_writes", 0.0)
+                     for parts in report.projections.values()))
 
 
 @dataclass
@@ -339,26 +409,50 @@ class EnergyReport:
     per_second: Quantity
     per_inference: Quantity
     n_inferences: int
+    regulator: dict = field(default_factory=dict)
+
+    def items(self) -> list:
+        """``(name, joules per count)`` of every node, projection and the regulator."""
+        items = [*self.nodes.items(), *self.projections.items()]
+        return items + [(REGULATOR, self.regulator)] if self.regulator else items
 
     def by_item(self) -> dict[str, float]:
-        """Total joules of every population, source and projection."""
-        return {name: float(sum(parts.values())) for name, parts in [*self.nodes.items(),
-                                                                    *self.projections.items()]}
+        """Total joules of every population, source, projection and the regulator (``"(regulator)"``)."""
+        return {name: float(sum(parts.values())) for name, parts in self.items()}
 
     def by_count(self) -> dict[str, float]:
         """Total joules of every count type (synaptic_ops, neuron_updates, ...)."""
         out = {c: 0.0 for c in COUNT_FIELDS}
-        for parts in [*self.nodes.values(), *self.projections.values()]:
+        for _, parts in self.items():
             for c, e in parts.items():
                 out[c] += e
         return out
 
+    def by_population(self, *, per_inference: bool = False) -> dict[str, dict[str, float]]:
+        """Joules per population (and source, and the regulator) and per kind of operation.
+
+        A projection's operations (synaptic ops, routing, learning, memristor reads and
+        writes) are those of its post population, whose core holds its synapses.
+        ``per_inference``: divided by ``n_inferences``.
+        """
+        out = {name: dict(parts) for name, parts in self.nodes.items()}
+        for name, parts in self.projections.items():
+            target = out.setdefault(self.counts.posts.get(name, name), {})
+            for c, e in parts.items():
+                target[c] = target.get(c, 0.0) + e
+        if self.regulator:
+            out[REGULATOR] = dict(self.regulator)
+        scale = 1.0 / self.n_inferences if per_inference else 1.0
+        return {name: {c: e * scale for c, e in parts.items()} for name, parts in out.items()}
+
     def to_dict(self) -> dict:
         return {"profile": self.profile.to_dict(), "counts": self.counts.to_dict(),
-                "energy_J": {"nodes": self.nodes, "projections": self.projections,
+                "energy_J": {"nodes": self.nodes, "projections": self.projections, "regulator": self.regulator,
                              "by_count": self.by_count(), "total": float(self.total / joule),
                              "per_second_W": float(self.per_second / (joule / second)),
                              "per_inference": float(self.per_inference / joule),
+                             "per_inference_by_population": self.by_population(per_inference=True),
+                             "learning": learning_energy(self),
                              "n_inferences": self.n_inferences}}
 
 
@@ -403,12 +497,13 @@ def estimate_energy(net: Network, result: SimulationResult, profile: EnergyProfi
 
     nodes = {n: energies(c) for n, c in counts.nodes.items()}
     projections = {n: energies(c) for n, c in counts.projections.items()}
-    total = sum(sum(p.values()) for p in [*nodes.values(), *projections.values()]) * joule
+    regulator = energies(counts.regulator) if counts.regulator else {}
+    total = sum(sum(p.values()) for p in [*nodes.values(), *projections.values(), regulator]) * joule
     duration = counts.steps * counts.dt
     per_second = total / duration if counts.steps else 0 * joule / second
     return EnergyReport(counts=counts, profile=profile, nodes=nodes, projections=projections,
                         total=total, per_second=per_second, per_inference=total / n_inferences,
-                        n_inferences=n_inferences)
+                        n_inferences=n_inferences, regulator=regulator)
 
 
 def plot_energy(names, parts: Mapping[str, np.ndarray], *, unit: str = "nJ", title: str | None = None):
@@ -476,7 +571,7 @@ def plot_energy(names, parts: Mapping[str, np.ndarray], *, unit: str = "nJ", tit
 
 def report_bars(report: EnergyReport) -> tuple[list[str], dict[str, np.ndarray]]:
     """``(names, parts)`` arrays of a report, for :func:`plot_energy`."""
-    items = {**report.nodes, **report.projections}
+    items = dict(report.items())
     names = list(items)
     parts = {c: np.array([items[n].get(c, 0.0) for n in names]) for c in COUNT_FIELDS}
     return names, parts

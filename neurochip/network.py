@@ -300,6 +300,12 @@ class Projection(_Serializable):
     plasticity : optional
         Learning rule in Loihi learning-engine form (see ``neurochip.plasticity``);
         ``None`` for static weights.
+    gated : bool
+        Plasticity gated by the meta-regulator (event-driven learning): the rule's
+        weight updates apply only while an attached regulator holds its gate open
+        (a monitored node in alarm, see :mod:`neurochip.regulator`); traces evolve
+        all the time. Closed by default: a gated projection run without a
+        regulator does not learn. Needs ``plasticity``.
 
     Notes
     -----
@@ -315,6 +321,7 @@ class Projection(_Serializable):
     delay: int = 1
     device: Any = None
     plasticity: Any = None
+    gated: bool = False
 
     kind: ClassVar[str] = "projection"
 
@@ -360,6 +367,12 @@ class Projection(_Serializable):
             if value is not None and not (hasattr(value, "to_dict") and type(value).__name__ in REGISTRY):
                 raise ValueError(f"{owner}: {attr} should be a registered model object with to_dict(), "
                                  f"got {type(value).__name__}")
+        if not isinstance(self.gated, (bool, np.bool_)):
+            raise ValueError(f"{owner}: gated should be True or False, got {describe(self.gated)}")
+        self.gated = bool(self.gated)
+        if self.gated and self.plasticity is None:
+            raise ValueError(f"{owner}: gated=True gates plasticity, but the projection has none; "
+                             f"give it a learning rule or set gated=False")
         return self
 
     @property
@@ -400,6 +413,8 @@ class Projection(_Serializable):
             value = getattr(self, attr)
             if value is not None:
                 d[attr] = value.to_dict()
+        if self.gated:
+            d["gated"] = True
         return d
 
     @classmethod

@@ -67,9 +67,14 @@ class _RecordOnStop:
             arrays["trace_" + var] = np.stack(values) if values else np.zeros((0, 0))
         for var in self._nc_dump:
             arrays["var_" + var] = np.array(getattr(self, var), dtype=np.float64)
+        arrays.update(self._nc_extra())
         tmp = self._nc_path + ".part.npz"
         np.savez(tmp, **arrays)
         os.replace(tmp, self._nc_path)
+
+    def _nc_extra(self) -> dict:
+        """Further arrays a subclass writes (e.g. :mod:`mapping.lava_regulator.actuators`)."""
+        return {}
 
     def _stop(self):
         # Write before acknowledging STOP: once the parent's stop returns, the file exists.

@@ -131,36 +131,36 @@ def rule_kwargs(ctx: LoweringContext, proj: Projection) -> dict:
     return proj.plasticity.lava_rule_kwargs()
 
 
-def _learning_dense(ctx: LoweringContext, proj: Projection, rule):
-    """A ``LearningDense`` that writes its learned weights to its record file when stopped."""
+def _learning_dense(ctx: LoweringContext, proj: Projection, rule, cls=LearningDense):
+    """A ``LearningDense`` (or subclass ``cls``) that writes its learned weights to its record file when stopped."""
     if ctx.fixed:
         q = ctx.deployment.quantized.projections[proj.name]
         weights = np.asarray(q.weight_mant).copy()
         extra = dict(weight_exp=q.weight_exp, num_weight_bits=8, sign_mode=_sign_mode(q.sign_mode))
     else:
         weights, extra = _dense(ctx.deployment.weights[proj.name]), {}
-    return LearningDense(weights=weights, learning_rule=rule, name=f"neurochip_{proj.name}",
-                         nc_record=ctx.record_path(proj.name), nc_dump=("weights",), **extra)
+    return cls(weights=weights, learning_rule=rule, name=f"neurochip_{proj.name}",
+               nc_record=ctx.record_path(proj.name), nc_dump=("weights",), **extra)
 
 
 @lowering("plastic")
 @lowering("plastic-fixed")
-def lower_plastic(ctx: LoweringContext, proj: Projection) -> None:
+def lower_plastic(ctx: LoweringContext, proj: Projection, *, cls=LearningDense) -> None:
     """``LearningDense`` with the rule's Loihi2F form; the post spikes drive the y traces."""
-    conn = _learning_dense(ctx, proj, Loihi2FLearningRule(**rule_kwargs(ctx, proj)))
+    conn = _learning_dense(ctx, proj, Loihi2FLearningRule(**rule_kwargs(ctx, proj)), cls)
     ctx.wired.lifs[proj.post].s_out.connect(conn.s_in_bap)
     _attach(ctx, proj, 0, conn)
 
 
 @lowering("plastic-third-factor")
 @lowering("plastic-third-factor-fixed")
-def lower_plastic_third_factor(ctx: LoweringContext, proj: Projection) -> None:
+def lower_plastic_third_factor(ctx: LoweringContext, proj: Projection, *, cls=LearningDense) -> None:
     """``LearningDense`` with a Loihi3F rule; the post ``LearningLIF`` owns and sends the y traces."""
     from mapping import third_factor_of
 
     kw = rule_kwargs(ctx, proj)
     keys = LOIHI3F_KEYS + (("rng_seed",) if ctx.fixed else ())
-    conn = _learning_dense(ctx, proj, Loihi3FLearningRule(**{key: kw[key] for key in keys}))
+    conn = _learning_dense(ctx, proj, Loihi3FLearningRule(**{key: kw[key] for key in keys}), cls)
     post = ctx.wired.lifs[proj.post]
     ctx.wired.sources[third_factor_of(proj)].s_out.connect(post.a_third_factor_in)
     post.s_out_bap.connect(conn.s_in_bap)

@@ -4,10 +4,11 @@ A *lowering* turns one node of a :class:`~neurochip.network.Network` into Lava
 processes and connects them: ``fn(ctx, node) -> None``, registered under a kind
 name with :func:`lowering`. :func:`kind_of` says which kind a node is (one
 ``functools.singledispatch`` implementation per node type, registered by the
-module of that node family), so :func:`mapping.lava.wiring.wire` is a loop::
+module of that node family; :data:`REFINERS` may answer first), so
+:func:`mapping.lava.wiring.wire` is a loop::
 
     for node in ctx.nodes():
-        LOWERINGS[kind_of(node, ctx)](ctx, node)
+        LOWERINGS[lowering_kind(node, ctx)](ctx, node)
 
 The families live beside this module: :mod:`mapping.lava.populations`
 (float, fixed and label-trace LIF), :mod:`mapping.lava.sources` (spike sources),
@@ -31,6 +32,11 @@ from neurochip._validation import describe
 #: Lowering functions by node kind (filled by the family modules at import).
 LOWERINGS: dict = {}
 
+#: Functions ``fn(node, ctx) -> kind or None`` asked before :func:`kind_of` (the first kind wins):
+#: how a deployment option changes a node's lowering (the attached regulator's regulated
+#: populations and gated projections, :mod:`mapping.lava.regulation`).
+REFINERS: list = []
+
 
 def lowering(kind: str) -> Callable:
     """Register ``fn(ctx, node)`` as the lowering of node kind ``kind`` (a decorator)."""
@@ -49,6 +55,15 @@ def kind_of(node, ctx: "LoweringContext") -> str:
     raise ValueError(f"wire: no Lava lowering for a node of type {type(node).__name__} ({describe(node)}); "
                      f"register a kind with mapping.lava.registry.kind_of.register and a lowering with "
                      f"mapping.lava.registry.lowering")
+
+
+def lowering_kind(node, ctx: "LoweringContext") -> str:
+    """The kind ``node`` is lowered as: a refiner's answer (:data:`REFINERS`), else :func:`kind_of`."""
+    for refine in REFINERS:
+        kind = refine(node, ctx)
+        if kind is not None:
+            return kind
+    return kind_of(node, ctx)
 
 
 @dataclass
@@ -70,6 +85,9 @@ class Wired:
         recording process models write to when stopped.
     paths : dict of node name to str
         Their files in ``record_dir``.
+    readers : list
+        ``read(files, steps) -> dict`` merged into the result's ``info`` after a run
+        (``files``: the record files' arrays by name; e.g. the attached regulator's log).
     used : bool
         Run already (Lava processes run once).
     """
@@ -83,6 +101,7 @@ class Wired:
     links: list = field(default_factory=list)
     extras: list = field(default_factory=list)
     paths: dict = field(default_factory=dict)
+    readers: list = field(default_factory=list)
     used: bool = False
 
     @property
@@ -123,12 +142,15 @@ class LoweringContext:
         return {proj.post: proj for proj in self.network.projections if third_factor_of(proj) is not None}
 
     def nodes(self) -> Iterator:
-        """Populations, spike sources, projections (network order), then the network itself (its links)."""
+        """Populations, spike sources, projections (network order), the network itself (its links),
+        then the attached regulator, if any (``deployment.regulator``)."""
         net = self.network
         yield from net.populations
         yield from net.sources
         yield from net.projections
         yield net
+        if getattr(self.deployment, "regulator", None) is not None:
+            yield self.deployment.regulator
 
     def spiking(self, name: str):
         """The lowered process of population or source ``name`` (its ``s_out`` sends the spikes)."""

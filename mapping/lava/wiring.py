@@ -2,13 +2,13 @@
 
 Importing this module registers every node family's lowerings
 (:mod:`mapping.lava.populations`, :mod:`~mapping.lava.sources`,
-:mod:`~mapping.lava.projections`, :mod:`~mapping.lava.links`; see
-:mod:`mapping.lava.registry`).
+:mod:`~mapping.lava.projections`, :mod:`~mapping.lava.links`,
+:mod:`~mapping.lava.regulation`; see :mod:`mapping.lava.registry`).
 """
 from __future__ import annotations
 
-from mapping.lava import links, populations, projections, sources  # noqa: F401  (register the lowerings)
-from mapping.lava.registry import LOWERINGS, LoweringContext, Wired, kind_of
+from mapping.lava import links, populations, projections, regulation, sources  # noqa: F401  (register the lowerings)
+from mapping.lava.registry import LOWERINGS, LoweringContext, Wired, lowering_kind
 from mapping.lava.side_effects import no_new_log_handlers
 
 
@@ -17,7 +17,7 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
 
     Populations, spike sources and projections are lowered in network order, each
     by the function registered for its kind; then the network itself (zero links
-    joining disconnected parts). Fixed-point integers are checked against Loihi's
+    joining disconnected parts) and an attached regulator. Fixed-point integers are checked against Loihi's
     ranges first (:func:`mapping.quantization.check_ranges`).
     """
     if deployment.target.precision == "fixed":
@@ -27,5 +27,5 @@ def wire(deployment, *, horizon: int, probes: dict) -> Wired:
     ctx = LoweringContext.for_deployment(deployment, horizon=horizon, probes=probes)
     with no_new_log_handlers():  # Lava adds one root-logger handler per process
         for node in ctx.nodes():
-            LOWERINGS[kind_of(node, ctx)](ctx, node)
+            LOWERINGS[lowering_kind(node, ctx)](ctx, node)
     return ctx.finish()

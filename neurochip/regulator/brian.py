@@ -14,16 +14,30 @@ window) and its events are stamped ``(w + 1) W - 1``, as in the numpy
 reference and the Lava process. A window that completes on the last step of
 the run has no following step: :meth:`BrianRegulator.log` closes it from the
 group's final state with :func:`~neurochip.regulator.core.window_step`.
+
+:func:`attach` adds what acts (:mod:`neurochip.regulator.attached`): one
+``NetworkOperation`` every ``W`` steps, in the ``before_thresholds`` slot right
+after the window update, applies :func:`~neurochip.regulator.core.action_step` to
+the regulator group's ``code``, ``wcount`` and ``alarm`` and sets the actuators
+for the steps that follow: the ``vth`` of the monitored populations' groups (read
+by their threshold in the same step), the shared ``gate`` of gated plastic
+synapses (read by their weight update, ``after_synapses``) and the ``held`` flag
+of the output relays. A relay is a group of the output's size fed by its spikes
+(``nxt = 1 - held`` on a spike, zero delay, moved to ``pending`` before the next
+step's thresholds); it spikes one step later, so the
+output the network emits is the relay's spikes shifted back one step (and the
+pending ones after the last step): the spikes of held steps never leave it.
 """
 from __future__ import annotations
 
 import brian2 as b2
 import numpy as np
 
-from neurochip._brian import building as _building, choose_target, run_network
+from neurochip._brian import building
 from neurochip._validation import describe
 from neurochip.regulator.core import RegulatorState, window_step
 from neurochip.regulator.model import MetaRegulator, RegulatorLog
+from neurochip.results import Spikes
 
 REGULATOR_MODEL = """
 count : integer
@@ -146,30 +160,102 @@ class BrianRegulator:
         return reg.make_log(table, n_steps=n_steps, backend="brian2")
 
 
-@_building  # set-up code (connect) for numpy: it runs once (issue 12)
-def run_regulated(net, regulator: MetaRegulator, steps: int, *, codegen_target: str | None = None):
-    """Build ``net`` in Brian2 with the regulator attached, run ``steps`` steps.
+#: Brian2 model of an output relay (see the module docstring).
+RELAY_MODEL = """
+pending : integer
+nxt : integer
+held : integer (shared)
+"""
 
-    Returns ``(SimulationResult, RegulatorLog)``.
+
+class BrianAttachment:
+    """A fitted regulator attached to a built Brian2 model, acting during its run (use :func:`attach`)."""
+
+    def __init__(self, model, regulator: MetaRegulator):
+        from neurochip.regulator.attached import Actuation, check_attachable
+
+        net = model.network
+        check_attachable(regulator, net, "neurochip.simulate")
+        self.model = model
+        self.listener = BrianRegulator(model, regulator)
+        self.actuation = Actuation(regulator, net)
+        dt = model.network.dt
+        W = regulator.window
+        g = self.listener.group
+        self.relays = {}
+        for k, name in enumerate(self.actuation.outputs):
+            src = model.groups[name]
+            relay = b2.NeuronGroup(len(src), RELAY_MODEL, threshold="pending > 0", reset="pending = 0", dt=dt,
+                                   name=f"neurochip_hold{k}")
+            # resets run after synapses: the feed writes nxt, moved to pending before the thresholds
+            relay.run_regularly("pending = nxt\nnxt = 0", dt=dt, when="before_thresholds",
+                                name=f"neurochip_hold{k}_shift")
+            feed = b2.Synapses(src, relay, on_pre="nxt_post = 1 - held_post", dt=dt,
+                               name=f"neurochip_holdsyn{k}")
+            feed.connect(i=np.arange(len(src)), j=np.arange(len(src)))
+            monitor = b2.SpikeMonitor(relay, name=f"neurochip_holdmon{k}")
+            self.relays[name] = (relay, monitor)
+            model.brian.add(relay, feed, monitor)
+        self.steps_run = 0
+
+        def act(t):
+            step = int(round(float(t / dt)))
+            if step == 0:
+                return   # no window closed yet
+            rows = self.actuation.close(step, np.asarray(g.code[:]), np.asarray(g.wcount[:]),
+                                        np.asarray(g.alarm[:]))
+            self._apply(rows)
+
+        self.operation = b2.NetworkOperation(act, dt=W * dt, when="before_thresholds", order=1,
+                                             name="neurochip_regulator_act")
+        model.brian.add(self.operation)
+
+    def _apply(self, rows) -> None:
+        from neurochip.regulator.core import GATE, HOLD, VTH
+
+        names = self.actuation.regulator.populations_
+        for _, code, index, value in rows:
+            if code == VTH:
+                self.model.groups[names[index]].vth = value
+            elif code == GATE:
+                for proj in self.actuation.gated:
+                    self.model.synapses[proj].gate = value
+            elif code == HOLD:
+                for relay, _ in self.relays.values():
+                    relay.held = int(value)
+
+    def finish(self, result) -> None:
+        """Put the emitted outputs in ``result.spikes`` and the regulator's record in ``result.info``."""
+        from neurochip.regulator.attached import run_info
+
+        dt_s = float(self.model.network.dt / b2.second)
+        held = {}
+        for name, (relay, monitor) in self.relays.items():
+            steps = np.round(np.asarray(monitor.t_) / dt_s).astype(np.int64) - 1
+            idx = np.asarray(monitor.i, dtype=np.int64)
+            last = np.nonzero(np.asarray(relay.nxt[:]) > 0)[0] if result.steps else np.zeros(0, np.int64)
+            emitted = Spikes.sorted(np.concatenate([idx, last]),
+                                    np.concatenate([steps, np.full(last.size, result.steps - 1)]))
+            raw = result.spikes[name]
+            keep = _member(raw, emitted)
+            result.spikes[name] = Spikes(raw.indices[keep], raw.steps[keep])
+            held[name] = Spikes(raw.indices[~keep], raw.steps[~keep])
+        reg = self.actuation.regulator
+        result.info["regulator"] = run_info(reg, self.model.network, self.listener.log(), self.actuation.rows,
+                                            result.steps, held=held)
+
+
+def _member(raw: Spikes, emitted: Spikes) -> np.ndarray:
+    """Which of ``raw``'s spikes are in ``emitted`` (boolean mask over ``raw``)."""
+    size = int(max(raw.indices.max(initial=-1), emitted.indices.max(initial=-1))) + 1
+    return np.isin(raw.steps * size + raw.indices, emitted.steps * size + emitted.indices)
+
+
+@building  # set-up code (connect) for numpy: it runs once (issue 12)
+def attach(model, regulator: MetaRegulator) -> BrianAttachment:
+    """Attach a fitted regulator to a built model (:func:`neurochip.brian_backend.build`) so that it
+    acts during the run; call :meth:`BrianAttachment.finish` on the collected result.
+
+    :func:`neurochip.simulate` with ``regulator=`` does all of it.
     """
-    import time
-
-    from neurochip.brian_backend import build, collect
-    from neurochip.reference import check_steps
-
-    start = time.perf_counter()
-    steps = check_steps(steps)
-    model = build(net)
-    reg = BrianRegulator(model, regulator)
-    old = b2.prefs.codegen.target
-    try:
-        if codegen_target is not None:
-            b2.prefs.codegen.target = codegen_target
-        with model.seeded():  # every Brian2 run is checked (issue 12)
-            target = run_network(model.brian, steps * net.dt, codegen_target=codegen_target) if steps else \
-                choose_target(codegen_target)
-    finally:
-        b2.prefs.codegen.target = old
-    result = collect(model, steps, time.perf_counter() - start)
-    result.backend = f"brian2-{target}"
-    return result, reg.log()
+    return BrianAttachment(model, regulator)

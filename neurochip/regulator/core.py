@@ -28,6 +28,18 @@ written three times: here (numpy, the reference), in Brian2 abstract code
 (:mod:`neurochip.regulator.brian`) and in the Lava process model
 (``mapping/lava_regulator/``, which calls this function); tests check that
 all agree event for event.
+
+After the window update, :func:`action_step` is the policy's response, the
+state of the regulator's three actuators for the steps that follow::
+
+    vth[p]  *= clip(c[p] / mean[p], 0.25, 4)   where event[p] is HIGH or LOW,
+                                               p a population, policy recalibrate
+    gate     = any(alarm != 0)                 (gated plasticity learns while open)
+    hold     = any(alarm != 0)                 policy safe_mode (outputs withheld), else 0
+
+A window that completes at step ``s`` acts from step ``s + 1``. Every backend
+(numpy, Brian2, Lava) calls this one function, so thresholds are the same
+doubles everywhere.
 """
 from __future__ import annotations
 
@@ -41,6 +53,12 @@ from neurochip._validation import check_float, check_int, describe
 HIGH, LOW, SILENCE, RECOVERED = 1, 2, 3, 4
 #: Event kind codes and names.
 KINDS = {HIGH: "high", LOW: "low", SILENCE: "silence", RECOVERED: "recovered"}
+
+VTH, GATE, HOLD = 1, 2, 3
+#: Actuator codes of action records ``(step, code, node index, value)`` and their names.
+ACTUATORS = {VTH: "vth", GATE: "gate", HOLD: "hold"}
+#: Range of one threshold scaling factor ``count / mean``.
+FACTOR_RANGE = (0.25, 4.0)
 
 
 class BandParams(NamedTuple):
@@ -167,3 +185,55 @@ def count_matrix(spikes: Mapping, populations, n_steps: int, window: int, *, sta
     """Counts per window of each population: shape ``(n_windows, len(populations))``."""
     return np.stack([window_counts(spikes[p], n_steps, window, start_step=start_step)
                      for p in populations], axis=1) if populations else np.zeros((0, 0), np.int64)
+
+
+class ActionParams(NamedTuple):
+    """What the policy may do (arrays of shape ``(n,)`` over the monitored nodes).
+
+    ``mean`` is the calibration mean count per window, ``scalable`` marks the
+    populations whose threshold the policy scales (``recalibrate``); ``safe_mode``
+    makes alarms hold the outputs.
+    """
+
+    mean: np.ndarray
+    scalable: np.ndarray
+    recalibrate: bool
+    safe_mode: bool
+
+
+class ActionState(NamedTuple):
+    """State of the actuators: thresholds of the monitored nodes (``nan`` for spike sources),
+    plasticity gate and output hold (0 or 1)."""
+
+    vth: np.ndarray
+    gate: int
+    hold: int
+
+
+def threshold_factor(count, mean) -> np.ndarray:
+    """``clip(count / mean, 0.25, 4)`` (a mean below 1e-12 counts as 1e-12)."""
+    return np.clip(np.asarray(count) / np.maximum(np.asarray(mean, dtype=float), 1e-12), *FACTOR_RANGE)
+
+
+def action_step(state: ActionState, event: np.ndarray, count: np.ndarray, alarm: np.ndarray,
+                params: ActionParams) -> ActionState:
+    """The actuators after a window closed with ``event``, ``count`` and the new ``alarm`` (see the module docstring)."""
+    vth = np.array(state.vth, dtype=float, copy=True)
+    if params.recalibrate:
+        scale = np.asarray(params.scalable, dtype=bool) & ((event == HIGH) | (event == LOW))
+        if scale.any():
+            vth[scale] = vth[scale] * threshold_factor(count, params.mean)[scale]
+    on = int(np.any(np.asarray(alarm) != 0))
+    return ActionState(vth, on, on if params.safe_mode else 0)
+
+
+def action_changes(old: ActionState, new: ActionState, step: int) -> list[tuple]:
+    """Rows ``(step, actuator code, node index, value)`` of what changed (index -1 for gate and hold)."""
+    rows = [(step, VTH, int(p), float(new.vth[p])) for p in np.nonzero(~(old.vth == new.vth)
+                                                                         & np.isfinite(new.vth))[0]]
+    if new.gate != old.gate:
+        rows.append((step, GATE, -1, float(new.gate)))
+    if new.hold != old.hold:
+        rows.append((step, HOLD, -1, float(new.hold)))
+    return rows
+

@@ -20,11 +20,14 @@ from brian2 import joule, second
 from neurochip._validation import check_float, check_int, describe
 from neurochip.energy import LOIHI1, EnergyProfile, fan_out
 from neurochip.network import Network
-from neurochip.regulator.core import (HIGH, KINDS, LOW, RECOVERED, SILENCE, BandParams, RegulatorState,
-                                      count_matrix, fit_band, run_windows)
+from neurochip.regulator.core import (HIGH, KINDS, LOW, RECOVERED, SILENCE, ActionParams, ActionState,
+                                      BandParams, RegulatorState, count_matrix, fit_band, run_windows,
+                                      threshold_factor)
 from neurochip.results import SimulationResult, Spikes
 
-POLICIES = ("safe_mode", "recalibrate")
+#: ``safe_mode``: alarms hold the outputs; ``recalibrate``: high / low scale a population's
+#: threshold; ``learn``: alarms only open the plasticity gate (which every policy drives).
+POLICIES = ("safe_mode", "recalibrate", "learn")
 
 
 @dataclass
@@ -96,9 +99,41 @@ class RegulatorLog:
             mask[start:] = True
         return mask
 
+    def alarm_mask(self) -> np.ndarray:
+        """Boolean array over steps: True while any monitored node is flagged (the plasticity
+        gate's and, with ``safe_mode``, the output hold's state)."""
+        mask = np.zeros(self.n_steps, dtype=bool)
+        for p in self.populations:
+            mask |= self.safe_mode_mask(p)
+        return mask
+
     def to_dict(self) -> dict:
         return {"backend": self.backend, "window": self.window, "n_steps": self.n_steps, "dt_s": self.dt_s,
                 "populations": self.populations, "events": [e.to_dict() for e in self.events]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RegulatorLog":
+        """The log of :meth:`to_dict` (e.g. ``result.info["regulator"]["log"]``)."""
+        try:
+            return cls(events=[RegulatorEvent(**e) for e in d["events"]], populations=list(d["populations"]),
+                       window=int(d["window"]), n_steps=int(d["n_steps"]), dt_s=float(d["dt_s"]),
+                       backend=str(d.get("backend", "")))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"RegulatorLog.from_dict: malformed log ({type(err).__name__}: {err})") from None
+
+
+def raw_spikes(result: SimulationResult, name: str) -> Spikes:
+    """The spikes node ``name`` emitted in a run, the ones a regulator withheld (safe mode) included.
+
+    What the regulator and the energy model count: a held output spike happened in
+    the network, it only did not leave it (``result.info["regulator"]["held_spikes"]``).
+    """
+    s = result.spikes[name]
+    held = result.info.get("regulator", {}).get("held_spikes", {}).get(name)
+    if not held or not held["steps"]:
+        return s
+    return Spikes.sorted(np.concatenate([s.indices, np.asarray(held["indices"], dtype=np.int64)]),
+                         np.concatenate([s.steps, np.asarray(held["steps"], dtype=np.int64)]))
 
 
 def hold_outputs(spikes: Spikes, log: RegulatorLog, population: str) -> tuple[Spikes, np.ndarray]:
@@ -127,12 +162,19 @@ class MetaRegulator:
         Target probability, under normal operation, of the run of empty windows that raises ``silence``.
     min_std : float
         Floor of the calibration standard deviation (spikes per window).
-    policy : {"safe_mode", "recalibrate"}
-        ``safe_mode``: hold and flag the population's outputs until it recovers.
-        ``recalibrate``: scale the population's threshold by ``count / mean`` (clipped to
-        [0.25, 4]) on ``high``/``low``, gate plasticity on ``silence``.
+    policy : {"safe_mode", "recalibrate", "learn"}
+        What an attached regulator does during a run (see :func:`~neurochip.regulator.core.action_step`):
+        ``safe_mode``: while any monitored node is in alarm, the ``outputs`` are held
+        (their spikes withheld from the result). ``recalibrate``: on ``high`` / ``low``
+        of a monitored population, its threshold is multiplied by ``count / mean``
+        (clipped to [0.25, 4]). ``learn``: nothing but the plasticity gate. Under every
+        policy, projections with ``gated=True`` learn only while a monitored node is in
+        alarm (event-driven learning).
     populations : sequence of str, optional
         Nodes to monitor (default: every population and spike source of the network).
+    outputs : sequence of str, optional
+        Populations whose spikes ``safe_mode`` holds (default: the populations no
+        projection reads, the network's sinks).
     profile : EnergyProfile
         Energies for the per-window energy estimate and the regulator's own cost.
     warmup_windows : int
@@ -143,6 +185,7 @@ class MetaRegulator:
     Attributes
     ----------
     populations_, sizes_ : monitored nodes and their sizes
+    is_population_ : bool array, which monitored nodes are populations (not spike sources)
     band_ : BandParams (counts per window)
     mean_, std_ : calibration mean / std of counts per window
     energy_offset_, energy_per_spike_ : arrays (J): window energy ``= offset + per_spike * count``
@@ -160,7 +203,7 @@ class MetaRegulator:
 
     def __init__(self, *, window: int = 10, k: float = 4.0, persist: int = 2, alpha: float = 1e-6,
                  min_std: float = 1.0, policy: str = "safe_mode", populations: Sequence[str] | None = None,
-                 profile: EnergyProfile = LOIHI1, warmup_windows: int = 0):
+                 outputs: Sequence[str] | None = None, profile: EnergyProfile = LOIHI1, warmup_windows: int = 0):
         self.window = window
         self.warmup_windows = warmup_windows
         self.k = k
@@ -169,6 +212,7 @@ class MetaRegulator:
         self.min_std = min_std
         self.policy = policy
         self.populations = populations
+        self.outputs = outputs
         self.profile = profile
 
     # ------------------------------------------------------------- validation
@@ -198,7 +242,46 @@ class MetaRegulator:
                                  f"(known: {', '.join(sorted(nodes))})")
         if len(set(pops)) != len(pops):
             raise ValueError(f"{owner}: populations has repeated names")
+        self.held_outputs(net)
         return pops
+
+    def held_outputs(self, net: Network) -> list[str]:
+        """Populations of ``net`` that ``safe_mode`` holds (``[]`` under the other policies)."""
+        owner = "MetaRegulator"
+        if isinstance(self.outputs, str):
+            raise ValueError(f"{owner}: outputs should be a sequence of population names, got the string "
+                             f"{self.outputs!r} (use [{self.outputs!r}])")
+        if self.outputs is None:
+            read = {p.pre for p in net.projections}
+            outs = [p for p in net.population_names if p not in read]
+        else:
+            outs = list(self.outputs)
+            for p in outs:
+                if p not in net.population_names:
+                    raise ValueError(f"{owner}: output {p!r} is not a population of network '{net.name}' "
+                                     f"(populations: {', '.join(net.population_names) or 'none'})")
+        return outs if self.policy == "safe_mode" else []
+
+    def action_params(self, net: Network) -> tuple[ActionParams, ActionState]:
+        """The policy's parameters and the initial actuator state for a run of ``net``.
+
+        Thresholds are those of ``net`` (the network that runs), ``nan`` for spike sources;
+        the monitored nodes must be in ``net`` with their calibration sizes.
+        """
+        self._check_fitted()
+        owner = "MetaRegulator"
+        for p, n in zip(self.populations_, self.sizes_):
+            if p not in net.nodes:
+                raise ValueError(f"{owner}: monitored node {p!r} is not in network '{net.name}' "
+                                 f"(known: {', '.join(sorted(net.nodes)) or 'none'})")
+            if net.nodes[p].size != n:
+                raise ValueError(f"{owner}: {p!r} has {net.nodes[p].size} neurons in network '{net.name}' "
+                                 f"but {n} in calibration")
+        is_pop = np.array([p in net.population_names for p in self.populations_], dtype=bool)
+        vth = np.array([float(net.nodes[p].vth) if pop else np.nan for p, pop in zip(self.populations_, is_pop)])
+        params = ActionParams(mean=np.asarray(self.mean_, dtype=float), scalable=is_pop,
+                              recalibrate=self.policy == "recalibrate", safe_mode=self.policy == "safe_mode")
+        return params, ActionState(vth=vth, gate=0, hold=0)
 
     def _check_fitted(self):
         if not hasattr(self, "band_"):
@@ -227,10 +310,11 @@ class MetaRegulator:
         for p in pops:
             if p not in result.spikes:
                 raise ValueError(f"{owner}: result has no spikes of {p!r}")
-        counts = count_matrix(result.spikes, pops, stop, self.window,
+        counts = count_matrix({p: raw_spikes(result, p) for p in pops}, pops, stop, self.window,
                               start_step=start)[self.warmup_windows:]
         self.populations_ = pops
         self.sizes_ = np.array([net.nodes[p].size for p in pops], dtype=np.int64)
+        self.is_population_ = np.array([p in net.population_names for p in pops], dtype=bool)
         self.dt_s_ = float(net.dt / second)
         self.band_ = fit_band(counts, window=self.window, k=self.k, min_std=self.min_std,
                               persist=self.persist, alpha=self.alpha)
@@ -256,7 +340,10 @@ class MetaRegulator:
 
     # ---------------------------------------------------------------- detect
     def detect(self, result: SimulationResult, *, start_step: int = 0) -> RegulatorLog:
-        """Replay a run through the window update (numpy reference) and log the events."""
+        """Replay a run through the window update (numpy reference) and log the events.
+
+        Counts the spikes the nodes emitted, withheld ones included (:func:`raw_spikes`).
+        """
         self._check_fitted()
         owner = "MetaRegulator.detect"
         if not isinstance(result, SimulationResult):
@@ -268,8 +355,7 @@ class MetaRegulator:
             if result.sizes.get(p) != n:
                 raise ValueError(f"{owner}: {p!r} should have size {n} as in calibration, "
                                  f"got {result.sizes.get(p)}")
-        counts = count_matrix(result.spikes, self.populations_, result.steps, self.window,
-                              start_step=start_step)
+        counts = self.window_counts(result, start_step=start_step)
         rows, _ = run_windows(counts[self.warmup_windows:], self.band_)
         rows[:, 0] += self.warmup_windows
         steps = start_step + (rows[:, 0] + 1) * self.window - 1
@@ -277,9 +363,11 @@ class MetaRegulator:
         return self.make_log(table, n_steps=result.steps, backend=f"numpy-reference({result.backend})")
 
     def window_counts(self, result: SimulationResult, *, start_step: int = 0) -> np.ndarray:
-        """Counts per window of the monitored nodes, shape ``(n_windows, n)``."""
+        """Counts per window of the monitored nodes, shape ``(n_windows, n)`` (withheld spikes included,
+        :func:`raw_spikes`)."""
         self._check_fitted()
-        return count_matrix(result.spikes, self.populations_, result.steps, self.window, start_step=start_step)
+        spikes = {p: raw_spikes(result, p) for p in self.populations_}
+        return count_matrix(spikes, self.populations_, result.steps, self.window, start_step=start_step)
 
     def density(self, counts: np.ndarray) -> np.ndarray:
         """Spikes per neuron per second from counts per window (broadcast over populations)."""
@@ -291,15 +379,13 @@ class MetaRegulator:
 
     # ------------------------------------------------------------------- log
     def action(self, kind: str, count: int, population_index: int) -> dict:
-        """What the policy does about an event."""
+        """What the policy does about one event (the plasticity gate aside, see :meth:`make_log`)."""
         if self.policy == "safe_mode":
             return {"action": "leave_safe_mode" if kind == "recovered" else "enter_safe_mode"}
-        if kind in ("high", "low"):
-            mean = max(float(self.mean_[population_index]), 1e-12)
-            return {"action": "scale_threshold", "factor": float(np.clip(count / mean, 0.25, 4.0))}
-        if kind == "silence":
-            return {"action": "gate_plasticity"}
-        return {"action": "restore"}
+        if self.policy == "recalibrate" and kind in ("high", "low") and self.is_population_[population_index]:
+            factor = float(threshold_factor(count, self.mean_[population_index]))
+            return {"action": "scale_threshold", "factor": factor}
+        return {"action": "none"}
 
     def make_log(self, table: np.ndarray, *, n_steps: int, backend: str) -> RegulatorLog:
         """Log from rows ``(step, population index, kind code, count)`` sorted by (step, population)."""
@@ -307,13 +393,21 @@ class MetaRegulator:
         table = np.asarray(table, dtype=np.int64).reshape(-1, 4)
         table = table[np.lexsort((table[:, 1], table[:, 0]))]
         events = []
+        alarmed = set()          # nodes in alarm: the gate is open while any is
         for step, p, kind, count in table.tolist():
             name = KINDS[kind]
+            action = self.action(name, count, p)
+            was_open = bool(alarmed)
+            (alarmed.discard if name == "recovered" else alarmed.add)(p)
+            if was_open != bool(alarmed):
+                action["gate"] = "open" if alarmed else "close"
+                if self.policy == "learn":
+                    action["action"] = "open_plasticity" if alarmed else "close_plasticity"
             events.append(RegulatorEvent(
                 step=step, time=step * self.dt_s_, population=self.populations_[p], kind=name,
                 count=count, density=float(self.density(np.full(len(self.sizes_), count))[p]),
                 energy=float(self.window_energy(np.full(len(self.sizes_), count))[p]),
-                action=self.action(name, count, p)))
+                action=action))
         return RegulatorLog(events=events, populations=list(self.populations_), window=self.window,
                             n_steps=int(n_steps), dt_s=self.dt_s_, backend=backend)
 
@@ -323,6 +417,7 @@ class MetaRegulator:
         return {"window": self.window, "warmup_windows": self.warmup_windows, "k": self.k,
                 "persist": self.persist, "alpha": self.alpha,
                 "min_std": self.min_std, "policy": self.policy, "populations": self.populations_,
+                "outputs": None if self.outputs is None else list(self.outputs),
                 "sizes": self.sizes_.tolist(), "low": self.band_.low.tolist(), "high": self.band_.high.tolist(),
                 "silence_windows": self.band_.silence_windows.tolist(), "mean": self.mean_.tolist(),
                 "std": self.std_.tolist(), "n_calibration_windows": self.n_calibration_windows_,
@@ -331,18 +426,21 @@ class MetaRegulator:
 
 
 def apply_recalibration(net: Network, log: RegulatorLog) -> Network:
-    """A copy of ``net`` with thresholds scaled by the last ``scale_threshold`` action per population.
+    """A copy of ``net`` with the thresholds a recalibrating run ended with.
 
-    Spike sources have no threshold and are left unchanged.
+    Every ``scale_threshold`` action multiplies its population's threshold in turn
+    (``vth * f1 * f2 ...``, in the order of the log), as the attached regulator does
+    during a run (:func:`neurochip.regulator.core.action_step`); spike sources have
+    no threshold.
     """
-    factors = {}
+    vth = {p.name: p.vth for p in net.populations}
     for e in log.events:
-        if e.action.get("action") == "scale_threshold":
-            factors[e.population] = e.action["factor"]
+        if e.action.get("action") == "scale_threshold" and e.population in vth:
+            vth[e.population] = vth[e.population] * e.action["factor"]
     d = net.to_dict()
     for node in d["nodes"]:
-        if node["type"] == "Population" and node["name"] in factors:
-            node["vth"] = node["vth"] * factors[node["name"]]
+        if node["type"] == "Population":
+            node["vth"] = vth[node["name"]]
     return Network.from_dict(d)
 
 
@@ -358,7 +456,7 @@ def regulator_cost(regulator: MetaRegulator, result: SimulationResult,
     """
     regulator._check_fitted()
     profile = profile or regulator.profile
-    spikes = int(sum(result.spikes[p].steps.size for p in regulator.populations_))
+    spikes = int(sum(raw_spikes(result, p).steps.size for p in regulator.populations_))
     n = len(regulator.populations_)
     updates = n * int(result.steps)
     evaluations = n * (int(result.steps) // regulator.window)

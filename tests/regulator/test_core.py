@@ -130,7 +130,7 @@ def test_invalid_configurations():
     reg = MetaRegulator(window=50).fit(NET, calib)
     with pytest.raises(ValueError, match=r"window \(50 steps\) is larger than the run \(40 steps"):
         reg.detect(_result(np.full(40, 0.1)))
-    with pytest.raises(ValueError, match="policy should be one of safe_mode, recalibrate, got 'panic'"):
+    with pytest.raises(ValueError, match="policy should be one of safe_mode, recalibrate, learn, got 'panic'"):
         MetaRegulator(policy="panic").fit(NET, calib)
     with pytest.raises(ValueError, match="population 'zz' is not in network"):
         MetaRegulator(populations=["zz"]).fit(NET, calib)

@@ -40,7 +40,7 @@ def small_net(*, plastic=False, device=False):
 
 def test_counts_equal_hand_computed():
     net = small_net(plastic=True, device=True)
-    res = simulate(net, 10)
+    res = simulate(small_net(), 10)      # the stand-in rule learns nothing: the static network's spikes
     # in_out delay 1: spikes at steps 0, 1, 2 delivered (9 + 1 = 10 is not < 10).
     # out neuron 0 gets input from in 0 (steps 1, 3); neuron 1 from in 0 and in 1 (steps 1, 2, 3).
     out = res.spikes["out"]
@@ -126,3 +126,65 @@ def test_same_counts_from_lava_result():
     a = count_operations(net, simulate(net, 10))
     b = count_operations(net, lava_run(lava_compile(net, "loihi2-sim-float"), 10))
     assert a.to_dict() == b.to_dict()
+
+
+def _regulated_result(net, steps, gate, held=None, actions=2):
+    """A result of ``net`` (numpy reference) with the record an attached regulator leaves in info."""
+    res = simulate(net, steps)
+    res.info["regulator"] = {"gate_intervals": gate, "held_spikes": held or {}, "actions": [{}] * actions,
+                             "log": {"populations": ["in", "out"], "window": 5}}
+    return res
+
+
+def test_gated_learning_counts_open_steps_only():
+    """in 0 spikes at steps 0, 2, 9, in 1 at 1; out spikes at (1, 0), (1, 1), (2, 1), (3, 0), (3, 1)."""
+    from neurochip.plasticity import LearningRule
+
+    rule = LearningRule(coefficients={"x0": 0.0})       # a rule that learns nothing: the same spikes
+    net = small_net()
+    net.projections[0].plasticity, net.projections[0].gated = rule, True
+    c = count_operations(net, _regulated_result(net, 10, [[1, 3]]))
+    # open steps 1, 2: pre in1@1 (fan-out 1) + in0@2 (2); post out0@1 (fan-in 1), out1@1 and out1@2 (2 each)
+    assert c.projections["in_out"]["learning_updates"] == 1 + 2 + 1 + 2 + 2
+    assert count_operations(net, simulate(net, 10)).projections["in_out"]["learning_updates"] == 0  # closed
+    # a u0 term updates every synapse (3 stored entries) once at every open step (1e-6: the same spikes)
+    net.projections[0].plasticity = LearningRule(coefficients={"u0*w": -1e-6})
+    assert count_operations(net, _regulated_result(net, 10, [[1, 3]])).projections["in_out"][
+        "learning_updates"] == 3 * 2
+    net.projections[0].gated = False
+    assert count_operations(net, simulate(net, 10)).projections["in_out"]["learning_updates"] == 3 * 10
+
+
+def test_regulator_and_withheld_spikes_are_counted():
+    net = small_net()
+    plain = count_operations(net, simulate(net, 10))
+    res = _regulated_result(net, 10, [], held={"out": {"indices": [0, 1], "steps": [3, 3]}}, actions=4)
+    keep = res.spikes["out"].steps < 3
+    res.spikes["out"] = type(res.spikes["out"])(res.spikes["out"].indices[keep], res.spikes["out"].steps[keep])
+    c = count_operations(net, res)
+    assert c.nodes == plain.nodes and c.projections == plain.projections      # withheld spikes happened
+    # monitored in (4 spikes) and out (5): 2 compartments x 10 steps, 9 synaptic ops, 2 windows each
+    assert c.regulator == {"neuron_updates": 20, "synaptic_ops": 9, "window_evaluations": 4, "actuator_writes": 4}
+    rep = estimate_energy(net, res, LOIHI1, n_inferences=2)
+    assert rep.by_item()["(regulator)"] == pytest.approx((20 * 52 + 9 * 23.6) * 1e-12)
+    assert sum(rep.by_item().values()) == pytest.approx(float(rep.total / joule))
+    per_pop = rep.by_population(per_inference=True)
+    assert set(per_pop) == {"in", "out", "sink", "(regulator)"}
+    # projections belong to their post population: in_out to out, out_sink to sink
+    assert per_pop["sink"]["synaptic_ops"] == pytest.approx(20 * 23.6e-12 / 2)
+    assert sum(sum(p.values()) for p in per_pop.values()) == pytest.approx(float(rep.per_inference / joule))
+
+
+def test_energy_of_a_regulated_run_from_every_backend():
+    """The regulator item from a real run: one compartment per monitored node and step, one op per spike."""
+    from neurochip.brian_backend import simulate as bsim
+    from neurochip.regulator import MetaRegulator
+
+    net = small_net()
+    reg = MetaRegulator(window=5, policy="safe_mode").fit(net, simulate(net, 10))
+    a, b = simulate(net, 10, regulator=reg), bsim(net, 10, regulator=reg)
+    ca, cb = count_operations(net, a), count_operations(net, b)
+    assert ca.to_dict() == cb.to_dict()
+    n = len(reg.populations_)
+    assert ca.regulator["neuron_updates"] == n * 10 and ca.regulator["window_evaluations"] == n * 2
+    assert ca.regulator["synaptic_ops"] == sum(s.steps.size for s in simulate(net, 10).spikes.values())
