@@ -1,0 +1,125 @@
+"""Drift on recorded streams and the feedback of edge cases into the gas twin (issue 19, items 3 and 4).
+
+Streams (recording order) are read out by the exemplar classifier
+(:class:`neurochip.plasticity.FewShotSpikingClassifier`) and watched by
+:class:`neurochip.regulator.DriftDetector` on one spike statistic per sample:
+
+- :func:`readout_stream`: statistic and decided class of every sample of a stream;
+- :func:`recorded_stream`: fit on batch 1's first half (per gas, file order), stream batch 1's
+  second half then batch 2: one recorded boundary;
+- :func:`twin_streams`: the same protocol on the twin calibrated to that half, with boundaries
+  to drifted twins (:class:`sensors.randomization.DriftSpec`): settings are chosen here and on
+  batch 1, not on the one recorded boundary;
+- :func:`score_alarms`: delay at the boundary and false alarms per 1,000 samples inside batches.
+
+Feedback (:func:`widen_drift`, :func:`feedback_round`): flagged samples go to an
+:class:`sensors.edge_cases.EdgeCaseStore`; the twin's drift randomization is widened until its
+drifted twins cover them, and the classifier's rule is re-selected on drift tasks of the widened
+twin.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurochip.regulator.drift import out_of_fold_statistic, readout_statistic
+from sensors.calibration import calibrate_gas_twin, first_half
+from sensors.randomization import DRIFT_KINDS, DriftSpec
+
+
+@dataclass
+class Stream:
+    """A readout stream: statistic ``x`` and decided class ``groups`` per sample, the reference
+    (held-out readouts of the calibration period), and where the boundaries are."""
+
+    x: np.ndarray
+    groups: np.ndarray
+    x_ref: np.ndarray
+    groups_ref: np.ndarray
+    boundaries: tuple
+    correct: np.ndarray
+    name: str = "stream"
+
+
+def _classifier(random_state: int = 0):
+    from neurochip.plasticity import FewShotSpikingClassifier
+
+    return FewShotSpikingClassifier(random_state=random_state)
+
+
+def readout_stream(clf, X, *, statistic: str = "winner_spikes") -> tuple[np.ndarray, np.ndarray]:
+    """Statistic and decided class index of every sample of ``X`` (one readout each)."""
+    r = clf.output_spikes(X)
+    return readout_statistic(r, clf.classes_.size, statistic=statistic), r.prediction
+
+
+def _stream(clf, X_fit, y_fit, parts, *, statistic: str, name: str, folds: int = 5) -> Stream:
+    x_ref, g_ref = out_of_fold_statistic(_classifier, X_fit, y_fit, folds=folds, statistic=statistic)
+    xs, gs, ok = [], [], []
+    for X, y in parts:
+        x, g = readout_stream(clf, X, statistic=statistic)
+        xs.append(x)
+        gs.append(g)
+        ok.append(clf.classes_[g] == np.asarray(y))
+    bounds = tuple(int(b) for b in np.cumsum([len(x) for x in xs])[:-1])
+    return Stream(np.concatenate(xs), np.concatenate(gs), x_ref, g_ref, bounds, np.concatenate(ok), name)
+
+
+def recorded_stream(b1, b2, *, statistic: str = "winner_spikes") -> Stream:
+    """Batch 1's second half then batch 2 (recording order), read by a classifier fitted on batch 1's first half."""
+    m = first_half(b1.labels)
+    clf = _classifier().fit(b1.features[m], b1.labels[m])
+    return _stream(clf, b1.features[m], b1.labels[m], [(b1.features[~m], b1.labels[~m]), (b2.features, b2.labels)],
+                   statistic=statistic, name="b1 second half -> b2")
+
+
+def twin_streams(b1, *, n: int = 16, drift: DriftSpec = DriftSpec(), kinds=None, statistic: str = "winner_spikes",
+                 random_state: int = 0) -> list[Stream]:
+    """Twin boundaries: the twin calibrated to batch 1's first half, a synthetic calibration period,
+    then ``n`` streams of (undrifted twin, drifted twin) in batch 1's second-half gas order and concentrations.
+
+    ``kinds``: restrict the drift to these kinds of :data:`DRIFT_KINDS` (the others set to 0).
+    """
+    rng = np.random.default_rng(random_state)
+    m = first_half(b1.labels)
+    twin = calibrate_gas_twin(b1.features[m], b1.labels[m], b1.concentration[m])
+    if kinds is not None:
+        drift = dataclasses.replace(drift, **{k: (0.0, 0.0) for k in DRIFT_KINDS if k not in kinds})
+    y_fit, lab, conc = b1.labels[m], b1.labels[~m], b1.concentration[~m]
+    X_fit = twin.sample(y_fit, b1.concentration[m], random_state=int(rng.integers(2 ** 31)))
+    clf = _classifier().fit(X_fit, y_fit)
+    x_ref, g_ref = out_of_fold_statistic(_classifier, X_fit, y_fit, statistic=statistic)
+    out = []
+    for i in range(n):
+        drifted, _ = drift.draw(twin, rng)
+        parts = [(twin.sample(lab, conc, random_state=int(rng.integers(2 ** 31))), lab),
+                 (drifted.sample(lab, conc, random_state=int(rng.integers(2 ** 31))), lab)]
+        xs = [readout_stream(clf, X, statistic=statistic) for X, _ in parts]
+        ok = np.concatenate([clf.classes_[g] == y for (_, g), (_, y) in zip(xs, parts)])
+        out.append(Stream(np.concatenate([x for x, _ in xs]), np.concatenate([g for _, g in xs]), x_ref, g_ref,
+                          (lab.size,), ok, f"twin {i}"))
+    return out
+
+
+def score_alarms(alarms, boundaries, n: int, *, within: int = 20) -> dict:
+    """Delay (samples after the boundary, 0 = the boundary's first sample) of the first alarm in each
+    segment after a boundary, and false alarms: every other alarm (inside a batch).
+
+    ``delays`` holds ``None`` for a boundary without an alarm before the next boundary.
+    """
+    alarms = np.asarray(alarms, dtype=int)
+    edges = [0, *boundaries, n]
+    delays, false = [], 0
+    for s, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        inside = alarms[(alarms >= a) & (alarms < b)]
+        if s == 0:
+            false += inside.size
+            continue
+        delays.append(int(inside[0] - a) if inside.size else None)
+        false += max(inside.size - 1, 0)
+    in_batch = n
+    return {"delays": delays, "flagged_within": sum(d is not None and d < within for d in delays),
+            "boundaries": len(boundaries), "false_alarms": int(false), "samples": int(in_batch),
+            "false_per_1000": 1000.0 * false / in_batch}
