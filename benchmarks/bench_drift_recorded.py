@@ -12,8 +12,16 @@ by ``DriftSpec()``), the setting with the smallest median delay among those with
 alarm per 1,000 twin samples and at most 1 alarm in batch 1's second half (which holds a real change:
 rows 247-270 of batch 1, recorded apart, are misclassified 5 times in 23). Batch 2 only reports.
 
+``--feedback`` adds one feedback round (issue 19 item 4): after the CUSUM's alarm on the recorded
+stream, the protocol's labeled shots of batch 2 (k = 5 per gas, ``recorded_shots``) and the samples
+flagged in alarm go to an ``EdgeCaseStore`` (saved and re-loaded); ``sensors.feedback.feedback_round``
+widens the twin's drift randomization to cover the labeled edge cases and re-selects the classifier's
+rule among the documented rules on drift tasks of the widened twin. Accuracy on the rest of batch 2
+(fit on batch 1, adapt with the shots) before (the default rule) and after (the re-selected rule), over
+``--draws`` shot draws.
+
 Prints the tables; writes ``benchmarks/out/bench_drift_recorded.json``.
-Run: ``python benchmarks/bench_drift_recorded.py [--twin 16] [--folder DIR]``.
+Run: ``python benchmarks/bench_drift_recorded.py [--twin 16] [--feedback --draws 5] [--folder DIR]``.
 """
 from __future__ import annotations
 
@@ -80,10 +88,59 @@ def evaluate(alarms_fn, setting, twins, b1_part):
             "b1_second_half_alarms": b1_alarms}
 
 
+def feedback(b1, b2, rec, cusum, *, draws: int, folder) -> dict:
+    import tempfile
+
+    from neurochip.plasticity import FewShotSpikingClassifier, supervised_hebbian
+    from sensors.edge_cases import EdgeCaseStore
+    from sensors.feedback import feedback_round
+    from sensors.tasks import recorded_shots
+
+    rules = {"default": "default",
+             "exemplar writer supervised_hebbian(2^-2, 2^-2, tau 64)": supervised_hebbian(eta=2 ** -2, decay=2 ** -2,
+                                                                                          tau=64.0),
+             "supervised_hebbian()": supervised_hebbian()}
+    n1 = rec.boundaries[0]
+    alarm = next((a for a in cusum["alarms"] if a >= n1), None)    # the boundary's alarm
+    shots, rest = recorded_shots(b2.labels, 5, random_state=0)
+    clf = FewShotSpikingClassifier(random_state=0).fit(b1)
+    store = EdgeCaseStore.empty(b1.features.shape[1])
+    if alarm is not None:                       # flagged b2 samples: in alarm from the alarm on (never recovered)
+        idx = np.arange(alarm, rec.x.size) - n1
+        store.add(b2.features[idx], reason="in_alarm", predicted=clf.predict(b2.features[idx]),
+                  stream_index=idx + n1)
+    pred = clf.predict(b2.features[shots])
+    store.add(b2.features[shots], reason="misclassified_before_adapt", predicted=pred, labels=b2.labels[shots],
+              concentration=b2.concentration[shots], stream_index=shots + n1)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EdgeCaseStore.load(store.save(Path(tmp) / "edge_cases.npz"))
+    t = time.perf_counter()
+    fb = feedback_round(store, rules=rules, folder=folder)
+    fb["wall_s"] = time.perf_counter() - t
+
+    def b2_accuracy(rule):
+        acc = []
+        for d in range(draws):
+            s, r = recorded_shots(b2.labels, 5, random_state=d)
+            c = FewShotSpikingClassifier(rule=rule, random_state=0).fit(b1).adapt(b2.features[s], b2.labels[s])
+            acc.append(c.score(b2.features[r], b2.labels[r]))
+        return float(np.mean(acc)), float(np.std(acc))
+    before, after = b2_accuracy("default"), b2_accuracy(rules[fb["rule"]])
+    fb.update(edge_cases=len(store), accuracy_before=before, accuracy_after=after)
+    print(f"\nfeedback: {len(store)} edge cases ({int(store.labeled().sum())} labeled); coverage by factor "
+          f"{ {k: round(v, 3) for k, v in fb['coverage'].items()} } -> factor {fb['factor']}; rule scores on "
+          f"widened-twin tasks { {k: round(v, 3) for k, v in fb['rule_scores'].items()} } -> {fb['rule']!r}")
+    print(f"batch 2 accuracy (k = 5, {draws} draws): before {before[0]:.3f} +- {before[1]:.3f}, "
+          f"after {after[0]:.3f} +- {after[1]:.3f} ({fb['wall_s']:.1f} s for the round)")
+    return fb
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--twin", type=int, default=16, help="twin boundary streams for choosing settings")
     ap.add_argument("--folder", default=None)
+    ap.add_argument("--feedback", action="store_true", help="also run one feedback round (item 4)")
+    ap.add_argument("--draws", type=int, default=5, help="shot draws for the feedback accuracy")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     b1, b2 = load_gas_drift(1, folder=args.folder), load_gas_drift(2, folder=args.folder)
@@ -114,6 +171,9 @@ def main(argv=None) -> dict:
         out["methods"][name] = {"setting": setting, "selection": ev, "recorded": sc, "alarms": alarms.tolist(),
                                 "met_selection_rule": bool(ok),
                                 "grid": [{"setting": s, **e} for s, _, e in scored]}
+    if args.feedback:
+        out["feedback"] = feedback(b1, b2, rec, out["methods"]["cusum (neurochip)"], draws=args.draws,
+                                   folder=args.folder)
     out["wall_s"] = time.perf_counter() - t0
     print(f"\nwall time {out['wall_s']:.1f} s")
     write_json(ROOT / "benchmarks" / "out" / "bench_drift_recorded.json", out)

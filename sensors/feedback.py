@@ -123,3 +123,50 @@ def score_alarms(alarms, boundaries, n: int, *, within: int = 20) -> dict:
     return {"delays": delays, "flagged_within": sum(d is not None and d < within for d in delays),
             "boundaries": len(boundaries), "false_alarms": int(false), "samples": int(in_batch),
             "false_per_1000": 1000.0 * false / in_batch}
+
+
+def widen_drift(drift: DriftSpec, factor: float) -> DriftSpec:
+    """``drift`` with the upper end of every range multiplied by ``factor`` (lower ends kept)."""
+    if not factor >= 1.0:
+        raise ValueError(f"widen_drift: factor should be >= 1, got {factor!r}")
+    return DriftSpec(**{k: (getattr(drift, k)[0], getattr(drift, k)[1] * factor) for k in DRIFT_KINDS})
+
+
+def feedback_round(store, *, rules: dict, drift: DriftSpec = DriftSpec(), factors=(1.0, 1.5, 2.0, 3.0),
+                   target: float = 0.9, n_tasks: int = 8, batch: int = 1, folder=None, random_state: int = 0) -> dict:
+    """One feedback round: widen the twin's drift randomization to cover the labeled edge cases, then
+    re-select the classifier's rule on drift tasks of the widened twin.
+
+    The twin is the one calibrated to recorded batch ``batch`` (``GasDriftTaskSampler``'s). Coverage
+    (:func:`sensors.calibration.drift_coverage`, 40 drifted twins) is measured on the store's labeled
+    samples for every factor of :func:`widen_drift`; the smallest factor whose coverage reaches
+    ``target`` is kept (the best coverage if none does). Each rule of ``rules`` (name -> rule for
+    ``FewShotSpikingClassifier``) is scored by ``DriftInnerLoop`` on ``n_tasks`` tasks of the widened
+    twin; the best mean accuracy wins.
+    """
+    from neurochip.encoding import RayScaler
+    from neurochip.plasticity import DriftInnerLoop
+    from sensors.calibration import drift_coverage
+    from sensors.gas_drift import load_gas_drift
+    from sensors.tasks import GasDriftTaskSampler
+
+    lab = store.labeled() & np.isfinite(store.concentration)
+    if not lab.any():
+        raise ValueError("feedback_round: the edge-case store has no labeled samples with a concentration "
+                         f"({len(store)} samples); add the labeled shots of the drifted period")
+    ref = load_gas_drift(batch, folder=folder)
+    twin = calibrate_gas_twin(ref.features, ref.labels, ref.concentration)
+    scaler = RayScaler().fit(ref.features)
+    X, y, c = store.features[lab], store.labels[lab], store.concentration[lab]
+    coverage = {float(f): drift_coverage(twin, X, y, c, widen_drift(drift, f), scaler=scaler,
+                                         random_state=random_state)["inside"] for f in factors}
+    reached = [f for f in coverage if coverage[f] >= target]
+    factor = min(reached) if reached else max(coverage, key=coverage.get)
+    widened = widen_drift(drift, factor)
+    inner = DriftInnerLoop(sampler=GasDriftTaskSampler(batch=batch, folder=folder, drift=widened,
+                                                       random_state=random_state))
+    seeds = list(range(n_tasks))
+    acc, _ = inner.evaluate_rules(list(rules.values()), seeds)
+    scores = dict(zip(rules, acc.mean(axis=1).tolist()))
+    return {"coverage": coverage, "factor": factor, "drift": dataclasses.asdict(widened), "rule_scores": scores,
+            "rule": max(scores, key=scores.get), "labeled_edge_cases": int(lab.sum())}
