@@ -20,8 +20,17 @@ rule among the documented rules on drift tasks of the widened twin. Accuracy on 
 (fit on batch 1, adapt with the shots) before (the default rule) and after (the re-selected rule), over
 ``--draws`` shot draws.
 
+``--slow`` adds the twin's slow drifts of ``experiments/regulator_faults.py`` (its nanosensor twin,
+6 sensors, send-on-delta encoding at 0.5 noise floors, 10-step windows, onset 1 s into a 2 s run, 5
+runs per slope): the same CUSUM (``DriftDetector``, one class) on a count in windows, per sensor: the
+fine level's DOWN minus UP events of the window, minus the median of that over the sensors (the
+analyte pulses move every sensor; a drift on one sensor moves it alone). Reference: the
+experiment's 30 s calibration; false alarms over ``--normal`` seconds of normal operation on all 6
+sensors. Settings k = 0.5 and h = 8 / 12 / 20 (all reported; none tuned on these runs).
+
 Prints the tables; writes ``benchmarks/out/bench_drift_recorded.json``.
-Run: ``python benchmarks/bench_drift_recorded.py [--twin 16] [--feedback --draws 5] [--folder DIR]``.
+Run: ``python benchmarks/bench_drift_recorded.py [--twin 16] [--feedback --draws 5] [--slow --normal 120]
+[--folder DIR]``.
 """
 from __future__ import annotations
 
@@ -135,12 +144,65 @@ def feedback(b1, b2, rec, cusum, *, draws: int, folder) -> dict:
     return fb
 
 
+def slow_drifts(*, normal_s: float, slopes=(0.5, 0.2, 0.1, 0.05, 0.02), runs: int = 5,
+                settings=({"k": 0.5, "h": 8.0}, {"k": 0.5, "h": 12.0}, {"k": 0.5, "h": 20.0})) -> dict:
+    from experiments.regulator_faults import Config, encode, sensor_signals
+
+    cfg = Config()
+    w = cfg.window
+
+    def window_signal(y, floor):
+        """(n_sensors, n_windows): DOWN - UP events of the fine level per window, common mode removed."""
+        enc = encode(y, floor, cfg)
+        c = np.zeros((len(enc), y.shape[1] // w))
+        for s, e in enumerate(enc):
+            for d, sign in (("up", -1.0), ("down", 1.0)):
+                idx, st = e[d]
+                keep = (idx == 0) & (st // w < c.shape[1])
+                np.add.at(c[s], st[keep] // w, sign)
+        return c - np.median(c, axis=0, keepdims=True)
+
+    y, floor, _ = sensor_signals(cfg, cfg.calibration_s, None, 1)
+    ref = window_signal(y, floor)
+    normal = window_signal(sensor_signals(cfg, normal_s, None, 2)[0], floor)
+    faults = {slope: [(1000 + 2 * r, window_signal(sensor_signals(
+        cfg, cfg.test_s, {"kind": "drift", "onset_step": 1000 + 2 * r, "slope": slope}, 100 + r)[0], floor)[0])
+        for r in range(runs)] for slope in slopes}
+    zeros = np.zeros(ref.shape[1], dtype=int)
+    out = []
+    print(f"\ntwin slow drifts (regulator_faults twin, sensor 0, {runs} runs per slope; false alarms over "
+          f"{normal_s:g} s x {ref.shape[0]} sensors = {normal.size} sensor-windows)")
+    print(f"{'setting':24s} {'false / sensor-window':>21s} " + " ".join(f"{f'{s:g}/s delays (ms)':>26s}" for s in slopes))
+    for setting in settings:
+        dets = [DriftDetector(**setting).fit(ref[s], zeros) for s in range(ref.shape[0])]
+        fa = sum(d.reset().run(normal[s], np.zeros(normal.shape[1], dtype=int)).alarms.size
+                 for s, d in enumerate(dets))
+        row = {"setting": setting, "false_alarms": int(fa), "sensor_windows": int(normal.size),
+               "false_per_window": fa / normal.size, "delays_ms": {}, "alarms_before_onset": 0}
+        for slope, rs in faults.items():
+            delays = []
+            for onset, x in rs:
+                a = dets[0].reset().run(x, np.zeros(x.size, dtype=int)).alarms
+                end = a * w + w - 1                                   # last step of the alarm's window
+                row["alarms_before_onset"] += int(np.sum(end < onset))
+                after = end[end >= onset]
+                delays.append(float((after[0] - onset + 1) * cfg.dt_ms) if after.size else None)
+            row["delays_ms"][f"{slope:g}"] = delays
+        out.append(row)
+        cells = [",".join("-" if d is None else f"{d:.0f}" for d in row["delays_ms"][f"{s:g}"]) for s in slopes]
+        print(f"{str(setting):24s} {row['false_per_window']:>21.1e} " + " ".join(f"{c:>26s}" for c in cells)
+              + f"  (alarms before onset: {row['alarms_before_onset']})")
+    return {"runs": out, "normal_s": normal_s}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--twin", type=int, default=16, help="twin boundary streams for choosing settings")
     ap.add_argument("--folder", default=None)
     ap.add_argument("--feedback", action="store_true", help="also run one feedback round (item 4)")
     ap.add_argument("--draws", type=int, default=5, help="shot draws for the feedback accuracy")
+    ap.add_argument("--slow", action="store_true", help="also the twin's slow drifts (regulator_faults twin)")
+    ap.add_argument("--normal", type=float, default=120.0, help="seconds of normal operation for --slow")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     b1, b2 = load_gas_drift(1, folder=args.folder), load_gas_drift(2, folder=args.folder)
@@ -174,6 +236,8 @@ def main(argv=None) -> dict:
     if args.feedback:
         out["feedback"] = feedback(b1, b2, rec, out["methods"]["cusum (neurochip)"], draws=args.draws,
                                    folder=args.folder)
+    if args.slow:
+        out["slow_drifts"] = slow_drifts(normal_s=args.normal)
     out["wall_s"] = time.perf_counter() - t0
     print(f"\nwall time {out['wall_s']:.1f} s")
     write_json(ROOT / "benchmarks" / "out" / "bench_drift_recorded.json", out)
