@@ -48,7 +48,8 @@ import numpy as np  # noqa: E402
 from neurochip.io import write_json  # noqa: E402
 from neurochip.regulator.drift import DriftDetector  # noqa: E402
 from sensors import load_gas_drift  # noqa: E402
-from sensors.feedback import recorded_stream, score_alarms, twin_streams  # noqa: E402
+from sensors.edge_cases import REASONS  # noqa: E402
+from sensors.feedback import collision_streams, recorded_stream, score_alarms, twin_streams  # noqa: E402
 
 
 def standardized(stream) -> np.ndarray:
@@ -86,57 +87,39 @@ def methods():
     return grid
 
 
-def evaluate(alarms_fn, setting, twins, b1_part):
+def evaluate(alarms_fn, setting, twins, b1_part, collisions=()):
     res = [score_alarms(alarms_fn(setting, t), t.boundaries, t.x.size) for t in twins]
+    col = [score_alarms(alarms_fn(setting, t), t.boundaries, t.x.size)["delays"][0] for t in collisions]
     delays = [r["delays"][0] if r["delays"][0] is not None else np.inf for r in res]
     fa = sum(r["false_alarms"] for r in res)
     n = sum(r["samples"] for r in res)
     b1_alarms = int(alarms_fn(setting, b1_part).size)
     return {"twin_median_delay": float(np.median(delays)), "twin_max_delay": float(np.max(delays)),
             "twin_missed": int(np.sum(~np.isfinite(delays))), "twin_false_per_1000": 1000.0 * fa / n,
-            "b1_second_half_alarms": b1_alarms}
+            "b1_second_half_alarms": b1_alarms,
+            "collision_delays": [None if d is None else int(d) for d in col]}
 
 
 def feedback(b1, b2, rec, cusum, *, draws: int, folder) -> dict:
     import tempfile
 
-    from neurochip.plasticity import FewShotSpikingClassifier, supervised_hebbian
+    from neurochip.plasticity import FewShotSpikingClassifier
     from sensors.edge_cases import EdgeCaseStore
-    from sensors.feedback import feedback_round
-    from sensors.tasks import recorded_shots
+    from sensors.feedback import documented_rules, edge_cases_from_stream, feedback_round, recorded_accuracy
 
-    rules = {"default": "default",
-             "exemplar writer supervised_hebbian(2^-2, 2^-2, tau 64)": supervised_hebbian(eta=2 ** -2, decay=2 ** -2,
-                                                                                          tau=64.0),
-             "supervised_hebbian()": supervised_hebbian()}
-    n1 = rec.boundaries[0]
-    alarm = next((a for a in cusum["alarms"] if a >= n1), None)    # the boundary's alarm
-    shots, rest = recorded_shots(b2.labels, 5, random_state=0)
+    rules = documented_rules()
     clf = FewShotSpikingClassifier(random_state=0).fit(b1)
-    store = EdgeCaseStore.empty(b1.features.shape[1])
-    if alarm is not None:                       # flagged b2 samples: in alarm from the alarm on (never recovered)
-        idx = np.arange(alarm, rec.x.size) - n1
-        store.add(b2.features[idx], reason="in_alarm", predicted=clf.predict(b2.features[idx]),
-                  stream_index=idx + n1)
-    pred = clf.predict(b2.features[shots])
-    store.add(b2.features[shots], reason="misclassified_before_adapt", predicted=pred, labels=b2.labels[shots],
-              concentration=b2.concentration[shots], stream_index=shots + n1)
+    store, _, _ = edge_cases_from_stream(clf, b2, rec, cusum["alarms"])
     with tempfile.TemporaryDirectory() as tmp:
         store = EdgeCaseStore.load(store.save(Path(tmp) / "edge_cases.npz"))
     t = time.perf_counter()
     fb = feedback_round(store, rules=rules, folder=folder)
     fb["wall_s"] = time.perf_counter() - t
-
-    def b2_accuracy(rule):
-        acc = []
-        for d in range(draws):
-            s, r = recorded_shots(b2.labels, 5, random_state=d)
-            c = FewShotSpikingClassifier(rule=rule, random_state=0).fit(b1).adapt(b2.features[s], b2.labels[s])
-            acc.append(c.score(b2.features[r], b2.labels[r]))
-        return float(np.mean(acc)), float(np.std(acc))
-    before, after = b2_accuracy("default"), b2_accuracy(rules[fb["rule"]])
-    fb.update(edge_cases=len(store), accuracy_before=before, accuracy_after=after)
-    print(f"\nfeedback: {len(store)} edge cases ({int(store.labeled().sum())} labeled); coverage by factor "
+    before = recorded_accuracy(b1, b2, "default", draws=draws)
+    after = recorded_accuracy(b1, b2, rules[fb["rule"]], draws=draws)
+    fb.update(edge_cases=len(store), accuracy_before=before, accuracy_after=after,
+              reasons={r: int(np.sum(store.reason == i)) for i, r in enumerate(REASONS)})
+    print(f"\nfeedback: {len(store)} edge cases {fb['reasons']}; coverage by factor "
           f"{ {k: round(v, 3) for k, v in fb['coverage'].items()} } -> factor {fb['factor']}; rule scores on "
           f"widened-twin tasks { {k: round(v, 3) for k, v in fb['rule_scores'].items()} } -> {fb['rule']!r}")
     print(f"batch 2 accuracy (k = 5, {draws} draws): before {before[0]:.3f} +- {before[1]:.3f}, "
@@ -208,6 +191,7 @@ def main(argv=None) -> dict:
     b1, b2 = load_gas_drift(1, folder=args.folder), load_gas_drift(2, folder=args.folder)
     rec = recorded_stream(b1, b2)
     twins = twin_streams(b1, n=args.twin)
+    collisions = collision_streams(b1)
     n1 = rec.boundaries[0]
     b1_part = type(rec)(rec.x[:n1], rec.groups[:n1], rec.x_ref, rec.groups_ref, (), rec.correct[:n1], "b1 h2")
     print(f"stream: {rec.x.size} samples, boundary at {n1}; accuracy {rec.correct[:n1].mean():.3f} before, "
@@ -219,7 +203,7 @@ def main(argv=None) -> dict:
     print(f"\n{'method':22s} {'chosen setting':42s} {'twin delay med/max':>18s} {'twin FA/1000':>12s} "
           f"{'b1h2 alarms':>11s} | {'b2 delay':>8s} {'FA in batches':>13s} {'FA/1000':>7s}")
     for name, grid in methods().items():
-        scored = [(s, fn, evaluate(fn, s, twins, b1_part)) for s, fn in grid]
+        scored = [(s, fn, evaluate(fn, s, twins, b1_part, collisions)) for s, fn in grid]
         ok = [x for x in scored if x[2]["twin_false_per_1000"] < 1.0 and x[2]["b1_second_half_alarms"] <= 1]
         pool = ok or scored
         setting, fn, ev = min(pool, key=lambda x: (x[2]["twin_median_delay"], x[2]["twin_max_delay"]))
@@ -230,6 +214,8 @@ def main(argv=None) -> dict:
               f"{ev['twin_false_per_1000']:>12.2f} {ev['b1_second_half_alarms']:>11d} | "
               f"{'-' if d is None else d:>8} {sc['false_alarms']:>13d} {sc['false_per_1000']:>7.2f}"
               f"{'' if ok else '  (no setting met the selection rule)'}")
+        print(f"{'':22s} batch 1 collision boundaries (alpha 0.2 / 0.35 / 0.5 x 3 seeds), delays: "
+              f"{['-' if d is None else d for d in ev['collision_delays']]}")
         out["methods"][name] = {"setting": setting, "selection": ev, "recorded": sc, "alarms": alarms.tolist(),
                                 "met_selection_rule": bool(ok),
                                 "grid": [{"setting": s, **e} for s, _, e in scored]}

@@ -26,9 +26,10 @@ import numpy as np
 from neurochip.io import DAMAGED_FILE_ERRORS, save_npz
 
 FORMAT, VERSION = "neurochip.edge_cases", 1
-#: Why a sample is an edge case: flagged while the drift detector was in alarm, a labeled shot
-#: misclassified before adaptation (stale class evidence), misclassified after adaptation.
-REASONS = ("in_alarm", "misclassified_before_adapt", "misclassified_after_adapt")
+#: Why a sample is stored: flagged while the drift detector was in alarm, a labeled shot
+#: misclassified before adaptation (stale class evidence), misclassified after adaptation, or a
+#: labeled shot of the drifted period the classifier got right (kept as labeled evidence of it).
+REASONS = ("in_alarm", "misclassified_before_adapt", "misclassified_after_adapt", "shot")
 _FIELDS = ("features", "labels", "predicted", "concentration", "reason", "stream_index")
 
 

@@ -170,3 +170,87 @@ def feedback_round(store, *, rules: dict, drift: DriftSpec = DriftSpec(), factor
     scores = dict(zip(rules, acc.mean(axis=1).tolist()))
     return {"coverage": coverage, "factor": factor, "drift": dataclasses.asdict(widened), "rule_scores": scores,
             "rule": max(scores, key=scores.get), "labeled_edge_cases": int(lab.sum())}
+
+
+def edge_cases_from_stream(clf, b_later, stream: Stream, alarms, *, k_shot: int = 5, random_state: int = 0):
+    """The edge cases of one recorded boundary, in an :class:`~sensors.edge_cases.EdgeCaseStore`.
+
+    ``stream`` ends with the later batch ``b_later`` (from its last boundary on). Stored: the
+    later batch's samples from the first alarm after the boundary on while the detector stays in
+    alarm (``in_alarm``, unlabeled: no label is known there), and the protocol's labeled shots of
+    the later batch (``k_shot`` per gas, :func:`sensors.tasks.recorded_shots`) with the reason
+    ``misclassified_before_adapt`` for those ``clf`` gets wrong and ``misclassified_after_adapt``
+    for those a copy adapted on the shots still gets wrong. Returns ``(store, shots, rest)``.
+    """
+    import copy
+
+    from sensors.edge_cases import EdgeCaseStore
+    from sensors.tasks import recorded_shots
+
+    start = stream.boundaries[-1]
+    alarms = np.asarray(alarms, dtype=int)
+    store = EdgeCaseStore.empty(b_later.features.shape[1])
+    after = alarms[alarms >= start]
+    if after.size:
+        idx = np.arange(after[0], stream.x.size) - start
+        store.add(b_later.features[idx], reason="in_alarm", predicted=clf.predict(b_later.features[idx]),
+                  concentration=b_later.concentration[idx], stream_index=idx + start)
+    shots, rest = recorded_shots(b_later.labels, k_shot, random_state=random_state)
+    X, y = b_later.features[shots], b_later.labels[shots]
+    adapted = copy.deepcopy(clf).adapt(X, y)
+    for reason, pred in (("misclassified_before_adapt", clf.predict(X)), ("misclassified_after_adapt",
+                                                                          adapted.predict(X))):
+        wrong = pred != y
+        store.add(X[wrong], reason=reason, predicted=pred[wrong], labels=y[wrong],
+                  concentration=b_later.concentration[shots][wrong], stream_index=shots[wrong] + start)
+    right = clf.predict(X) == y      # the shots it got right are labeled evidence too (coverage needs every gas)
+    store.add(X[right], reason="shot", predicted=clf.predict(X)[right], labels=y[right],
+              concentration=b_later.concentration[shots][right], stream_index=shots[right] + start)
+    return store, shots, rest
+
+
+def recorded_accuracy(b_fit, b_later, rule, *, k_shot: int = 5, draws: int = 5) -> tuple[float, float]:
+    """Mean and std over ``draws`` shot draws: fit on ``b_fit``, adapt with ``k_shot`` shots per gas of
+    ``b_later`` (:func:`sensors.tasks.recorded_shots`, seeds 0 ... draws - 1), score on the rest."""
+    from neurochip.plasticity import FewShotSpikingClassifier
+    from sensors.tasks import recorded_shots
+
+    acc = []
+    for d in range(draws):
+        s, r = recorded_shots(b_later.labels, k_shot, random_state=d)
+        clf = FewShotSpikingClassifier(rule=rule, random_state=0).fit(b_fit).adapt(b_later.features[s],
+                                                                                b_later.labels[s])
+        acc.append(clf.score(b_later.features[r], b_later.labels[r]))
+    return float(np.mean(acc)), float(np.std(acc))
+
+
+def documented_rules() -> dict:
+    """Candidate rules of the feedback's re-selection: the shipped default and two documented writers."""
+    from neurochip.plasticity import supervised_hebbian
+
+    return {"default": "default",
+            "exemplar writer supervised_hebbian(2^-2, 2^-2, tau 64)": supervised_hebbian(eta=2 ** -2, decay=2 ** -2,
+                                                                                         tau=64.0),
+            "supervised_hebbian()": supervised_hebbian()}
+
+
+def collision_streams(b1, *, alphas=(0.2, 0.35, 0.5), seeds=(0, 2, 4), statistic: str = "winner_spikes") -> list[Stream]:
+    """Recorded boundaries without a later batch: batch 1's second half, then the same rows moved
+    toward another gas by :func:`sensors.randomization.collision_drift` (fraction ``alpha``, partner
+    gases drawn by ``seed``), read by the classifier fitted on batch 1's first half."""
+    from sensors.randomization import collision_drift
+
+    m = first_half(b1.labels)
+    clf = _classifier().fit(b1.features[m], b1.labels[m])
+    X2, y2 = b1.features[~m], b1.labels[~m]
+    x_ref, g_ref = out_of_fold_statistic(_classifier, b1.features[m], b1.labels[m], statistic=statistic)
+    base = readout_stream(clf, X2, statistic=statistic)
+    out = []
+    for a in alphas:
+        for s in seeds:
+            Xd = collision_drift(X2, y2, b1.features[m], b1.labels[m], a, random_state=s)
+            x, g = readout_stream(clf, Xd, statistic=statistic)
+            ok = np.concatenate([clf.classes_[base[1]] == y2, clf.classes_[g] == y2])
+            out.append(Stream(np.r_[base[0], x], np.r_[base[1], g], x_ref, g_ref, (y2.size,), ok,
+                              f"b1 second half -> collision {a:g} (seed {s})"))
+    return out
