@@ -15,8 +15,10 @@ rows 247-270 of batch 1, recorded apart, are misclassified 5 times in 23). Batch
 ``--feedback`` adds one feedback round (issue 19 item 4): after the CUSUM's alarm on the recorded
 stream, the protocol's labeled shots of batch 2 (k = 5 per gas, ``recorded_shots``) and the samples
 flagged in alarm go to an ``EdgeCaseStore`` (saved and re-loaded); ``sensors.feedback.feedback_round``
-widens the twin's drift randomization to cover the labeled edge cases and re-selects the classifier's
-rule among the documented rules on drift tasks of the widened twin. Accuracy on the rest of batch 2
+widens the twin's drift randomization to cover the labeled edge cases, runs a short meta-learning
+(``--meta-generations`` of CMA-ES, 4 candidates x 2 tasks, from the default rule) on drift tasks of the
+widened twin, and re-selects the classifier's rule among the documented rules and the meta-learned
+one on 8 other tasks of the widened twin. Accuracy on the rest of batch 2
 (fit on batch 1, adapt with the shots) before (the default rule) and after (the re-selected rule), over
 ``--draws`` shot draws.
 
@@ -100,7 +102,7 @@ def evaluate(alarms_fn, setting, twins, b1_part, collisions=()):
             "collision_delays": [None if d is None else int(d) for d in col]}
 
 
-def feedback(b1, b2, rec, cusum, *, draws: int, folder) -> dict:
+def feedback(b1, b2, rec, cusum, *, draws: int, folder, meta_generations: int) -> dict:
     import tempfile
 
     from neurochip.plasticity import FewShotSpikingClassifier
@@ -113,10 +115,10 @@ def feedback(b1, b2, rec, cusum, *, draws: int, folder) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         store = EdgeCaseStore.load(store.save(Path(tmp) / "edge_cases.npz"))
     t = time.perf_counter()
-    fb = feedback_round(store, rules=rules, folder=folder)
+    fb = feedback_round(store, rules=rules, folder=folder, meta_generations=meta_generations)
     fb["wall_s"] = time.perf_counter() - t
     before = recorded_accuracy(b1, b2, "default", draws=draws)
-    after = recorded_accuracy(b1, b2, rules[fb["rule"]], draws=draws)
+    after = recorded_accuracy(b1, b2, fb.pop("rule_object"), draws=draws)
     fb.update(edge_cases=len(store), accuracy_before=before, accuracy_after=after,
               reasons={r: int(np.sum(store.reason == i)) for i, r in enumerate(REASONS)})
     print(f"\nfeedback: {len(store)} edge cases {fb['reasons']}; coverage by factor "
@@ -184,6 +186,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--folder", default=None)
     ap.add_argument("--feedback", action="store_true", help="also run one feedback round (item 4)")
     ap.add_argument("--draws", type=int, default=5, help="shot draws for the feedback accuracy")
+    ap.add_argument("--meta-generations", type=int, default=3, help="CMA-ES generations of the feedback round")
     ap.add_argument("--slow", action="store_true", help="also the twin's slow drifts (regulator_faults twin)")
     ap.add_argument("--normal", type=float, default=120.0, help="seconds of normal operation for --slow")
     args = ap.parse_args(argv)
@@ -221,7 +224,7 @@ def main(argv=None) -> dict:
                                 "grid": [{"setting": s, **e} for s, _, e in scored]}
     if args.feedback:
         out["feedback"] = feedback(b1, b2, rec, out["methods"]["cusum (neurochip)"], draws=args.draws,
-                                   folder=args.folder)
+                                   folder=args.folder, meta_generations=args.meta_generations)
     if args.slow:
         out["slow_drifts"] = slow_drifts(normal_s=args.normal)
     out["wall_s"] = time.perf_counter() - t0

@@ -132,17 +132,27 @@ def widen_drift(drift: DriftSpec, factor: float) -> DriftSpec:
     return DriftSpec(**{k: (getattr(drift, k)[0], getattr(drift, k)[1] * factor) for k in DRIFT_KINDS})
 
 
+#: Row-local terms the feedback's short meta-learning searches (those of the default rule's experiment).
+ROW_LOCAL_TERMS = ("u0*x1*y3", "u0*y3*w", "u0*x1*y3*w", "x0*y3")
+
+
 def feedback_round(store, *, rules: dict, drift: DriftSpec = DriftSpec(), factors=(1.0, 1.5, 2.0, 3.0),
-                   target: float = 0.9, n_tasks: int = 8, batch: int = 1, folder=None, random_state: int = 0) -> dict:
+                   target: float = 0.9, n_tasks: int = 8, meta_generations: int = 0, meta_popsize: int = 4,
+                   meta_tasks: int = 2, batch: int = 1, folder=None, random_state: int = 0) -> dict:
     """One feedback round: widen the twin's drift randomization to cover the labeled edge cases, then
-    re-select the classifier's rule on drift tasks of the widened twin.
+    (optionally) a short meta-learning on drift tasks of the widened twin, then re-select the
+    classifier's rule on other tasks of the widened twin.
 
     The twin is the one calibrated to recorded batch ``batch`` (``GasDriftTaskSampler``'s). Coverage
     (:func:`sensors.calibration.drift_coverage`, 40 drifted twins) is measured on the store's labeled
     samples for every factor of :func:`widen_drift`; the smallest factor whose coverage reaches
     ``target`` is kept (the best coverage if none does). Each rule of ``rules`` (name -> rule for
     ``FewShotSpikingClassifier``) is scored by ``DriftInnerLoop`` on ``n_tasks`` tasks of the widened
-    twin; the best mean accuracy wins.
+    twin; the best mean accuracy wins. With ``meta_generations > 0`` a CMA-ES run
+    (:class:`neurochip.plasticity.MetaLearner`, serial, ``meta_popsize`` candidates x ``meta_tasks``
+    tasks per generation, the row-local terms, started from the shipped default rule) on tasks of the
+    widened twin adds its rule to the candidates (``"meta-learned (feedback)"``); the re-selection
+    tasks (seeds from 10,000) are not those it trained on.
     """
     from neurochip.encoding import RayScaler
     from neurochip.plasticity import DriftInnerLoop
@@ -165,11 +175,26 @@ def feedback_round(store, *, rules: dict, drift: DriftSpec = DriftSpec(), factor
     widened = widen_drift(drift, factor)
     inner = DriftInnerLoop(sampler=GasDriftTaskSampler(batch=batch, folder=folder, drift=widened,
                                                        random_state=random_state))
-    seeds = list(range(n_tasks))
+    rules = dict(rules)
+    learned = None
+    if meta_generations > 0:
+        from neurochip.plasticity import MetaLearner, MetaSpace, load_default_rule
+
+        ml = MetaLearner(space=MetaSpace(terms=ROW_LOCAL_TERMS, scale="log2", dead_zone=0.5, tau_max=128.0,
+                                         w_min=-1.0, w_max=1.0),
+                         inner=inner, generations=int(meta_generations), popsize=int(meta_popsize), sigma0=0.3,
+                         x0=load_default_rule(), tasks_per_eval=int(meta_tasks), validation_tasks=int(meta_tasks),
+                         synops_cost=0.0, address="serial", progress=False, random_state=random_state).fit()
+        learned = ml.rule_
+        learned.name = "meta_learned_feedback"
+        rules["meta-learned (feedback)"] = learned
+    seeds = list(range(10_000, 10_000 + n_tasks))
     acc, _ = inner.evaluate_rules(list(rules.values()), seeds)
     scores = dict(zip(rules, acc.mean(axis=1).tolist()))
+    best = max(scores, key=scores.get)
     return {"coverage": coverage, "factor": factor, "drift": dataclasses.asdict(widened), "rule_scores": scores,
-            "rule": max(scores, key=scores.get), "labeled_edge_cases": int(lab.sum())}
+            "rule": best, "rule_object": rules[best], "learned_rule": None if learned is None else learned.to_dict(),
+            "labeled_edge_cases": int(lab.sum())}
 
 
 def edge_cases_from_stream(clf, b_later, stream: Stream, alarms, *, k_shot: int = 5, random_state: int = 0):
