@@ -119,6 +119,9 @@ def feedback(b1, b2, rec, cusum, *, draws: int, folder, meta_generations: int) -
     fb["wall_s"] = time.perf_counter() - t
     before = recorded_accuracy(b1, b2, "default", draws=draws)
     after = recorded_accuracy(b1, b2, fb.pop("rule_object"), draws=draws)
+    # every candidate on batch 2, a check only (the choice above saw the twin alone)
+    fb["batch2_check"] = {name: recorded_accuracy(b1, b2, rule, draws=draws)
+                          for name, rule in fb.pop("candidates").items()}
     fb.update(edge_cases=len(store), accuracy_before=before, accuracy_after=after,
               reasons={r: int(np.sum(store.reason == i)) for i, r in enumerate(REASONS)})
     print(f"\nfeedback: {len(store)} edge cases {fb['reasons']}; coverage by factor "
@@ -126,6 +129,8 @@ def feedback(b1, b2, rec, cusum, *, draws: int, folder, meta_generations: int) -
           f"widened-twin tasks { {k: round(v, 3) for k, v in fb['rule_scores'].items()} } -> {fb['rule']!r}")
     print(f"batch 2 accuracy (k = 5, {draws} draws): before {before[0]:.3f} +- {before[1]:.3f}, "
           f"after {after[0]:.3f} +- {after[1]:.3f} ({fb['wall_s']:.1f} s for the round)")
+    print("  check only, every candidate on batch 2: "
+          + "; ".join(f"{k} {v[0]:.3f}" for k, v in fb["batch2_check"].items()))
     return fb
 
 

@@ -193,7 +193,7 @@ def feedback_round(store, *, rules: dict, drift: DriftSpec = DriftSpec(), factor
     scores = dict(zip(rules, acc.mean(axis=1).tolist()))
     best = max(scores, key=scores.get)
     return {"coverage": coverage, "factor": factor, "drift": dataclasses.asdict(widened), "rule_scores": scores,
-            "rule": best, "rule_object": rules[best], "learned_rule": None if learned is None else learned.to_dict(),
+            "rule": best, "rule_object": rules[best], "candidates": rules, "learned_rule": None if learned is None else learned.to_dict(),
             "labeled_edge_cases": int(lab.sum())}
 
 

@@ -81,3 +81,10 @@ def test_recorded_stream_signal_drops_at_the_boundary():
     n1 = s.boundaries[0]
     assert n1 == int(np.sum(~__import__("sensors").calibration.first_half(b1.labels)))
     assert s.x[n1:].mean() < s.x[:n1].mean() - 1.0     # measured 4.64 -> 2.90 winner spikes
+
+
+def test_feedback_round_needs_labeled_edge_cases():
+    from sensors.feedback import documented_rules, feedback_round
+    s = EdgeCaseStore.empty(128).add(np.ones((2, 128)), reason="in_alarm", predicted=["Ethanol", "Ethanol"])
+    with pytest.raises(ValueError, match="no labeled samples with a concentration"):
+        feedback_round(s, rules=documented_rules())
