@@ -2,6 +2,8 @@
 
 - :mod:`neurochip.regulator.core`: pure window update on count arrays, and the policy's action step.
 - :class:`MetaRegulator`: fit the normal band on a calibration run, detect on a run (replay).
+- :mod:`neurochip.regulator.drift`: :class:`DriftDetector`, a class-conditional CUSUM on a per-sample
+  spike statistic of a readout (drift on recorded streams, where spike density does not move).
 - :mod:`neurochip.regulator.attached`: the regulator attached to a run (``regulator=`` of
   ``neurochip.reference.simulate``, ``neurochip.simulate`` and ``mapping.compile``): thresholds,
   plasticity gate, output hold, and ``result.info["regulator"]``.
@@ -11,6 +13,8 @@
 from neurochip.regulator.core import (ACTUATORS, GATE, HIGH, HOLD, KINDS, LOW, RECOVERED, SILENCE, VTH, ActionParams,
                                       ActionState, BandParams, RegulatorState, action_changes, action_step, count_matrix,
                                       fit_band, run_windows, threshold_factor, window_counts, window_step)
+from neurochip.regulator.drift import (DriftDetector, DriftLog, DriftParams, DriftState, drift_step,
+                                       out_of_fold_statistic, readout_statistic)
 from neurochip.regulator.model import (POLICIES, MetaRegulator, RegulatorEvent, RegulatorLog,
                                        apply_recalibration, hold_outputs, raw_spikes, regulator_cost)
 
@@ -39,4 +43,5 @@ __all__ = ["HIGH", "LOW", "SILENCE", "RECOVERED", "KINDS", "VTH", "GATE", "HOLD"
            "RegulatorState", "ActionParams", "ActionState", "window_step", "action_step", "action_changes",
            "threshold_factor", "window_counts", "count_matrix", "fit_band", "run_windows", "MetaRegulator",
            "RegulatorEvent", "RegulatorLog", "apply_recalibration", "hold_outputs", "raw_spikes", "regulator_cost",
-           "POLICIES", "BrianRegulator", "BrianAttachment", "attach", "run_regulated"]
+           "POLICIES", "DriftDetector", "DriftLog", "DriftParams", "DriftState", "drift_step",
+           "out_of_fold_statistic", "readout_statistic", "BrianRegulator", "BrianAttachment", "attach", "run_regulated"]
