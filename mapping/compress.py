@@ -118,12 +118,22 @@ def placement_summary(net: Network, model: ResourceModel, weight_bits=None) -> d
     return out
 
 
-def compress_weights(weights, *, sparsity: float = 0.0, weight_bits: int | None = None, random_state=None):
-    """One weight matrix pruned by magnitude, then put on a ``weight_bits``-bit grid.
+def _check_choice(field_name: str, value, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{OWNER}: {field_name} should be one of {', '.join(map(repr, choices))}, "
+                         f"got {describe(value)}")
+    return value
+
+
+def compress_weights(weights, *, sparsity: float = 0.0, weight_bits: int | None = None, rescale: bool = False,
+                     clip: str = "max", random_state=None):
+    """One weight matrix pruned by magnitude, optionally rescaled, then put on a ``weight_bits``-bit grid.
 
     For weights that live outside a :class:`~neurochip.Network`, such as the learned
     ``W_`` of :class:`neurochip.plasticity.FewShotSpikingClassifier` (post-training
-    compression: prune and quantize after ``fit`` / ``adapt``).
+    compression: prune and quantize after ``fit`` / ``adapt``). ``rescale``: each row
+    scaled back to its L1 norm before pruning (:func:`mapping.pruning.rescale_rows`);
+    ``clip``: the grid's range (:func:`mapping.pruning.quantize_levels`).
 
     Returns
     -------
@@ -134,10 +144,12 @@ def compress_weights(weights, *, sparsity: float = 0.0, weight_bits: int | None 
     values = weights if sp.issparse(weights) else np.asarray(weights, dtype=float)
     nnz_before = values.nnz if sp.issparse(values) else int(np.count_nonzero(values))
     out, removed = pruning.prune_magnitude(values, sparsity, random_state=random_state)
+    if rescale:
+        out = pruning.rescale_rows(out, values)
     info = {"nnz_before": nnz_before, "removed": removed}
     if weight_bits is not None:
         bits = check_weight_bits("compress_weights", weight_bits, [])
-        out, info["quantization"] = pruning.quantize_levels(out, bits, owner="compress_weights")
+        out, info["quantization"] = pruning.quantize_levels(out, bits, clip=clip, owner="compress_weights")
     info["nnz_after"] = out.nnz if sp.issparse(out) else int(np.count_nonzero(out))
     return out, info
 
@@ -247,8 +259,8 @@ def compress(net: Network, target: Target | ResourceModel | str | None = None, *
              sparsity: float | Mapping[str, float] | None = None,
              structured: Mapping[str, float | int] | None = None,
              weight_bits: int | Mapping[str, int] | None = None,
-             levels: int | Mapping[str, int] | None = None, fit: bool = False,
-             random_state=None) -> tuple[Network, CompressionReport]:
+             levels: int | Mapping[str, int] | None = None, fit: bool = False, rescale: bool = False,
+             clip: str = "max", random_state=None) -> tuple[Network, CompressionReport]:
     """Compress ``net`` (pruning, bit depth) and, with ``fit=True``, prune just enough to fit ``target``.
 
     Parameters
@@ -270,6 +282,12 @@ def compress(net: Network, target: Target | ResourceModel | str | None = None, *
         module docstring; memristive: the device's ``n_levels = 2**b``). Placement counts them.
     levels : int or dict of str to int, optional
         Level count (>= 2) of memristive projections' devices (overrides ``weight_bits`` there).
+    rescale : bool
+        After magnitude pruning, scale each post neuron's remaining incoming weights back to
+        the row's L1 norm before pruning (:func:`mapping.pruning.rescale_rows`).
+    clip : {"max", "mse"}
+        Range of the bit grid: the weights' extremes (every weight within ``step / 2``), or
+        the range of least squared error (:func:`mapping.pruning.mse_clip`; heavy tails clipped).
     fit : bool
         After the steps above, if the network does not place on ``target``: the smallest
         uniform magnitude sparsity (grid of 1/1000) and the fewest weakest neurons of the
@@ -300,6 +318,9 @@ def compress(net: Network, target: Target | ResourceModel | str | None = None, *
                          f"compress(net, 'loihi1', fit=True)")
     if random_state is not None:
         random_state = check_int(OWNER, "random_state", random_state, minimum=0)
+    _check_choice("clip", clip, ("max", "mse"))
+    if not isinstance(rescale, bool):
+        raise ValueError(f"{OWNER}: rescale should be True or False, got {describe(rescale)}")
     names = [p.name for p in net.projections]
     sparsities = _per_projection("sparsity", sparsity, net,
                                  lambda f, v: check_float(OWNER, f, v, low=0, high=1))
@@ -324,7 +345,11 @@ def compress(net: Network, target: Target | ResourceModel | str | None = None, *
                                     "removed": removals[name].tolist()} for name in removals}
     removed = {}
     if sparsities:
+        before = out
         out, removed = pruning.prune_network(out, sparsities, random_state=random_state)
+        if rescale:
+            out = replace(out, projections=[replace(p, weights=pruning.rescale_rows(p.weights, before[p.name].weights))
+                                            if p.name in sparsities else p for p in out.projections])
     projs = []
     for proj in out.projections:
         b = bits.get(proj.name)
@@ -334,7 +359,7 @@ def compress(net: Network, target: Target | ResourceModel | str | None = None, *
             report.levels[proj.name] = n_levels
         elif b is not None:
             w, report.quantization[proj.name] = pruning.quantize_levels(
-                proj.weights, b, owner=f"{OWNER}: projection '{proj.name}'")
+                proj.weights, b, clip=clip, owner=f"{OWNER}: projection '{proj.name}'")
             proj = replace(proj, weights=w)
         projs.append(proj)
     out = replace(out, projections=projs)

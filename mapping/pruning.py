@@ -107,11 +107,61 @@ def level_grid(wpos: float, wneg: float, bits: int, *, owner: str = "quantize_le
     return "excitatory", float(wpos / top) if wpos > 0 else 1.0, 0, top
 
 
-def quantize_levels(w, bits: int, *, owner: str = "quantize_levels"):
+#: Clip candidates of ``clip="mse"``: the largest magnitude times ``2**(-k/4)``, k = 0..CLIP_CANDIDATES-1.
+CLIP_CANDIDATES = 24
+#: Values the ``clip="mse"`` search looks at (an even stride through larger arrays).
+CLIP_SAMPLE = 200_000
+
+
+def mse_clip(values: np.ndarray, bits: int, *, owner: str = "quantize_levels") -> float:
+    """The range ``c`` (grid covering ``[-c, c]`` scaled to the sign mode) with the least squared rounding error.
+
+    Candidates ``max|w| * 2**(-k/4)``; weights beyond the range are clipped to its ends.
+    Evaluated on at most :data:`CLIP_SAMPLE` values (every ``n``-th), deterministic.
+    """
+    sample = values[::max(1, values.size // CLIP_SAMPLE)]
+    top = float(np.abs(values).max(initial=0.0))
+    if top == 0:
+        return 0.0
+    best, best_err = top, np.inf
+    for k in range(CLIP_CANDIDATES):
+        c = top * 2.0 ** (-k / 4)
+        q = _on_grid(sample, bits, min(c, float(values.max(initial=0.0))), min(c, float(-values.min(initial=0.0))),
+                     owner)[0]
+        err = float(np.sum((q - sample) ** 2))
+        if err < best_err:
+            best, best_err = c, err
+    return best
+
+
+def _on_grid(values, bits, wpos, wneg, owner):
+    mode, step, low, high = level_grid(wpos, wneg, bits, owner=owner)
+    mant = np.clip(np.rint(values / step), low, high)
+    return mant * step, mant, (mode, step, low, high)
+
+
+def rescale_rows(pruned, original):
+    """``pruned`` with each row scaled back to the L1 norm that row had in ``original`` (empty rows stay 0).
+
+    The drive a post neuron receives from an input that spikes on all of its synapses is kept.
+    """
+    def row_l1(w):
+        return np.asarray(abs(w).sum(axis=1)).ravel()
+    before, after = row_l1(original), row_l1(pruned)
+    factor = np.divide(before, after, out=np.zeros_like(before), where=after > 0)
+    if sp.issparse(pruned):
+        return sp.csr_matrix(sp.diags(factor) @ pruned)
+    return pruned * factor[:, None]
+
+
+def quantize_levels(w, bits: int, *, clip: str = "max", owner: str = "quantize_levels"):
     """``w`` rounded to a ``bits``-bit grid (shared step), zeros kept zero.
 
-    ``w_q = step * clip(round(w / step), m_min, m_max)`` with the grid of :func:`level_grid`;
-    every in-range weight moves by at most ``step / 2``.
+    ``w_q = step * clip(round(w / step), m_min, m_max)`` with the grid of :func:`level_grid`
+    over ``[-wneg, wpos]``: the weights' own extremes (``clip="max"``: every weight moves by
+    at most ``step / 2``), or those extremes clipped to the range of least squared error
+    (``clip="mse"``, :func:`mse_clip`: a finer step for heavy-tailed weights; weights beyond
+    the range move to its ends, the others by at most ``step / 2``).
 
     Returns
     -------
@@ -119,14 +169,19 @@ def quantize_levels(w, bits: int, *, owner: str = "quantize_levels"):
         ``info``: ``bits``, ``sign_mode``, ``step``, ``mantissa_range``, ``max_abs_error``,
         ``error_bound`` (``step / 2``), ``rounded_to_zero`` (nonzero weights that became 0).
     """
+    if clip not in ("max", "mse"):
+        raise ValueError(f"{owner}: clip should be 'max' or 'mse', got {clip!r}")
     values, rebuild = _nonzero_values(w)
     wpos = float(values.max(initial=0.0))
     wneg = float(-values.min(initial=0.0))
-    mode, step, low, high = level_grid(wpos, wneg, bits, owner=owner)
-    mant = np.clip(np.rint(values / step), low, high)
-    q = mant * step
-    err = float(np.abs(q - values).max(initial=0.0))
+    if clip == "mse":
+        c = mse_clip(values, bits, owner=owner)
+        wpos, wneg = min(wpos, c), min(wneg, c)
+    q, mant, (mode, step, low, high) = _on_grid(values, bits, wpos, wneg, owner)
+    inside = (values <= wpos) & (values >= -wneg)
+    err = float(np.abs(q - values)[inside].max(initial=0.0))
     info = {"bits": int(bits), "sign_mode": mode, "step": step, "mantissa_range": [int(low), int(high)],
+            "clip": clip, "range": [-wneg, wpos], "clipped": int(np.count_nonzero(~inside)),
             "max_abs_error": err, "error_bound": step / 2,
             "rounded_to_zero": int(np.count_nonzero(mant == 0))}
     return rebuild(q), info
@@ -244,5 +299,5 @@ def as_format(w, *, sparse: bool):
 
 
 __all__ = ["MAX_WEIGHT_BITS", "magnitude_order", "pruned_count", "prune_magnitude", "level_grid",
-           "quantize_levels", "neuron_scores", "weakest_neurons", "remove_neurons", "smallest_passing",
+           "quantize_levels", "mse_clip", "rescale_rows", "neuron_scores", "weakest_neurons", "remove_neurons", "smallest_passing",
            "prune_network", "as_format"]

@@ -251,3 +251,30 @@ def test_compress_is_deterministic_and_round_trips():
     assert a == b and ra.to_dict() == rb.to_dict()
     assert Network.from_dict(a.to_dict()) == a
     assert replace(ra, fit=None).placement_after["fits"]
+
+
+def test_rescale_keeps_each_row_l1_norm():
+    rng = np.random.default_rng(5)
+    w = rng.uniform(0.0, 1.0, (6, 10))
+    out, info = compress_weights(w, sparsity=0.5, rescale=True)
+    np.testing.assert_allclose(np.abs(out).sum(1), np.abs(w).sum(1))
+    assert info["nnz_after"] == 30
+    net = ff()
+    small, _ = mapping.compress(net, sparsity={"in_hid": 0.5}, rescale=True)
+    np.testing.assert_allclose(np.abs(small["in_hid"].dense_weights()).sum(1), np.abs(net["in_hid"].weights).sum(1))
+    np.testing.assert_array_equal(small["hid_out"].weights, net["hid_out"].weights)
+
+
+def test_mse_clip_bounds_and_improves_heavy_tails():
+    rng = np.random.default_rng(2)
+    w = rng.lognormal(0.0, 1.5, (200, 200))
+    qmax, imax = quantize_levels(w, 4)
+    qmse, imse = quantize_levels(w, 4, clip="mse")
+    assert np.mean((qmse - w) ** 2) < np.mean((qmax - w) ** 2)
+    lo, hi = imse["range"]
+    inside = (w >= lo) & (w <= hi)
+    assert imse["clipped"] == np.count_nonzero(~inside) > 0
+    assert np.abs(qmse - w)[inside].max() <= imse["step"] / 2 + 1e-12
+    np.testing.assert_allclose(qmse[~inside], hi)  # clipped to the top level
+    with pytest.raises(ValueError, match="clip should be one of 'max', 'mse', got 'p99'"):
+        mapping.compress(ff(), weight_bits=4, clip="p99")
