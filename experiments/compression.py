@@ -256,6 +256,27 @@ def lava_deploy(cfg: Config, clf, X) -> tuple[dict, object]:
             "placement_cores": dep.report["placement"]["cores_used"]}, result
 
 
+def classifier_sweep(cfg: Config, pts) -> tuple[dict, tuple]:
+    """Twin tasks, gas batch 1 (choice: least energy within ``tolerance_points`` of 8-bit dense), batch 2 (check).
+
+    Returns the figures and the last batch-2 classifier with its queries (for the Lava deployment).
+    """
+    t0 = time.perf_counter()
+    twin = twin_accuracies(cfg, pts)
+    choose, check, clf2, Xq = gas_accuracies(cfg, pts)
+    resources = classifier_resources(cfg, clf2, Xq, pts, cfg.energy_samples)
+    base, target = key(0.0, 8), key(0.5, 4)
+    ok = [key(s, b) for s, b in pts if 100 * (choose[base] - choose[key(s, b)]) <= cfg.tolerance_points]
+    out = {"twin": {k: stats(v) for k, v in twin.items()}, "gas_batch1_choose": choose,
+           "gas_batch2_check": {k: stats(v) for k, v in check.items()}, "resources": resources,
+           "chosen_on_batch1": min(ok, key=lambda k: resources[k]["energy_j"]), "target_4bit_50pct": None}
+    if (0.5, 4) in pts:
+        loss = {"twin": check_loss(twin, base, target), "batch2": check_loss(check, base, target)}
+        out["target_4bit_50pct"] = {**loss, "within_1_point": bool(all(v["mean"] <= 1 for v in loss.values()))}
+    out["seconds"] = time.perf_counter() - t0
+    return out, (clf2, Xq)
+
+
 def stats(values) -> dict:
     v = 100 * np.asarray(values, dtype=float)
     return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0, "n": int(v.size)}
@@ -302,32 +323,22 @@ def main(cfg: Config) -> Path:
     start = time.perf_counter()
     run_dir = start_run(cfg)
     pts = points(cfg)
-    base = key(0.0, 8)
     if (0.0, 8) not in pts:
         raise ValueError(f"config: the sweep needs the 8-bit dense point (0 in sparsities, 8 in bits), got "
                          f"sparsities {cfg.sparsities}, bits {cfg.bits}")
-    twin = twin_accuracies(cfg, pts)
-    choose, check, clf2, Xq = gas_accuracies(cfg, pts)
-    resources = classifier_resources(cfg, clf2, Xq, pts, cfg.energy_samples)
-    # choice on batch 1: the least energy within tolerance of 8-bit dense; checked on batch 2 and the twin
-    ok = [key(s, b) for s, b in pts if 100 * (choose[base] - choose[key(s, b)]) <= cfg.tolerance_points]
-    chosen = min(ok, key=lambda k: resources[k]["energy_j"])
+    classifier, (clf2, Xq) = classifier_sweep(cfg, pts)
     deploy, lava_result = lava_deploy(cfg, clf2, Xq)
     save_figure(plotting.raster_result(lava_result, title=f"Lava fixed point, classifier at {deploy['point']}"),
                 run_dir / "raster.png")
     ff = ff_sweep(cfg, pts)
-    check_stats = {k: stats(v) for k, v in check.items()}
-    save_figure(pareto_figure(resources, ff["points"], {k: check_stats[k]["mean"] for k in resources}),
+    check_stats = classifier["gas_batch2_check"]
+    chosen = classifier["chosen_on_batch1"]
+    save_figure(pareto_figure(classifier["resources"], ff["points"],
+                              {k: check_stats[k]["mean"] for k in classifier["resources"]}),
                 run_dir / "pareto.png")
-    target = key(0.5, 4)
     metrics = {
         "points": [key(s, b) for s, b in pts],
-        "classifier": {"twin": {k: stats(v) for k, v in twin.items()}, "gas_batch1_choose": choose,
-                       "gas_batch2_check": check_stats, "resources": resources, "chosen_on_batch1": chosen},
-        "target_4bit_50pct": None if (0.5, 4) not in pts else {
-            "twin_loss_points": check_loss(twin, base, target), "batch2_loss_points": check_loss(check, base, target),
-            "within_1_point": bool(abs(check_loss(twin, base, target)["mean"]) <= 1
-                                   and abs(check_loss(check, base, target)["mean"]) <= 1)},
+        "classifier": classifier,
         "lava_deploy": deploy,
         "feed_forward": ff,
         "wall_time_s": time.perf_counter() - start,

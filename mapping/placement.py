@@ -343,30 +343,31 @@ def needed_removal(net: Network, model: ResourceModel | str, population: str, *,
 
 def suggest_compression(net: Network, model: ResourceModel, *, weight_bits=None) -> dict:
     """The compression that would make ``net`` fit ``model``: figures and a sentence."""
-    call = f"mapping.compress(net, {model.name!r}, fit=True)"
+    chip = repr(model.name) if RESOURCE_MODELS.get(model.name) == model else "chip"  # a modified model: by name
+    call = f"mapping.compress(net, {chip}, fit=True)"
     s = needed_sparsity(net, model, weight_bits=weight_bits)
     if s == 0.0:
-        return {"sparsity": 0.0, "call": f"mapping.compress(net, {model.name!r})",
+        return {"sparsity": 0.0, "call": f"mapping.compress(net, {chip})",
                 "message": f"Stored in the cheaper format per projection (dense when more than "
                            f"{model.weight_bits}/(weight + index bits) of the synapses are nonzero) it fits "
-                           f"without pruning: mapping.compress(net, {model.name!r})."}
+                           f"without pruning: mapping.compress(net, {chip})."}
     if s is not None:
         return {"sparsity": s, "sparsity_not_enough": max(s - 1 / SPARSITY_STEPS, 0.0),
-                "call": f"mapping.compress(net, {model.name!r}, sparsity={s:g})",
+                "call": f"mapping.compress(net, {chip}, sparsity={s:g})",
                 "message": f"Pruning {100 * s:.1f} % of every projection's synapses by magnitude would fit "
                            f"(computed; {100 * (s - 1 / SPARSITY_STEPS):.1f} % would not): "
-                           f"mapping.compress(net, {model.name!r}, sparsity={s:g}), or {call} to choose "
+                           f"mapping.compress(net, {chip}, sparsity={s:g}), or {call} to choose "
                            f"between magnitude and structured pruning."}
     cores = cores_by_population(net, model, weight_bits)
     if cores:
         pop = max(cores, key=cores.get)
         n = needed_removal(net, model, pop, weight_bits=weight_bits)
         if n is not None:
-            return {"population": pop, "remove": n, "call": f"mapping.compress(net, {model.name!r}, "
+            return {"population": pop, "remove": n, "call": f"mapping.compress(net, {chip}, "
                                                               f"structured={{{pop!r}: {n}}})",
                     "message": f"Pruning synapses cannot fit it (the neurons per core set the split); "
                                f"removing the {n} weakest neurons of '{pop}' would (computed): "
-                               f"mapping.compress(net, {model.name!r}, structured={{{pop!r}: {n}}}), or {call}."}
+                               f"mapping.compress(net, {chip}, structured={{{pop!r}: {n}}}), or {call}."}
     return {"call": None, "message": "Neither magnitude pruning of every projection nor removing neurons of "
                                      "one population makes it fit; split the network or use a larger chip."}
 

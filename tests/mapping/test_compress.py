@@ -201,10 +201,13 @@ def test_fit_structured_when_neurons_per_core_bind():
 
 def test_placement_error_suggests_the_computed_sparsity():
     chip = chip_for_fit()
-    with pytest.raises(mapping.PlacementError, match=r"mapping.compress\(net, 'small', sparsity=") as info:
+    with pytest.raises(mapping.PlacementError, match=r"mapping.compress\(net, chip, sparsity=") as info:
         mapping.place(wide(), chip)
     s = info.value.suggestion["sparsity"]
     assert s == needed_sparsity(wide(), chip) and f"sparsity={s:g}" in str(info.value)
+    small, rep = mapping.compress(wide(), chip, sparsity=s)  # the suggested call fits
+    assert rep.placement_after["fits"] and fits(small, chip)
+
     chip2 = ResourceModel("few", cores=2, neurons_per_core=8, synaptic_memory_bytes=10 ** 6)
     with pytest.raises(mapping.PlacementError, match=r"structured=\{'h': 2\}"):
         mapping.place(wide(density=1.0, dense=True), chip2)
