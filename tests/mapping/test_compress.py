@@ -281,3 +281,25 @@ def test_mse_clip_bounds_and_improves_heavy_tails():
     np.testing.assert_allclose(qmse[~inside], hi)  # clipped to the top level
     with pytest.raises(ValueError, match="clip should be one of 'max', 'mse', got 'p99'"):
         mapping.compress(ff(), weight_bits=4, clip="p99")
+
+
+def test_compression_experiment_tiny(tmp_path):
+    import json
+    from pathlib import Path
+
+    from neurochip.experiment import find_experiment, load_config
+
+    exp = find_experiment("compression", Path(__file__).resolve().parents[2] / "experiments")
+    run_dir = exp.main(load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path)}))
+    for png in ("raster.png", "pareto.png"):
+        assert (run_dir / png).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["status"] == "complete" and m["points"] == ["s=0,b=8", "s=0,b=4", "s=0.5,b=8", "s=0.5,b=4"]
+    fit = m["feed_forward"]["fit"]
+    assert fit["before"]["cores_needed"] == exp.TINY["fit_cores_needed"] and not fit["before"]["fits"]
+    assert fit["after"]["fits"] and fit["after"]["cores_used"] <= exp.TINY["fit_chip_cores"]
+    assert 0 < fit["agreement"] < 1
+    # the uncompressed 8-bit point of the feed-forward network agrees almost exactly with float
+    assert m["feed_forward"]["points"]["s=0,b=8"]["agreement"] > 0.97
+    lava = m["lava_deploy"]["agreement_total"]
+    assert lava["n_a"] > 0 and lava["agreement"] >= 0.9
