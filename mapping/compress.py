@@ -37,7 +37,7 @@ from neurochip.network import Network
 
 from mapping import pruning
 from mapping.placement import (LOIHI2, PlacementError, ResourceModel, check_weight_bits, compact_formats,
-                               cores_by_population, fits, needed_removal, needed_sparsity, place,
+                               cores_by_population, fits, needed_removal, needed_sparsity, per_projection, place,
                                resource_model, synapse_cost_bits)
 from mapping.target import Target
 
@@ -155,18 +155,8 @@ def compress_weights(weights, *, sparsity: float = 0.0, weight_bits: int | None 
 
 
 def _per_projection(field_name: str, value, net: Network, check) -> dict:
-    """A scalar for every projection, or a dict naming projections, checked by ``check(field, v)``."""
-    names = [p.name for p in net.projections]
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        unknown = sorted(set(value) - set(names))
-        if unknown:
-            raise ValueError(f"{OWNER}: {field_name} names projections {unknown} that the network does not have "
-                             f"(it has {names})")
-        return {k: check(f"{field_name}[{k!r}]", v) for k, v in value.items()}
-    v = check(field_name, value)
-    return {k: v for k in names}
+    """A value for every projection (one for all, or a dict naming projections), checked by ``check(field, v)``."""
+    return per_projection(OWNER, field_name, value, [p.name for p in net.projections], check, expand=True) or {}
 
 
 def _structured_counts(net: Network, structured) -> dict:
@@ -324,8 +314,7 @@ def compress(net: Network, target: Target | ResourceModel | str | None = None, *
     names = [p.name for p in net.projections]
     sparsities = _per_projection("sparsity", sparsity, net,
                                  lambda f, v: check_float(OWNER, f, v, low=0, high=1))
-    bits = check_weight_bits(OWNER, weight_bits, names)
-    bits = bits if isinstance(bits, dict) else ({k: bits for k in names} if bits is not None else {})
+    bits = check_weight_bits(OWNER, weight_bits, names, expand=True) or {}
     level_counts = _per_projection("levels", levels, net, lambda f, v: check_int(OWNER, f, v, minimum=2))
     for name in level_counts:
         if net[name].device is None:

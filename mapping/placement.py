@@ -33,6 +33,7 @@ from typing import Mapping
 import numpy as np
 import scipy.sparse as sp
 
+from neurochip._validation import describe
 from neurochip.network import Network
 
 from mapping import pruning
@@ -196,30 +197,36 @@ def _fan_in(net: Network, pop: str, start: int, stop: int) -> int:
 
 def resource_model(model: ResourceModel | str, owner: str = "place") -> ResourceModel:
     """A :class:`ResourceModel` from itself or its name in :data:`RESOURCE_MODELS`."""
-    if isinstance(model, ResourceModel):
-        return model
-    if isinstance(model, str) and model in RESOURCE_MODELS:
-        return RESOURCE_MODELS[model]
+    found = model if isinstance(model, ResourceModel) else RESOURCE_MODELS.get(model) if isinstance(model, str) else None
+    if found is not None:
+        return found
     raise ValueError(f"{owner}: model should be one of {', '.join(RESOURCE_MODELS)} or a "
                      f"ResourceModel, got {model!r}")
 
 
-def check_weight_bits(owner: str, weight_bits, names) -> dict | int | None:
-    """``weight_bits`` checked: None, an int 1..8, or a dict of projection name to such ints."""
-    def one(field, b):
-        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= pruning.MAX_WEIGHT_BITS:
-            raise ValueError(f"{owner}: {field} should be an integer 1..{pruning.MAX_WEIGHT_BITS} (Loihi's "
-                             f"num_weight_bits), got {b!r}")
-        return int(b)
-    if weight_bits is None:
+def per_projection(owner: str, field_name: str, value, names, check, *, expand: bool):
+    """``value`` checked by ``check(field, v)``: None, one value (for every projection when ``expand``),
+    or a dict of projection name to values (names checked against ``names``)."""
+    if value is None:
         return None
-    if isinstance(weight_bits, Mapping):
-        unknown = sorted(set(weight_bits) - set(names))
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(names))
         if unknown:
-            raise ValueError(f"{owner}: weight_bits names projections {unknown} that the network does not "
+            raise ValueError(f"{owner}: {field_name} names projections {unknown} that the network does not "
                              f"have (it has {sorted(names)})")
-        return {k: one(f"weight_bits[{k!r}]", b) for k, b in weight_bits.items()}
-    return one("weight_bits", weight_bits)
+        return {k: check(f"{field_name}[{k!r}]", v) for k, v in value.items()}
+    v = check(field_name, value)
+    return {k: v for k in names} if expand else v
+
+
+def check_weight_bits(owner: str, weight_bits, names, *, expand: bool = False):
+    """``weight_bits`` checked: None, an int 1..8, or a dict of projection name to such ints."""
+    def one(field_name, b):
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= pruning.MAX_WEIGHT_BITS:
+            raise ValueError(f"{owner}: {field_name} should be an integer 1..{pruning.MAX_WEIGHT_BITS} (Loihi's "
+                             f"num_weight_bits), got {describe(b)}")
+        return int(b)
+    return per_projection(owner, "weight_bits", weight_bits, names, one, expand=expand)
 
 
 def place(net: Network, model: ResourceModel | str = "loihi2", *, weight_bits=None,
