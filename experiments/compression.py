@@ -332,7 +332,7 @@ def main(cfg: Config) -> Path:
                 run_dir / "raster.png")
     ff = ff_sweep(cfg, pts)
     check_stats = classifier["gas_batch2_check"]
-    chosen = classifier["chosen_on_batch1"]
+    chosen, base = classifier["chosen_on_batch1"], key(0.0, 8)
     save_figure(pareto_figure(classifier["resources"], ff["points"],
                               {k: check_stats[k]["mean"] for k in classifier["resources"]}),
                 run_dir / "pareto.png")
