@@ -33,6 +33,10 @@ from experiments import compression as exp  # noqa: E402
 from neurochip.io import write_json  # noqa: E402
 
 
+#: Parts of the benchmark (``--parts``).
+PARTS = ("classifier", "ff", "timings", "deploy")
+
+
 def timings(cfg, repeats: int) -> dict:
     """Wall time of compress on the feed-forward network, of fit, and of a PlacementError's suggestion."""
     import mapping
@@ -95,29 +99,44 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeats", type=int, default=3, help="repeats of each timed compress call")
     ap.add_argument("--quick", action="store_true", help="the experiment's tiny config")
     ap.add_argument("--folder", default="", help="folder of batch<N>.csv.gz")
+    ap.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS, help="what to run")
+    ap.add_argument("--deploy", nargs=2, type=float, default=None, metavar=("SPARSITY", "BITS"),
+                    help="classifier point deployed on Lava (default: the experiment's)")
     args = ap.parse_args(argv)
     cfg = exp.Config(**(exp.TINY if args.quick else {}))
     cfg = replace(cfg, folder=args.folder, **({"twin_tasks": args.tasks} if args.tasks else {}),
                   **({"gas_draws": args.draws} if args.draws else {}))
     pts = exp.points(cfg)
     names = [exp.key(s, b) for s, b in pts]
-    classifier, _ = exp.classifier_sweep(cfg, pts)
-    print_classifier(classifier, names)
-    if classifier["target_4bit_50pct"]:
-        lt, lb = classifier["target_4bit_50pct"]["twin"], classifier["target_4bit_50pct"]["batch2"]
-        print(f"8-bit dense minus 4-bit 50 %: twin {lt['mean']:.2f} +- {lt['sd']:.2f} points ({lt['n']} tasks), "
-              f"gas batch 2 {lb['mean']:.2f} +- {lb['sd']:.2f} points ({lb['n']} draws)")
-    t0 = time.perf_counter()
-    ff = exp.ff_sweep(cfg, pts)
-    ff["seconds"] = time.perf_counter() - t0
-    print_ff(ff)
-    cost = timings(cfg, args.repeats)
-    print(f"\ncompress wall time on {cost['synapses']} synapses (median of {args.repeats}): "
-          + ", ".join(f"{k}: {v:.2f} s" for k, v in cost.items() if isinstance(v, float)))
-    if cost["placement_error"]:
-        print(f"PlacementError with its suggestion in {cost['placement_error']['seconds']:.1f} s: "
-              f"{cost['placement_error']['message']}")
-    out = {"config": vars(cfg), "classifier": classifier, "feed_forward": ff, "timings": cost}
+    out = {"config": vars(cfg)}
+    if "classifier" in args.parts:
+        out["classifier"], _ = exp.classifier_sweep(cfg, pts)
+        print_classifier(out["classifier"], names)
+        if out["classifier"]["target_4bit_50pct"]:
+            lt, lb = out["classifier"]["target_4bit_50pct"]["twin"], out["classifier"]["target_4bit_50pct"]["batch2"]
+            print(f"8-bit dense minus 4-bit 50 %: twin {lt['mean']:.2f} +- {lt['sd']:.2f} points ({lt['n']} tasks), "
+                  f"gas batch 2 {lb['mean']:.2f} +- {lb['sd']:.2f} points ({lb['n']} draws)")
+    if "ff" in args.parts:
+        t0 = time.perf_counter()
+        out["feed_forward"] = exp.ff_sweep(cfg, pts)
+        out["feed_forward"]["seconds"] = time.perf_counter() - t0
+        print_ff(out["feed_forward"])
+    if "timings" in args.parts:
+        cost = out["timings"] = timings(cfg, args.repeats)
+        print(f"\ncompress wall time on {cost['synapses']} synapses (median of {args.repeats}): "
+              + ", ".join(f"{k}: {v:.2f} s" for k, v in cost.items() if isinstance(v, float)))
+        if cost["placement_error"]:
+            print(f"PlacementError with its suggestion in {cost['placement_error']['seconds']:.1f} s: "
+                  f"{cost['placement_error']['message']}")
+    if "deploy" in args.parts:
+        if args.deploy:
+            cfg = replace(cfg, deploy_sparsity=args.deploy[0], deploy_bits=int(args.deploy[1]))
+        clf, Xq = exp.batch2_classifier(cfg, cfg.gas_draws - 1)
+        out["lava_deploy"], _ = exp.lava_deploy(cfg, clf, Xq)
+        a = out["lava_deploy"]["agreement_total"]
+        print(f"\nLava fixed point, classifier at {out['lava_deploy']['point']} ({out['lava_deploy']['steps']} steps): "
+              f"{a['exact']} of {a['n_a']} numpy float spikes exact, {a['within_tolerance']} within 1 step, "
+              f"{a['n_b']} Lava spikes")
     path = write_json(ROOT / "benchmarks" / "out" / "bench_compression.json", out)
     print(f"wrote {path}")
     return out

@@ -77,7 +77,7 @@ class Config:
     classifier_clip: str = param("max", "bit grid range of the classifier's weights", choices=("max", "mse"))
     ff_clip: str = param("mse", "bit grid range of the feed-forward weights", choices=("max", "mse"))
     ff_sigma: float = param(1.0, "log-normal spread of the feed-forward weights", min=0)
-    deploy_sparsity: float = param(0.5, "classifier point deployed on Lava: sparsity", min=0, max=1)
+    deploy_sparsity: float = param(0.75, "classifier point deployed on Lava: sparsity", min=0, max=1)
     deploy_bits: int = param(4, "classifier point deployed on Lava: weight bits", min=1, max=8)
     lava_steps: int = param(0, "steps of the Lava run (0: the sample's own length)", min=0)
 
@@ -140,6 +140,19 @@ def gas_accuracies(cfg: Config, pts) -> tuple[dict, dict, object, np.ndarray]:
         rows.append(score_points(cfg, m, b2.features[q], b2.labels[q], pts))
     check = {k: [r[k] for r in rows] for k in rows[0]}
     return choose, check, m, b2.features[q]
+
+
+def batch2_classifier(cfg: Config, draw: int) -> tuple[object, np.ndarray]:
+    """The classifier fitted on batch 1 and adapted to shot draw ``draw`` of batch 2, and that draw's queries."""
+    from neurochip.plasticity import FewShotSpikingClassifier
+    from sensors import load_gas_drift
+    from sensors.tasks import recorded_shots
+
+    folder = cfg.folder or None
+    b1, b2 = load_gas_drift(1, folder=folder), load_gas_drift(2, folder=folder)
+    s, q = recorded_shots(b2.labels, cfg.gas_k, random_state=[cfg.seed, cfg.gas_k, draw])
+    clf = FewShotSpikingClassifier(random_state=cfg.seed).fit(b1.features, b1.labels)
+    return clf.adapt(b2.features[s], b2.labels[s]), b2.features[q]
 
 
 def _resources(net, result, bits: dict) -> dict:
