@@ -30,6 +30,7 @@ from mapping.placement import (LOIHI1, LOIHI2, RESOURCE_MODELS, Placement, Place
                                ResourceModel, place)
 from mapping.quantization import QuantizationError, QuantizedNetwork, dequantize, quantize
 from mapping.target import BACKENDS, TARGETS, Target, get_target
+from mapping.compress import CompressionReport, compress, compress_weights  # noqa: E402  (the module name is shadowed)
 
 # The Lava runners of neurochip.runners (mapping/runner.py), by reference: imported when first used.
 _register_runner("lava", "mapping.runner:run_lava_float")
@@ -38,6 +39,7 @@ _register_runner("lava-fixed", "mapping.runner:run_lava_fixed")
 __all__ = ["compile", "run", "verify", "fixed_point_breakdown", "Deployment", "Target", "TARGETS", "get_target", "quantize",
            "dequantize", "QuantizationError", "QuantizedNetwork", "place", "Placement",
            "PlacementError", "ResourceModel", "LOIHI1", "LOIHI2", "RESOURCE_MODELS",
+           "compress", "compress_weights", "CompressionReport",
            "snapshot_weights"]
 
 

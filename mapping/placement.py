@@ -15,7 +15,11 @@ hosts neurons of one population, as Lava's Loihi compiler does), and checks:
 
 Slices shrink until every per-core limit holds; a population whose single
 neuron already exceeds a per-core limit, or a network needing more cores than
-the chip has, raises :class:`PlacementError` naming the resource and the excess.
+the chip has, raises :class:`PlacementError` naming the resource and the excess,
+and suggesting the :func:`mapping.compress` call that would make it fit: the
+uniform magnitude sparsity it needs (found by bisection with :func:`place`
+itself, :func:`needed_sparsity`), or else the neurons a structured pruning
+would remove (:func:`needed_removal`); ``error.suggestion`` holds the figures.
 
 The synaptic-memory cost model is a documented approximation (real Loihi
 compilers compress synapse lists); it is conservative for dense projections.
@@ -23,16 +27,33 @@ compilers compress synapse lists); it is conservative for dense projections.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Mapping
 
 import numpy as np
 import scipy.sparse as sp
 
+from neurochip._validation import describe
 from neurochip.network import Network
+
+from mapping import pruning
+
+#: Grid of the sparsity search: sparsities ``i / SPARSITY_STEPS``.
+SPARSITY_STEPS = 1000
 
 
 class PlacementError(ValueError):
-    """The network does not fit the chip."""
+    """The network does not fit the chip.
+
+    Attributes
+    ----------
+    suggestion : dict or None
+        What would make it fit (:func:`needed_sparsity`, :func:`needed_removal`):
+        ``{"sparsity": s, "sparsity_not_enough": s - step}`` or
+        ``{"population": name, "remove": n}``, and ``"call"``, the compression call.
+    """
+
+    suggestion: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -132,14 +153,28 @@ class Placement:
                 "source": m.source}
 
 
-def _synapse_bits(net: Network, model: ResourceModel, weights=None):
-    """Per population: per neuron synaptic-memory bits, and per projection the pre sets."""
+def synapse_cost_bits(model: ResourceModel, *, delay: int, sparse: bool, weight_bits: int | None = None) -> int:
+    """Bits of one synapse: weight (``weight_bits`` or the model's), delay if ``delay > 1``, index if sparse."""
+    wb = model.weight_bits if weight_bits is None else weight_bits
+    return wb + (model.delay_bits if delay > 1 else 0) + (model.index_bits if sparse else 0)
+
+
+def _bits_of(weight_bits, name: str):
+    if weight_bits is None:
+        return None
+    if isinstance(weight_bits, Mapping):
+        return weight_bits.get(name)
+    return weight_bits
+
+
+def _synapse_bits(net: Network, model: ResourceModel, weights=None, weight_bits=None):
+    """Per population: per neuron synaptic-memory bits."""
     bits = {p.name: np.zeros(p.size) for p in net.populations}
     for proj in net.projections:
         w = proj.weights if weights is None else weights.get(proj.name, proj.weights)
-        per_syn = model.weight_bits + (model.delay_bits if proj.delay > 1 else 0)
+        per_syn = synapse_cost_bits(model, delay=proj.delay, sparse=sp.issparse(w),
+                                    weight_bits=_bits_of(weight_bits, proj.name))
         if sp.issparse(w):
-            per_syn += model.index_bits
             counts = np.diff(sp.csr_matrix(w).indptr)
         else:
             counts = np.full(w.shape[0], w.shape[1])
@@ -160,22 +195,193 @@ def _fan_in(net: Network, pop: str, start: int, stop: int) -> int:
     return total
 
 
-def place(net: Network, model: ResourceModel | str = "loihi2") -> Placement:
+def resource_model(model: ResourceModel | str, owner: str = "place") -> ResourceModel:
+    """A :class:`ResourceModel` from itself or its name in :data:`RESOURCE_MODELS`."""
+    found = model if isinstance(model, ResourceModel) else RESOURCE_MODELS.get(model) if isinstance(model, str) else None
+    if found is not None:
+        return found
+    raise ValueError(f"{owner}: model should be one of {', '.join(RESOURCE_MODELS)} or a "
+                     f"ResourceModel, got {model!r}")
+
+
+def per_projection(owner: str, field_name: str, value, names, check, *, expand: bool):
+    """``value`` checked by ``check(field, v)``: None, one value (for every projection when ``expand``),
+    or a dict of projection name to values (names checked against ``names``)."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(f"{owner}: {field_name} names projections {unknown} that the network does not "
+                             f"have (it has {sorted(names)})")
+        return {k: check(f"{field_name}[{k!r}]", v) for k, v in value.items()}
+    v = check(field_name, value)
+    return {k: v for k in names} if expand else v
+
+
+def check_weight_bits(owner: str, weight_bits, names, *, expand: bool = False):
+    """``weight_bits`` checked: None, an int 1..8, or a dict of projection name to such ints."""
+    def one(field_name, b):
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= pruning.MAX_WEIGHT_BITS:
+            raise ValueError(f"{owner}: {field_name} should be an integer 1..{pruning.MAX_WEIGHT_BITS} (Loihi's "
+                             f"num_weight_bits), got {describe(b)}")
+        return int(b)
+    return per_projection(owner, "weight_bits", weight_bits, names, one, expand=expand)
+
+
+def place(net: Network, model: ResourceModel | str = "loihi2", *, weight_bits=None,
+          suggest: bool = True) -> Placement:
     """Partition every population of ``net`` onto cores of ``model``.
+
+    Parameters
+    ----------
+    net : Network
+    model : ResourceModel or {"loihi1", "loihi2"}
+    weight_bits : int or dict of str to int, optional
+        Weight mantissa bits per synapse (all projections, or per projection name);
+        default the model's ``weight_bits`` (8). A compressed network's bits are
+        ``CompressionReport.weight_bits``.
+    suggest : bool
+        On failure, compute the compression that would fit (``PlacementError.suggestion``).
 
     Raises
     ------
     PlacementError
         If a single neuron exceeds a per-core resource, or the network needs more
-        cores than the chip has; the message names the resource and the excess.
+        cores than the chip has; the message names the resource and the excess, and
+        suggests the compression call with the sparsity it needs.
     """
-    if isinstance(model, str):
-        if model not in RESOURCE_MODELS:
-            raise ValueError(f"place: model should be one of {', '.join(RESOURCE_MODELS)} or a "
-                             f"ResourceModel, got {model!r}")
-        model = RESOURCE_MODELS[model]
+    model = resource_model(model)
+    weight_bits = check_weight_bits("place", weight_bits, [p.name for p in net.projections])
+    try:
+        return _place(net, model, weight_bits)
+    except PlacementError as err:
+        if not suggest:
+            raise
+        suggestion = suggest_compression(net, model, weight_bits=weight_bits)
+        new = PlacementError(f"{err} {suggestion['message']}")
+        new.suggestion = suggestion
+        raise new from None
+
+
+def fits(net: Network, model: ResourceModel, weight_bits=None) -> bool:
+    """Whether :func:`place` succeeds."""
+    try:
+        _place(net, model, weight_bits)
+    except PlacementError:
+        return False
+    return True
+
+
+def compact_formats(net: Network, model: ResourceModel, weight_bits=None) -> Network:
+    """``net`` with every projection stored dense or sparse, whichever costs less synaptic memory.
+
+    Dense weights cost ``n_post * n_pre`` synapses, zeros included; sparse ones ``nnz``
+    synapses with an index each (:func:`synapse_cost_bits`).
+    """
+    projs = []
+    for proj in net.projections:
+        w = proj.weights
+        nnz = w.nnz if sp.issparse(w) else int(np.count_nonzero(w))
+        wb = _bits_of(weight_bits, proj.name)
+        dense = w.shape[0] * w.shape[1] * synapse_cost_bits(model, delay=proj.delay, sparse=False, weight_bits=wb)
+        sparse = nnz * synapse_cost_bits(model, delay=proj.delay, sparse=True, weight_bits=wb)
+        want_sparse = sparse < dense
+        if want_sparse != sp.issparse(w):
+            proj = replace(proj, weights=pruning.as_format(w, sparse=want_sparse))
+        projs.append(proj)
+    return replace(net, projections=projs)
+
+
+def needed_sparsity(net: Network, model: ResourceModel | str, *, weight_bits=None, random_state=None,
+                    steps: int = SPARSITY_STEPS) -> float | None:
+    """Smallest uniform magnitude sparsity ``i / steps`` at which ``net`` places on ``model``.
+
+    Every projection loses the same fraction of its nonzero synapses
+    (:func:`mapping.pruning.prune_magnitude`), stored in the cheaper format
+    (:func:`compact_formats`); bisection over ``i`` with :func:`place` itself, so at
+    ``(i - 1) / steps`` it does not fit. ``0.0`` if it fits as it is, ``None`` if even
+    ``(steps - 1) / steps`` does not.
+    """
+    model = resource_model(model, "needed_sparsity")
+
+    def passes(i):
+        pruned, _ = pruning.prune_network(net, {p.name: i / steps for p in net.projections},
+                                          random_state=random_state)
+        return fits(compact_formats(pruned, model, weight_bits), model, weight_bits)
+
+    i = pruning.smallest_passing(passes, 0, steps - 1)
+    return None if i is None else i / steps
+
+
+def cores_by_population(net: Network, model: ResourceModel, weight_bits=None) -> dict | None:
+    """Cores each population takes on a chip with unlimited cores (``None`` if a neuron alone does not fit)."""
+    try:
+        placement = _place(net, replace(model, cores=10 ** 9), weight_bits)
+    except PlacementError:
+        return None
+    return {p.name: len(placement.cores_of(p.name)) for p in net.populations}
+
+
+def needed_removal(net: Network, model: ResourceModel | str, population: str, *,
+                   weight_bits=None) -> int | None:
+    """Fewest neurons of ``population`` (smallest L1 norm first) whose removal makes ``net`` place.
+
+    Bisection over the count with :func:`place`: removing one fewer does not fit.
+    ``None`` if removing all but one does not fit either.
+    """
+    model = resource_model(model, "needed_removal")
+
+    def passes(n):
+        if n == 0:
+            return fits(net, model, weight_bits)
+        smaller, _ = pruning.remove_neurons(net, {population: pruning.weakest_neurons(net, population, n)})
+        return fits(smaller, model, weight_bits)
+
+    size = net[population].size
+    cores = cores_by_population(net, model, weight_bits)
+    if cores and sum(cores.values()) > model.cores:  # first guess: the population's share of the excess cores
+        excess = sum(cores.values()) - model.cores
+        guess = min(size - 1, math.ceil(size * (excess + 1) / cores[population]))
+        if guess < size - 1 and passes(guess):
+            return pruning.smallest_passing(passes, 0, guess)
+    return pruning.smallest_passing(passes, 0, size - 1)
+
+
+def suggest_compression(net: Network, model: ResourceModel, *, weight_bits=None) -> dict:
+    """The compression that would make ``net`` fit ``model``: figures and a sentence."""
+    chip = repr(model.name) if RESOURCE_MODELS.get(model.name) == model else "chip"  # a modified model: by name
+    call = f"mapping.compress(net, {chip}, fit=True)"
+    s = needed_sparsity(net, model, weight_bits=weight_bits)
+    if s == 0.0:
+        return {"sparsity": 0.0, "call": f"mapping.compress(net, {chip})",
+                "message": f"Stored in the cheaper format per projection (dense when more than "
+                           f"{model.weight_bits}/(weight + index bits) of the synapses are nonzero) it fits "
+                           f"without pruning: mapping.compress(net, {chip})."}
+    if s is not None:
+        return {"sparsity": s, "sparsity_not_enough": max(s - 1 / SPARSITY_STEPS, 0.0),
+                "call": f"mapping.compress(net, {chip}, sparsity={s:g})",
+                "message": f"Pruning {100 * s:.1f} % of every projection's synapses by magnitude would fit "
+                           f"(computed; {100 * (s - 1 / SPARSITY_STEPS):.1f} % would not): "
+                           f"mapping.compress(net, {chip}, sparsity={s:g}), or {call} to choose "
+                           f"between magnitude and structured pruning."}
+    cores = cores_by_population(net, model, weight_bits)
+    if cores:
+        pop = max(cores, key=cores.get)
+        n = needed_removal(net, model, pop, weight_bits=weight_bits)
+        if n is not None:
+            return {"population": pop, "remove": n, "call": f"mapping.compress(net, {chip}, "
+                                                              f"structured={{{pop!r}: {n}}})",
+                    "message": f"Pruning synapses cannot fit it (the neurons per core set the split); "
+                               f"removing the {n} weakest neurons of '{pop}' would (computed): "
+                               f"mapping.compress(net, {chip}, structured={{{pop!r}: {n}}}), or {call}."}
+    return {"call": None, "message": "Neither magnitude pruning of every projection nor removing neurons of "
+                                     "one population makes it fit; split the network or use a larger chip."}
+
+
+def _place(net: Network, model: ResourceModel, weight_bits=None) -> Placement:
     mem_bits = model.synaptic_memory_bytes * 8
-    bits = _synapse_bits(net, model)
+    bits = _synapse_bits(net, model, weight_bits=weight_bits)
     chunk = {}
     for pop in net.populations:
         worst = float(bits[pop.name].max(initial=0))
