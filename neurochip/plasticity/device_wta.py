@@ -54,7 +54,12 @@ def learn_through_device(W0, rasters, out: OutputParams, device, *, rule: RulePa
     W0 = np.asarray(W0, dtype=float)
     n_out, n_in = W0.shape
     batch = np.shape(rule.coef)[:-1]
-    lif, lateral_t = _twin_arrays(n_out, n_in, out)
+    pad, total = padded(rasters, out)
+    twin = _twin_arrays(n_out, n_in, np.shape(rasters)[1], out)
+    if twin.ff or twin.clock_steps.size:
+        raise ValueError("learn_through_device: the device twin runs the prototype readout (out.ff = out.clock = 0), "
+                         f"got ff={out.ff}, clock={out.clock}")
+    lif, lateral_t = twin.lif, twin.lateral_t
     pi, qi = np.meshgrid(np.arange(n_in), np.arange(n_out), indexing="ij")
     pi, qi = pi.ravel(), qi.ravel()
     if w_range is None:
@@ -71,7 +76,6 @@ def learn_through_device(W0, rasters, out: OutputParams, device, *, rule: RulePa
     gain = device.pulse_gain if pulse_gain is None else pulse_gain
     step = np.broadcast_to(np.asarray(DF.dw_step(device, mapping.k, gain), dtype=float), batch)[..., None]
     rng = device.rng(random_state)
-    pad, total = padded(rasters, out)
     n_samples = pad.shape[0]
     W = np.zeros((*batch, n_out, n_in))
     W[..., qi, pi] = mapping.k * (sp.g - sm.g)
