@@ -132,7 +132,8 @@ class DeltaInnerLoop:
     def device_model(self, seed: int):
         from neurochip.devices import presets
 
-        return presets.get(self.device, sigma_g_min=self.d2d_sigma, sigma_g_max=self.d2d_sigma, seed=int(seed) % 2 ** 31)
+        return presets.get(self.device, sigma_g_min=self.d2d_sigma, sigma_g_max=self.d2d_sigma,
+                           seed=int(seed) % 2 ** 31)
 
     def task(self, *, k_shot: int, split: str, random_state: int):
         return self.sampler.sample(k_shot=k_shot, n_query=self.n_query, split=split, random_state=random_state)
@@ -224,3 +225,30 @@ def decide_windows(spikes, starts: np.ndarray, length: int, n_out: int) -> np.nd
             first[w, i] = k
     d = decide_spikes(counts, first, np.arange(n_out), n_out)
     return np.where(counts.sum(axis=1) > 0, d.index, -1)
+
+
+def window_counts(spikes, starts: np.ndarray, period: int) -> list:
+    """Spikes in each sample's period ``[start, start + period)``."""
+    which = np.searchsorted(starts, np.asarray(spikes.steps), side="right") - 1
+    inside = (which >= 0) & (np.asarray(spikes.steps) < starts[np.clip(which, 0, None)] + period)
+    return np.bincount(which[inside], minlength=len(starts)).astype(int).tolist()
+
+
+def gate_samples(starts: np.ndarray, gate: list) -> list:
+    """Samples whose start lies in an interval ``[a, b)`` of ``gate`` (the plasticity gate was open)."""
+    s = np.asarray(starts)
+    return sorted({int(i) for a, b in gate for i in np.nonzero((s >= a) & (s < b))[0]})
+
+
+def stream_segments(right: np.ndarray, starts: np.ndarray, drift_sample: int, gate: list) -> dict:
+    """Accuracy of a regulated stream in its segments: before the drift, after it until the gate first
+    opens, while it was open (learning), after it closed for the last time; ``[first, stop)`` samples each."""
+    right = np.asarray(right, dtype=float)
+    n = right.size
+    opened = [i for i in gate_samples(starts, gate) if i >= drift_sample]
+    first = opened[0] if opened else n
+    last = opened[-1] + 1 if opened else n
+    bounds = {"before drift": (0, drift_sample), "drift, not yet flagged": (drift_sample, first),
+              "gate open (learning)": (first, last), "after the gate closed": (last, n)}
+    return {name: {"samples": [int(lo), int(hi)], "accuracy": float(right[lo:hi].mean()) if hi > lo else None}
+            for name, (lo, hi) in bounds.items()}
