@@ -26,7 +26,7 @@ def raster_figure(result, starts, drift_sample: int, log, gate, n_in: int, n_sen
         ax.axvline(drift, color="red", lw=1.5)
         for a, b in gate:
             ax.axvspan(a, b, color="gold", alpha=0.3, lw=0)
-    top.text(drift, n_in + 0.5, " drift injected", color="red", fontsize=8, va="bottom")
+    top.text(drift, n_in - 0.5, " drift injected", color="red", fontsize=8, va="top")
     for e in log.events:
         bottom.axvline(e.step, color="purple" if e.kind != "recovered" else "green", lw=0.8, ls="--")
     handles = [plt.Line2D([], [], color="red", lw=1.5, label="drift"),

@@ -43,7 +43,7 @@ if not __package__:  # run as a script or loaded from its file: import the packa
 import numpy as np  # noqa: E402
 from brian2 import Hz, ms  # noqa: E402
 
-from neurochip.experiment import (experiment_main, param, parse_config, provenance, save_figure,  # noqa: E402
+from neurochip.experiment import (experiment_main, param, parse_config, save_figure,  # noqa: E402
                                   start_run, write_metrics)
 from neurochip.io import read_json, write_json  # noqa: E402
 
@@ -81,8 +81,8 @@ class Config:
     generations: int = param(6, "CMA-ES generations (metalearn=true)", min=1)
     popsize: int = param(6, "CMA-ES population", min=2)
     tasks_per_eval: int = param(3, "twin tasks per candidate per generation", min=1)
-    validation_tasks: int = param(4, "twin tasks that choose the final rule", min=1)
-    eval_tasks: int = param(6, "held-out twin tasks scoring the rule against its start and no plasticity", min=1)
+    validation_tasks: int = param(12, "twin tasks that choose the final rule (meta-learned or its start)", min=1)
+    eval_tasks: int = param(12, "held-out twin tasks scoring the rule against its start and no plasticity", min=1)
     # 4. deployment
     gap_steps: int = param(40, "silent steps after each sample of a stream (the state decays)", min=1)
     # 5. regulator
@@ -161,24 +161,34 @@ def get_rule(cfg: Config, inner, run_dir: Path) -> tuple:
     space = MetaSpace(terms=ROW_LOCAL_TERMS, scale="log2", dead_zone=0.5, tau_max=128.0, w_min=-1.0, w_max=1.0)
     ml, seconds = meta_learn(cfg_ml, space=space, inner=inner, x0=start_rule(), checkpoint=run_dir / "checkpoint.npz",
                              run_dir=run_dir)
-    rule = ml.rule_
-    rule.name = "pipeline_meta_learned"
-    seeds = np.random.SeedSequence([cfg.seed, 77]).generate_state(cfg.eval_tasks)
-    held, ops = inner.evaluate_rules([rule, start_rule(), None], seeds, split="test")
-    prov = provenance(cfg)
+    meta = ml.rule_
+    meta.name = "pipeline_meta_learned"
+    candidates = {"meta-learned": meta, "start (exemplar writer)": start_rule()}
+    # choose between the meta-learned rule and its start on validation tasks (seeds apart from meta-training)
+    val, _ = inner.evaluate_rules(list(candidates.values()), np.random.SeedSequence([cfg.seed, 76]).generate_state(
+        cfg.validation_tasks), split="train")
+    chosen = list(candidates)[int(np.argmax(val.mean(axis=1)))]
+    rule = candidates[chosen]
+    held, _ = inner.evaluate_rules([*candidates.values(), None], np.random.SeedSequence([cfg.seed, 77]).generate_state(
+        cfg.eval_tasks), split="test")
+    prov = read_json(run_dir / "metrics.json")["provenance"]     # as the run started
     info = {"source": "meta-learned in this run", "provenance": {
         "command": (f"neurochip run pipeline --set metalearn=true --set seed={cfg.seed} "
                     f"--set generations={cfg.generations} --set popsize={cfg.popsize} "
-                    f"--set tasks_per_eval={cfg.tasks_per_eval}"),
+                    f"--set tasks_per_eval={cfg.tasks_per_eval} --set validation_tasks={cfg.validation_tasks} "
+                    f"--set eval_tasks={cfg.eval_tasks}"),
         "git_commit": prov["git_commit"], "git_dirty": prov["git_dirty"], "date_utc": prov["started_utc"],
         "seed": cfg.seed, "task_distribution": inner.describe(), "meta_seconds": seconds,
         "generations": cfg.generations, "popsize": cfg.popsize, "tasks_per_eval": cfg.tasks_per_eval,
-        "start": start_rule().to_dict(), "validation_accuracy": ml.validation_accuracy_,
-        "held_out_accuracy": {"meta-learned": float(held[0].mean()), "start (exemplar writer)": float(held[1].mean()),
-                              "no plasticity": float(held[2].mean()), "tasks": int(cfg.eval_tasks)}}}
+        "start": start_rule().to_dict(), "meta_learned": meta.to_dict(), "chosen": chosen,
+        "validation_accuracy": {name: float(val[n].mean()) for n, name in enumerate(candidates)},
+        "validation_tasks": int(cfg.validation_tasks),
+        "held_out_accuracy": {**{name: float(held[n].mean()) for n, name in enumerate(candidates)},
+                              "no plasticity": float(held[-1].mean()), "tasks": int(cfg.eval_tasks)}}}
     content = {"format": RULE_FORMAT, "version": 1, "rule": rule.to_dict(), "lava_dw": rule.lava_rule_string(),
                "describe": rule.describe(), "provenance": info["provenance"]}
     write_json(run_dir / "pipeline_rule.json", content)
+    print(f"[pipeline] chosen rule: {chosen}: {rule.lava_rule_string()}")
     if cfg.install_rule:
         RULE_FILE.parent.mkdir(exist_ok=True)
         write_json(RULE_FILE, content)
