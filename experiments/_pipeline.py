@@ -189,16 +189,18 @@ def stream_network(W, out: OutputParams, rasters: np.ndarray, *, gap: int, label
     Static: :func:`~neurochip.plasticity.wta.wta_network` of the whole stream. With
     ``rule``: projection ``"plastic"`` learns with it (``gated``: only while the
     regulator has it open) and source ``"label"`` fires the third factor of sample
-    ``s``'s class neuron at every step of its window when ``labelled[s]``.
+    ``s``'s class neuron at every step of its window (its raster and ``out.extra_steps``,
+    as in ``wta_network``) when ``labelled[s]``. Traces are not reset between samples
+    (one run): the gap lets them decay.
     """
     raster, starts = stream_raster(rasters, gap)
     base = wta_network(W, out, raster=raster, name=name)
     if rule is None:
         return base, starts
-    period = rasters.shape[1] + gap
+    window = rasters.shape[1] + int(out.extra_steps)      # as wta_network: the sample and its extra steps
     steps, idx = [], []
     for s in np.nonzero(np.ones(len(starts), bool) if labelled is None else np.asarray(labelled))[0]:
-        k = np.arange(starts[s], starts[s] + period)
+        k = np.arange(starts[s], starts[s] + window)
         steps.append(k)
         idx.append(np.full(k.size, int(labels[s])))
     steps = np.concatenate(steps) if steps else np.zeros(0, int)

@@ -114,7 +114,7 @@ def test_stream_network_labels_every_step_of_labelled_samples():
                                  rule=supervised_hebbian(), gated=True)
     np.testing.assert_array_equal(starts, [0, 6, 12])
     label = next(s for s in net.sources if s.name == "label")
-    np.testing.assert_array_equal(label.steps, [0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17])
+    np.testing.assert_array_equal(label.steps, [0, 1, 2, 3, 4, 12, 13, 14, 15, 16])   # raster + extra step
     assert set(label.indices.tolist()) == {1}
     plastic = net["plastic"]
     assert plastic.gated and plastic.plasticity.third_factor == "label"
