@@ -213,6 +213,32 @@ def stream_network(W, out: OutputParams, rasters: np.ndarray, *, gap: int, label
     return Network(name=name, sources=sources, populations=base.populations, projections=projections), starts
 
 
+def readouts_network(weights: dict, out: OutputParams, rasters: np.ndarray, *, gap: int,
+                     name: str = "pipeline_readouts") -> tuple[Network, np.ndarray]:
+    """Several static readouts of one stream side by side (one run): population ``"out_<key>"`` with
+    weights ``weights[key]``, all fed by the same source ``"input"``; returns ``(network, starts)``."""
+    pops, projections, sources = [], [], None
+    for key, W in weights.items():
+        net, starts = stream_network(W, out, rasters, gap=gap, name=name)
+        sources = net.sources
+        post = f"out_{key}"
+        pops.append(dataclasses.replace(net["out"], name=post))
+        projections += [dataclasses.replace(p, name=f"{p.name}_{key}", post=post,
+                                            pre=post if p.pre == "out" else p.pre) for p in net.projections]
+    return Network(name=name, sources=sources, populations=pops, projections=projections), starts
+
+
+def split_readout(result, key: str):
+    """The result of one readout of :func:`readouts_network`'s run, its population renamed ``"out"``."""
+    from neurochip.results import SimulationResult
+
+    pop = f"out_{key}"
+    return SimulationResult(steps=result.steps, dt=result.dt, sizes={"input": result.sizes["input"], "out":
+                                                                      result.sizes[pop]},
+                            populations=["out"], spikes={"input": result.spikes["input"], "out": result.spikes[pop]},
+                            backend=result.backend, wall_time=result.wall_time)
+
+
 def decide_windows(spikes, starts: np.ndarray, length: int, n_out: int) -> np.ndarray:
     """Class of each sample of a stream run: the output neuron with most spikes in the sample's window
     ``[start, start + length)``; ties to the first to fire, then the lowest index; ``-1`` if none spiked."""
