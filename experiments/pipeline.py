@@ -407,6 +407,12 @@ def main(cfg: Config) -> Path:
     drift_step = int(st_starts[n_b])
     flagged = log.first(after_step=drift_step)
     seg = P.stream_segments(right, st_starts, n_b, gate)
+    # the same drifted stream without learning (the memristive weights as they are): what the gate's learning changes
+    frozen, _ = P.stream_network(W_dev, out, R_stream, gap=cfg.gap_steps)
+    right_frozen = P.decide_windows(simulate(frozen, len(st_starts) * period).spikes["out"], st_starts, length,
+                                    cfg.n_way) == y_stream
+    for name, part in P.stream_segments(right_frozen, st_starts, n_b, gate).items():
+        seg[name]["accuracy_without_learning"] = part["accuracy"]
     reg = metrics["regulator"] = {
         "policy": regulator.policy, "backend": "numpy float reference (the attached regulator runs on float targets)",
         "drift_at_sample": n_b, "drift_step": drift_step, "drift_gain": gain.tolist(),
@@ -420,6 +426,7 @@ def main(cfg: Config) -> Path:
         "max_weight_change": float(np.max(np.abs(np.asarray(res_s.info["weights"]["plastic"]) - W_dev))),
         "segments": seg, "accuracy_before_drift": float(right[:n_b].mean()),
         "last_10_accuracy": float(right[-10:].mean()),
+        "last_10_accuracy_without_learning": float(right_frozen[-10:].mean()),
         "recovered": bool(any(e.kind == "recovered" for e in log.events if e.step > drift_step))}
     # safe mode when learning cannot bring the accuracy back: the same stream under the safe_mode policy
     reg["safe_mode_needed"] = bool(flagged is not None and reg["last_10_accuracy"] < reg["accuracy_before_drift"]
