@@ -215,27 +215,32 @@ def stream_network(W, out: OutputParams, rasters: np.ndarray, *, gap: int, label
 
 def readouts_network(weights: dict, out: OutputParams, rasters: np.ndarray, *, gap: int,
                      name: str = "pipeline_readouts") -> tuple[Network, np.ndarray]:
-    """Several static readouts of one stream side by side (one run): population ``"out_<key>"`` with
-    weights ``weights[key]``, all fed by the same source ``"input"``; returns ``(network, starts)``."""
-    pops, projections, sources = [], [], None
-    for key, W in weights.items():
-        net, starts = stream_network(W, out, rasters, gap=gap, name=name)
-        sources = net.sources
-        post = f"out_{key}"
-        pops.append(dataclasses.replace(net["out"], name=post))
-        projections += [dataclasses.replace(p, name=f"{p.name}_{key}", post=post,
-                                            pre=post if p.pre == "out" else p.pre) for p in net.projections]
-    return Network(name=name, sources=sources, populations=pops, projections=projections), starts
+    """Several static readouts of one stream side by side in one population (one run, few Lava processes).
+
+    Population ``"out"`` stacks the readouts' neurons in the order of ``weights`` (readout ``r``:
+    neurons ``r * n_out ... (r + 1) * n_out - 1``), projection ``"plastic"`` their weights, and
+    ``"wta"`` is block diagonal: each readout's lateral inhibition stays within it, so every
+    readout runs as :func:`stream_network` of its weights alone. Returns ``(network, starts)``.
+    """
+    import scipy.linalg
+
+    Ws = [np.asarray(W, dtype=float) for W in weights.values()]
+    base, starts = stream_network(np.vstack(Ws), out, rasters, gap=gap, name=name)
+    one, _ = stream_network(Ws[0], out, rasters[:1], gap=gap)
+    lateral = scipy.linalg.block_diag(*[np.asarray(one["wta"].weights)] * len(Ws))
+    projections = [dataclasses.replace(p, weights=lateral) if p.name == "wta" else p for p in base.projections]
+    return Network(name=name, sources=base.sources, populations=base.populations, projections=projections), starts
 
 
-def split_readout(result, key: str):
-    """The result of one readout of :func:`readouts_network`'s run, its population renamed ``"out"``."""
-    from neurochip.results import SimulationResult
+def split_readout(result, index: int, n_out: int):
+    """Readout ``index`` of a :func:`readouts_network` run: its ``n_out`` neurons as population ``"out"``."""
+    from neurochip.results import SimulationResult, Spikes
 
-    pop = f"out_{key}"
-    return SimulationResult(steps=result.steps, dt=result.dt, sizes={"input": result.sizes["input"], "out":
-                                                                      result.sizes[pop]},
-                            populations=["out"], spikes={"input": result.spikes["input"], "out": result.spikes[pop]},
+    s = result.spikes["out"]
+    mine = (s.indices >= index * n_out) & (s.indices < (index + 1) * n_out)
+    return SimulationResult(steps=result.steps, dt=result.dt, sizes={"input": result.sizes["input"], "out": n_out},
+                            populations=["out"], spikes={"input": result.spikes["input"],
+                                                         "out": Spikes(s.indices[mine] - index * n_out, s.steps[mine])},
                             backend=result.backend, wall_time=result.wall_time)
 
 

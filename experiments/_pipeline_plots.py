@@ -42,8 +42,9 @@ def raster_figure(result, starts, drift_sample: int, log, gate, n_in: int, n_sen
     return fig
 
 
-def accuracy_figure(right: np.ndarray, drift_sample: int, learned: list):
-    """Correct / wrong per stream sample and the running accuracy over 5 samples."""
+def accuracy_figure(right: np.ndarray, drift_sample: int, learned: list, *, without=None):
+    """Correct / wrong per stream sample and the running accuracy over 5 samples (``without``: the
+    correct / wrong of the same stream without learning, its running accuracy dashed)."""
     import matplotlib.pyplot as plt
 
     right = np.asarray(right, dtype=float)
@@ -53,6 +54,9 @@ def accuracy_figure(right: np.ndarray, drift_sample: int, learned: list):
     k = min(5, right.size)
     run = np.convolve(right, np.ones(k) / k, mode="valid")
     ax.plot(n[k - 1:], run, color="C0", label=f"running accuracy ({k} samples)")
+    if without is not None:
+        ax.plot(n[k - 1:], np.convolve(np.asarray(without, float), np.ones(k) / k, mode="valid"), color="C1", ls="--",
+                label="the same, without learning")
     ax.axvline(drift_sample - 0.5, color="red", label="drift")
     for s in learned:
         ax.axvspan(s - 0.5, s + 0.5, color="gold", alpha=0.3, lw=0)

@@ -66,8 +66,9 @@ def test_tiny_run_float_and_fixed_figures_are_consistent(tiny_run):
     d, e = m["deployment"], m["energy"]
     for key in ("device", "learned"):
         c = d[key]
-        assert e["float_vs_fixed_accuracy"][key] == {"float": c["accuracy_float_numpy"], "fixed": c["accuracy_fixed_lava"]}
-        assert c["float_minus_fixed_points"] == pytest.approx(100 * (c["accuracy_float_numpy"] - c["accuracy_fixed_lava"]))
+        flt, fixed = c["accuracy_float_numpy"], c["accuracy_fixed_lava"]
+        assert e["float_vs_fixed_accuracy"][key] == {"float": flt, "fixed": fixed}
+        assert c["float_minus_fixed_points"] == pytest.approx(100 * (flt - fixed))
         assert c["target_within_2_points"] == (abs(c["float_minus_fixed_points"]) <= 2 + 1e-9)
     # the memristive network's float accuracy is stage 3's (same weights, same queries, same reference)
     assert d["device"]["accuracy_float_numpy"] == m["snn"]["accuracy_memristive"]
@@ -140,3 +141,24 @@ def test_bad_task_split_is_refused_with_the_fix(pipeline, tmp_path):
     cfg = load_config(pipeline.Config, base={**pipeline.TINY, "results_root": str(tmp_path), "n_way": 4})
     with pytest.raises(ValueError, match=r"n_way \(4\) should be <= n_train_analytes \(5\) and <= n_analytes"):
         pipeline.main(cfg)
+
+
+def test_readouts_side_by_side_spike_as_each_alone():
+    """Two readouts in one population (block-diagonal inhibition) give each one's spikes run alone."""
+    from experiments._pipeline import readouts_network, split_readout, stream_network
+    from neurochip.plasticity.wta import OutputParams
+    from neurochip.reference import simulate
+
+    rng = np.random.default_rng(3)
+    rasters = rng.random((4, 30, 6)) < 0.2
+    out = OutputParams(0.5, 0.2, 1.0, 1.0, 0.0, 4)
+    Ws = [rng.uniform(0, 0.8, (3, 6)), rng.uniform(0, 0.8, (3, 6))]
+    both, starts = readouts_network({"a": Ws[0], "b": Ws[1]}, out, rasters, gap=10)
+    steps = len(starts) * 40
+    res = simulate(both, steps)
+    for i, W in enumerate(Ws):
+        alone = simulate(stream_network(W, out, rasters, gap=10)[0], steps).spikes["out"]
+        got = split_readout(res, i, 3).spikes["out"]
+        assert alone.steps.size > 0
+        np.testing.assert_array_equal(got.steps, alone.steps)
+        np.testing.assert_array_equal(got.indices, alone.indices)
