@@ -78,9 +78,9 @@ class Config:
     d2d_sigma: float = param(0.1, "device-to-device spread (lognormal sigma of g_min, g_max)", min=0)
     metalearn: bool = param(False, "meta-learn the rule now (CMA-ES) instead of loading the shipped rule file")
     install_rule: bool = param(False, "write the meta-learned rule into experiments/data/pipeline_rule.json")
-    generations: int = param(6, "CMA-ES generations (metalearn=true)", min=1)
+    generations: int = param(8, "CMA-ES generations (metalearn=true)", min=1)
     popsize: int = param(6, "CMA-ES population", min=2)
-    tasks_per_eval: int = param(3, "twin tasks per candidate per generation", min=1)
+    tasks_per_eval: int = param(4, "twin tasks per candidate per generation", min=1)
     validation_tasks: int = param(12, "twin tasks that choose the final rule (meta-learned or its start)", min=1)
     eval_tasks: int = param(12, "held-out twin tasks scoring the rule against its start and no plasticity", min=1)
     # 4. deployment
@@ -152,7 +152,8 @@ def get_rule(cfg: Config, inner, run_dir: Path) -> tuple:
         if not isinstance(d, dict) or d.get("format") != RULE_FORMAT:
             raise ValueError(f"pipeline: {RULE_FILE} is not a {RULE_FORMAT!r} file; regenerate it with "
                              f"'neurochip run pipeline --set metalearn=true --set install_rule=true'")
-        return LearningRule.from_dict(d["rule"]), {"source": str(RULE_FILE.name), "provenance": d["provenance"]}
+        return LearningRule.from_dict(d["rule"]), {"source": f"experiments/data/{RULE_FILE.name}",
+                                                   "sha256": rule_file_sha256(), "provenance": d["provenance"]}
     from neurochip.plasticity import MetaSpace
     from experiments._common import meta_learn
     from experiments._pipeline import ROW_LOCAL_TERMS
@@ -212,7 +213,6 @@ def accuracy(pred, y) -> float:
 @experiment_main
 def main(cfg: Config) -> Path:
     from experiments import _pipeline as P
-    from neurochip.devices import presets
     from neurochip.plasticity.device_wta import learn_through_device
     from neurochip.plasticity.functional import rule_params
     from neurochip.plasticity.wta import sample_steps
@@ -442,9 +442,12 @@ def main(cfg: Config) -> Path:
     from neurochip.energy import LOIHI2, estimate_energy, plot_energy, report_bars
 
     profile = LOIHI2.with_crossbar("illustrative_rram")
-    dev_net = net_s.__class__(name=net_s.name, sources=net_s.sources, populations=net_s.populations,
-                              projections=[p.__class__(**{**p.__dict__, "device": dev}) if p.name == "plastic" else p
-                                           for p in net_s.projections])
+    from dataclasses import replace
+
+    # the stream ran in float without the device model: its operation counts are priced with the plastic
+    # projection on the crossbar's differential pairs (reads per synaptic op, writes per learning update)
+    dev_net = replace(net_s, projections=[replace(p, device=dev) if p.name == "plastic" else p
+                                          for p in net_s.projections])
     e_stream = estimate_energy(dev_net, res_s, profile, n_inferences=len(st_starts))
     e_chip = estimate_energy(q_net_dev, P.split_readout(res_q, 0, cfg.n_way), LOIHI2, n_inferences=len(starts))
     per_inf = float(e_chip.to_dict()["energy_J"]["per_inference"])
@@ -452,7 +455,8 @@ def main(cfg: Config) -> Path:
         "how_counted": ("operations of the measured runs (synaptic ops, neuron updates of every step incl. gaps, "
                         "learning updates, spike routing, memristor reads/writes of the plastic pairs) times per-"
                         "event energies (Loihi 1 figures borrowed for Loihi 2; illustrative RRAM crossbar); "
-                        "sensor front end and delta comparators not counted (profile encoder_event = 0)"),
+                        "sensor front end and delta comparators not counted (profile encoder_event = 0); the "
+                        "regulated stream ran without the device model, its counts priced on the crossbar's pairs"),
         "deployed_inference_loihi2": e_chip.to_dict()["energy_J"],
         "memristive_stream_with_regulator": e_stream.to_dict()["energy_J"],
         "per_inference_J": per_inf, "mcu_baseline_J": MCU_BASELINE_J, "ratio_mcu_over_snn": MCU_BASELINE_J / per_inf,
