@@ -21,7 +21,7 @@ from neurochip.devices import functional as DF
 from neurochip.lif import LIFState, lif_step
 from neurochip.plasticity.functional import RuleParams, delta_w, init_state, trace_step
 from neurochip.plasticity.fixed_wta import padded
-from neurochip.plasticity.wta import OutputParams, _twin_arrays, teacher_bias
+from neurochip.plasticity.wta import OutputParams, _static_current, _twin_arrays, teacher_bias
 
 
 def learn_through_device(W0, rasters, out: OutputParams, device, *, rule: RuleParams, labels, pulse_gain=None,
@@ -54,11 +54,8 @@ def learn_through_device(W0, rasters, out: OutputParams, device, *, rule: RulePa
     W0 = np.asarray(W0, dtype=float)
     n_out, n_in = W0.shape
     batch = np.shape(rule.coef)[:-1]
-    pad, total = padded(rasters, out)
-    twin = _twin_arrays(n_out, n_in, np.shape(rasters)[1], out)
-    if twin.ff or twin.clock_steps.size:
-        raise ValueError("learn_through_device: the device twin runs the prototype readout (out.ff = out.clock = 0), "
-                         f"got ff={out.ff}, clock={out.clock}")
+    rasters = np.asarray(rasters, dtype=bool)
+    twin = _twin_arrays(n_out, n_in, rasters.shape[1], out)
     lif, lateral_t = twin.lif, twin.lateral_t
     pi, qi = np.meshgrid(np.arange(n_in), np.arange(n_out), indexing="ij")
     pi, qi = pi.ravel(), qi.ravel()
@@ -76,6 +73,8 @@ def learn_through_device(W0, rasters, out: OutputParams, device, *, rule: RulePa
     gain = device.pulse_gain if pulse_gain is None else pulse_gain
     step = np.broadcast_to(np.asarray(DF.dw_step(device, mapping.k, gain), dtype=float), batch)[..., None]
     rng = device.rng(random_state)
+    pad, total = padded(rasters, out)
+    static = _static_current(rasters, twin, total) if twin.ff or twin.clock_steps.size else None
     n_samples = pad.shape[0]
     W = np.zeros((*batch, n_out, n_in))
     W[..., qi, pi] = mapping.k * (sp.g - sm.g)
@@ -88,7 +87,8 @@ def learn_through_device(W0, rasters, out: OutputParams, device, *, rule: RulePa
         prev_out = np.zeros_like(state.u)
         sent = np.zeros_like(state.u)
         for k in range(total):
-            state, spk = lif_step(state, sent + prev_out @ lateral_t, lif_s)
+            a_in = sent if static is None else sent + static[s, k]
+            state, spk = lif_step(state, a_in + prev_out @ lateral_t, lif_s)
             pre = pad[s, k]
             sent = W @ pre.astype(float)
             traces = trace_step(traces, pre, spk, onehot, rule)

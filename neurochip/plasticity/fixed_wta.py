@@ -74,6 +74,11 @@ def quantize_wta(n_out: int, n_in: int, out: OutputParams, *, w_min: float, w_ma
     limits, as the mapper computes it for a plastic projection's post population.
     """
     net = wta_network(np.zeros((n_out, n_in)), out)
+    extra = sorted({p.name for p in net.projections} & {"ff", "clock_out"})
+    if extra:
+        raise ValueError(f"quantize_wta: the fixed-point twin runs the plastic and lateral projections only; "
+                         f"this network also has {', '.join(extra)} (OutputParams ff={out.ff!r}, "
+                         f"clock={out.clock!r}): set ff=0 and clock=0 for precision='fixed', or learn in float")
     pop, wta = net["out"], net["wta"]
     du_int, dv_int = decay_ints(pop.du, pop.dv)
     lateral = np.asarray(wta.weights, dtype=float)

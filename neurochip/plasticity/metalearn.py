@@ -309,8 +309,8 @@ class InnerLoop:
     def describe(self) -> dict:
         """JSON description (the sampler by :func:`describe_sampler`): what a checkpoint fingerprints."""
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("sampler", "device")}
-        if "device" in {f.name for f in dataclasses.fields(self)}:   # shared with DriftInnerLoop, which has none
-            fields["device"] = None if self.device is None else self.device.to_dict()
+        device = getattr(self, "device", None)  # DriftInnerLoop has no device
+        fields["device"] = None if device is None else device.to_dict()
         return {"sampler": None if self.sampler is None else describe_sampler(self.sampler), **_jsonable(fields)}
 
     def classifier_kwargs(self) -> dict:
