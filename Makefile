@@ -1,5 +1,5 @@
 # Two commands set up a fresh machine from nothing:
-#   make demo   creates .venv (Python 3.10), installs neurochip, runs the demo experiment
+#   make demo   creates .venv (Python 3.10), installs neurochip, runs the pipeline (twin to joules per inference)
 #   make test   creates .venv (Python 3.10), installs neurochip[dev], runs the tests
 # lava-nc 0.10 supports only Python 3.10; see README.md for how to get it.
 
@@ -23,7 +23,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/neurochip run ei_demo
+	$(VENV)/bin/neurochip run pipeline
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
