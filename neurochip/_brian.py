@@ -153,7 +153,8 @@ def _compile_notice(stream=None):
             if not told:
                 told.append(True)
                 print(f"neurochip: Brian2 is compiling Cython code into {os.path.dirname(module_path)} "
-                      f"(first run of this network structure; later runs reuse it; "
+                      f"(first run of this network structure; later runs reuse it; it may take 1-2 "
+                      f"minutes, about 4 s per module on 2 cores; "
                       f"{TARGET_ENV}=numpy skips compiling)", file=stream or sys.stderr, flush=True)
         return original(module_path, *args, **kwargs)
 

@@ -85,7 +85,7 @@ def test_a_cold_compile_prints_one_notice_with_the_cache_folder(tmp_path):
     assert out.returncode == 0, out.stderr
     notices = [ln for ln in out.stderr.splitlines() if ln.startswith("neurochip: Brian2 is compiling")]
     assert len(notices) == 1, out.stderr
-    assert str(cache) in notices[0] and "first run of this network structure; later runs reuse it" in notices[0]
+    assert str(cache) in notices[0] and "first run of this network structure; later runs reuse it; it may take 1-2 minutes" in notices[0]
     first, second = out.stdout.splitlines()
     assert first.startswith("first [5.0, 5.0, 5.0]") and int(first.split()[-1]) >= 1
     assert second.split()[-1] == first.split()[-1]  # nothing compiled the second time
