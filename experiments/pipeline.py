@@ -12,7 +12,7 @@
    twin tasks through that device (shipped ``experiments/data/pipeline_rule.json``, or
    ``--set metalearn=true`` for a fresh CMA-ES run); ``k_shot`` shots per class.
 4. Deployment: ``mapping.compile(..., "loihi2-sim-fixed")`` (placement, quantization);
-   the shots learned on chip (fixed-point ``LearningDense``, one Lava run per shot), the
+   the shots learned on chip (fixed-point ``LearningDense``, all shots in one Lava run), the
    queries classified on the Lava simulator, side by side with the float numpy run.
    A memristive projection cannot run on Lava (no device model in ``LearningDense``):
    on Lava the chip learns in plain integers, the device run stays in numpy.
