@@ -88,6 +88,13 @@ WEIGHT_LIMITS = {"excitatory": (0, 2 ** WEIGHT_BITS - 1), "inhibitory": (-(2 ** 
 #: Right shift of each term's product (Lava ``LearningRuleApplierBitApprox``): factor bits + 4 - 15.
 TERM_SHIFTS = np.array([max(0, sum(FACTOR_BITS[f] for f in factors) + MANT_BITS - ACC_BITS)
                         for _, _, factors in TERMS], dtype=np.int64)
+#: Order in which the learning engine sums the terms (Lava sums the dw string's products in the string's
+#: order, saturating the accumulator after each): the terms with a ``w`` factor first, then the others
+#: (each group in ``TERMS`` order). A decay ``-c y w`` summed after a growth ``c x y`` would be subtracted
+#: from an accumulator already saturated by the growth, leaving the weight far below its bound (the
+#: exemplar writer ``0.25 x1 y3 - 0.25 y3 w`` settled near 0.72 of ``w_max`` where float clips at
+#: ``w_max``); summed first, the saturation of the sum is the float rule's clip. docs/pipeline.md.
+TERM_ORDER = tuple(sorted(range(len(TERMS)), key=lambda k: "w" not in TERMS[k][2]))
 
 
 class FixedPointError(ValueError):
@@ -171,7 +178,8 @@ class FixedRule(NamedTuple):
     def lava_rule_string(self) -> str:
         """The ``dw`` string of this (single) rule for Lava's fixed-point learning models."""
         parts = []
-        for (name, dep, factors), m, e in zip(TERMS, np.asarray(self.mant).ravel(), np.asarray(self.exp).ravel()):
+        mant, exp = np.asarray(self.mant).ravel(), np.asarray(self.exp).ravel()
+        for (name, dep, factors), m, e in ((TERMS[k], mant[k], exp[k]) for k in TERM_ORDER):   # summed in this order
             if m:
                 parts.append(("-" if m < 0 else "+", f"{abs(int(m))}*2^{int(e)}*" + "*".join([dep, *factors])))
         if not parts:
@@ -782,7 +790,8 @@ def weight_update(w, traces: FixedTraces, pre, post, rule: FixedRule, r_weight: 
     acc = w << ACC_SHIFT
     terms = []
     bound = int(np.abs(acc).max(initial=0))
-    for k in np.flatnonzero(np.any(mant.reshape(-1, mant.shape[-1]), axis=0)):
+    active = np.any(mant.reshape(-1, mant.shape[-1]), axis=0)
+    for k in (k for k in TERM_ORDER if active[k]):      # Lava's order: the dw string's (FixedRule.lava_rule_string)
         _, dep, factors = TERMS[k]
         prod = mant[..., k, None, None] * values[dep]
         for f in factors:

@@ -83,6 +83,30 @@ def test_weight_update_is_lavas_applier_rounding_and_saturation(mode):
         np.testing.assert_array_equal(ours, clip_weights(acc, model.sign_mode, num_bits=8), err_msg=str(terms))
 
 
+def test_w_terms_are_summed_first_so_saturation_is_the_clip():
+    """Exemplar writer at its bound: growth 0.5 x1 y3 saturates the accumulator; summed after it, the decay
+    -0.125 y3 w would leave 157 (Lava, growth first); with the w term first (TERM_ORDER, the dw string's order)
+    twin and Lava's applier give 255 = clip(250 + 1603 / 2 - 101 * 250 / 256, hi) as the float rule does."""
+    from lava.magma.core.learning.learning_rule import Loihi2FLearningRule
+    from lava.magma.core.learning.learning_rule_applier import LearningRuleApplierBitApprox
+
+    mant = np.zeros(len(TERMS), np.int64)
+    exp = np.zeros(len(TERMS), np.int64)
+    mant[TERM_NAMES.index("u0*x1*y3")], exp[TERM_NAMES.index("u0*x1*y3")] = 1, -1
+    mant[TERM_NAMES.index("u0*y3*w")], exp[TERM_NAMES.index("u0*y3*w")] = -1, -3
+    rule = F.FixedRule(mant, exp, np.full(5, 5), np.zeros(5, np.int64), np.zeros(5, np.int64), "mixed", -256, 255)
+    assert rule.lava_rule_string() == "-1*2^-3*u0*y3*w + 1*2^-1*u0*x1*y3"
+    w = np.array([[250]])
+    tr = F.FixedTraces(np.array([[127], [0]]), np.array([[0], [0], [101]]))
+    assert F.weight_update(w, tr, [0], [0], rule, 0.5)[0, 0] == 255
+    args = {"shape": (1, 1), "x0": np.zeros((1, 1)), "y0": np.zeros((1, 1)), "u": 1, "weights": w}
+    args.update({f"{t}_{d}": np.full((1, 1), v) for t, v in (("x1", 127), ("x2", 0), ("y1", 0), ("y2", 0), ("y3", 101))
+                 for d in ("x0", "y0", "u")})
+    for dw, want in ((rule.lava_rule_string(), 255), ("1*2^-1*u0*x1*y3 - 1*2^-3*u0*y3*w", 157)):
+        applier = LearningRuleApplierBitApprox(Loihi2FLearningRule(dw=dw, t_epoch=1).dw)
+        assert int(applier.apply(w.astype(np.int32) << 7, **args)[0, 0]) >> 7 == want, dw
+
+
 def test_stochastic_trace_decay_is_unbiased():
     """Mean over seeds of a trace of 64 units decaying with tau 8: 64 exp(-t/8) (analytic), to 1 %."""
     tau, steps, seeds = 8, 12, 400
