@@ -366,8 +366,17 @@ def main(cfg: Config) -> Path:
     t4["lava_inference"] = time.perf_counter()
     res_q.save(run_dir / "lava_query.npz")
     res_ref = simulate(q_ref, q_steps)
+    t4["float_inference"] = time.perf_counter()
+    # the float run in Brian2 too (numpy code generation: nothing to compile), spike for spike against numpy
+    from neurochip.brian_backend import simulate as brian_simulate
+
+    res_brian = brian_simulate(q_ref, q_steps, codegen_target="numpy")
+    t4["brian2_inference"] = time.perf_counter()
+    brian_same = all(np.array_equal(res_brian.spikes[n].indices, res_ref.spikes[n].indices)
+                     and np.array_equal(res_brian.spikes[n].steps, res_ref.spikes[n].steps) for n in res_ref.spikes)
     pred = {(where, key): P.decide_windows(P.split_readout(r, i, cfg.n_way).spikes["out"], starts, length, cfg.n_way)
-            for where, r in (("fixed", res_q), ("float", res_ref)) for i, key in enumerate(("device", "learned"))}
+            for where, r in (("fixed", res_q), ("float", res_ref), ("brian2", res_brian))
+            for i, key in enumerate(("device", "learned"))}
     acc = {k: accuracy(v, y_q) for k, v in pred.items()}
     write_json(run_dir / "quantization.json", {"inference": dep_q.report.get("quantization"),
                                                "calibration": dep_q.report.get("calibration"),
@@ -380,11 +389,13 @@ def main(cfg: Config) -> Path:
                       ("learned", "few-shot learning on the chip (integers) against learning in float")):
         fixed, flt = acc[("fixed", key)], acc[("float", key)]
         comparisons[key] = {"what": what, "accuracy_fixed_lava": fixed, "accuracy_float_numpy": flt,
+                            "accuracy_float_brian2": acc[("brian2", key)],
                             "float_minus_fixed_points": 100 * (flt - fixed),
                             "prediction_agreement": accuracy(pred[("fixed", key)], pred[("float", key)]),
                             "target_within_2_points": bool(abs(flt - fixed) <= 0.02 + 1e-12)}
     metrics["deployment"] = {
         "target": "loihi2-sim-fixed", "shots_learned_on_lava": n_shots, "queries": int(len(query)),
+        "float_brian2_equals_numpy": bool(brian_same),
         "learning": "all shots in one Lava run (fixed LearningDense, label source as third factor), beside the "
                     "same network learning in the numpy float reference with the rule as deployed",
         "x1_trace_scale": float(plan.scales.trace[0]), "x1_trace_scale_config": float(cfg.x1_trace_scale),

@@ -70,6 +70,10 @@ def test_tiny_run_float_and_fixed_figures_are_consistent(tiny_run):
         assert e["float_vs_fixed_accuracy"][key] == {"float": flt, "fixed": fixed}
         assert c["float_minus_fixed_points"] == pytest.approx(100 * (flt - fixed))
         assert c["target_within_2_points"] == (abs(c["float_minus_fixed_points"]) <= 2 + 1e-9)
+    # the float readout in Brian2 spikes as the numpy reference, so its accuracies are the same
+    assert d["float_brian2_equals_numpy"] is True
+    for key in ("device", "learned"):
+        assert d[key]["accuracy_float_brian2"] == d[key]["accuracy_float_numpy"]
     # the memristive network's float accuracy is stage 3's (same weights, same queries, same reference)
     assert d["device"]["accuracy_float_numpy"] == m["snn"]["accuracy_memristive"]
     per_inf = e["deployed_inference_loihi2"]["per_inference"]
