@@ -68,8 +68,7 @@ def still_alive(procs: dict) -> list:
 
 def sample(seen_segments: set) -> dict:
     """The resources of this process now (see the module docstring)."""
-    from lava.magma.core.process.process import ProcessServer
-    from lava.magma.core.process.variable import VarServer
+    from mapping.lava.side_effects import registry_sizes
 
     gc.collect()
     with open("/proc/self/maps") as f:
@@ -81,8 +80,7 @@ def sample(seen_segments: set) -> dict:
             "rss_mb": int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20,
             "threads": threading.active_count(),
             "objects": len(gc.get_objects()),
-            "lava_processes": len(ProcessServer().processes),
-            "lava_vars": len(VarServer().vars),
+            **registry_sizes(),
             "root_log_handlers": len(logging.getLogger().handlers)}
 
 
