@@ -12,6 +12,7 @@ import mapping
 from mapping.compress import compress_weights, synaptic_memory_bytes
 from mapping.placement import LOIHI1, ResourceModel, fits, needed_sparsity
 from mapping.pruning import prune_magnitude, prune_network, quantize_levels, remove_neurons, weakest_neurons
+from _gas_data import needs_data
 from neurochip import Network, Population, Projection, SpikeSource
 from neurochip.devices import presets
 from neurochip.reference import simulate
@@ -283,14 +284,7 @@ def test_mse_clip_bounds_and_improves_heavy_tails():
         mapping.compress(ff(), weight_bits=4, clip="p99")
 
 
-def _gas_data_found() -> bool:
-    from sensors.gas_drift import default_folders
-
-    return any((f / "batch1.csv.gz").is_file() for f in default_folders())
-
-
-@pytest.mark.skipif(not _gas_data_found(), reason="the gas drift recordings (batch 1, 2) are not found; see "
-                                                  "sensors.gas_drift.default_folders")
+@needs_data
 def test_compression_experiment_tiny(tmp_path):
     import json
     from pathlib import Path

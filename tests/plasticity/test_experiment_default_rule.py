@@ -1,18 +1,15 @@
 """The fewshot_default_rule experiment runs in its tiny configuration and writes a loadable default-rule file."""
 import json
-from pathlib import Path
-
-import pytest
 
 import experiments.fewshot_default_rule as exp
 from neurochip.experiment import load_config
 from neurochip.plasticity import FewShotSpikingClassifier
 from neurochip.plasticity.fewshot import DEFAULT_RULE_FILE, load_default_rule, read_default_rule_file
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gas_drift"
+from _gas_data import DATA, needs_data
 
 
-@pytest.mark.skipif(not (DATA / "batch1.csv.gz").is_file(), reason=f"the gas drift recordings are not at {DATA}")
+@needs_data
 def test_tiny_run_writes_a_default_rule_file(tmp_path):
     before = DEFAULT_RULE_FILE.read_bytes()
     cfg = load_config(exp.Config, base={**exp.TINY, "results_root": str(tmp_path), "folder": str(DATA)})

@@ -5,7 +5,6 @@ read here: fit on the first half of every gas's rows, adapt and score on the sec
 the benchmark's check, benchmarks/gas_drift_fewshot.py).
 """
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +15,7 @@ from sensors import load_gas_drift
 from sensors.calibration import first_half
 from sensors.tasks import recorded_shots
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gas_drift"
-needs_data = pytest.mark.skipif(not (DATA / "batch1.csv.gz").is_file(),
-                                reason=f"the gas drift recordings are not at {DATA} (see its README)")
+from _gas_data import DATA, needs_data
 
 
 @pytest.fixture(scope="module")

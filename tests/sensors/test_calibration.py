@@ -1,5 +1,4 @@
 """sensors.calibration (the gas-array twin and its calibration), DriftSpec, GasDriftTaskSampler, recorded shots."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +9,7 @@ from sensors.calibration import (GasArrayTwin, calibrate_gas_twin, calibration_r
 from sensors.randomization import DRIFT_KINDS, DriftSpec, collision_drift, derangement
 from sensors.tasks import GasDriftTaskSampler, recorded_shots
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gas_drift"
-needs_data = pytest.mark.skipif(not (DATA / "batch1.csv.gz").is_file(),
-                                reason=f"the gas drift recordings are not at {DATA} (see its README)")
+from _gas_data import DATA, needs_data
 
 
 def stepped_features(rho, tau_rise, tau_decay, r0, *, dt, t_rise, t_total, alphas=(0.001, 0.01, 0.1)):

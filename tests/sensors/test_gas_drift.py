@@ -8,11 +8,7 @@ import pytest
 from sensors import GAS_DRIFT_GASES, CSVFormatError, load_gas_drift
 from sensors.gas_drift import FEATURE_NAMES
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "gas_drift"
-needs_data = pytest.mark.skipif(not (DATA / "batch1.csv.gz").is_file(),
-                                reason=f"the gas drift recordings are not at {DATA} (the repository's sibling "
-                                       f"shared/data/gas_drift; see its README)")
+from _gas_data import DATA, needs_data
 
 
 def independent_parse(path: Path):

@@ -2,11 +2,10 @@
 import re
 from pathlib import Path
 
-import pytest
+from _gas_data import DATA, needs_data
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "sensors.md"
-GAS_DRIFT = ROOT.parent / "shared" / "data" / "gas_drift" / "batch1.csv.gz"
 
 
 def test_docs_examples_run():
@@ -22,9 +21,9 @@ def test_docs_examples_run():
     assert namespace["acc"].shape == (2, 3)            # the task-sampler example
 
 
-@pytest.mark.skipif(not GAS_DRIFT.is_file(), reason=f"the gas drift recordings are not at {GAS_DRIFT.parent}")
+@needs_data
 def test_docs_gas_drift_example(monkeypatch):
-    monkeypatch.setenv("NEUROCHIP_GAS_DRIFT", str(GAS_DRIFT.parent))
+    monkeypatch.setenv("NEUROCHIP_GAS_DRIFT", str(DATA))
     code, = [b for b in re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S) if "load_gas_drift(" in b]
     namespace = {}
     exec(compile(code, str(DOC), "exec"), namespace)
