@@ -305,24 +305,26 @@ def pareto(xs, ys) -> list[int]:
 def pareto_figure(cls_points: dict, ff_points: dict, accuracy: dict):
     import matplotlib.pyplot as plt
 
+    from neurochip.plotting import legend_outside
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, data, xk, yk, xl, yl in (
-            (axes[0], cls_points, "energy_j", None, "energy per inference (J, Loihi 1 figures)",
+            (axes[0], cls_points, "energy_j", None, "energy per inference (nJ, Loihi 1 figures)",
              "accuracy on gas batch 2 (%)"),
             (axes[1], ff_points, "cores_loihi1", "agreement", "Loihi 1 cores",
              "spike agreement with the float reference (%)")):
         names = list(data)
-        xs = [data[n][xk] for n in names]
+        xs = [data[n][xk] * (1e9 if xk == "energy_j" else 1) for n in names]
         ys = [accuracy[n] if yk is None else 100 * data[n][yk] for n in names]
         front = pareto(xs, ys)
-        ax.scatter(xs, ys, c="0.6", s=18)
+        ax.scatter(xs, ys, c="0.6", s=18, label="a point (sparsity s, weight bits b)")
         fx = sorted(front, key=lambda i: xs[i])
         ax.plot([xs[i] for i in fx], [ys[i] for i in fx], "o-", c="C3", label="Pareto front")
         for i in fx:
             ax.annotate(names[i], (xs[i], ys[i]), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
-        ax.legend(loc="lower right")
+        legend_outside(ax, where="below", ncol=2)
     axes[0].set_title("few-shot classifier (post-training compression)")
     axes[1].set_title("feed-forward network")
     fig.tight_layout()
