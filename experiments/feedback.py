@@ -54,6 +54,8 @@ def stream_figure(x, in_alarm, boundary: int, alarms, *, title: str):
     """Statistic per sample (and a running mean), the alarm state and the boundary."""
     import matplotlib.pyplot as plt
 
+    from neurochip import plotting
+
     fig, ax = plt.subplots(figsize=(9, 3.2))
     n = np.arange(x.size)
     ax.plot(n, x, ".", ms=2, color="0.6", label="winner spikes per sample")
@@ -61,12 +63,12 @@ def stream_figure(x, in_alarm, boundary: int, alarms, *, title: str):
     ax.plot(n, run, color="C0", label="running mean (20 samples)")
     ax.fill_between(n, 0, np.where(in_alarm, x.max(), 0), color="C3", alpha=0.15, step="mid", label="in alarm")
     ax.axvline(boundary, color="k", ls="--", label="batch 1 -> batch 2")
-    for a in alarms:
-        ax.axvline(a, color="C3", lw=1)
+    for j, a in enumerate(alarms):
+        ax.axvline(a, color="C3", lw=1, label="alarm raised" if j == 0 else None)
     ax.set_xlabel("sample (recording order)")
     ax.set_ylabel("spikes")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper right", fontsize=7)
+    plotting.legend_outside(ax)
     fig.tight_layout()
     return fig
 
@@ -105,11 +107,13 @@ def main(cfg: Config) -> Path:
         t, i = np.nonzero(R[s])
         idx.append(i)
         st.append(t + s * steps)
-    save_figure(plotting.raster({"input": (np.concatenate(idx), np.concatenate(st))}, {"input": R.shape[2]},
-                                steps=R.shape[0] * steps,
-                                title=f"classifier input spikes: last 3 samples of batch 1, first 3 of batch 2 "
-                                      f"({steps} steps each)"),
-                run_dir / "raster.png")
+    fig = plotting.raster({"input": (np.concatenate(idx), np.concatenate(st))}, {"input": R.shape[2]},
+                          steps=R.shape[0] * steps,
+                          title=f"classifier input spikes: last 3 samples of batch 1, first 3 of batch 2 "
+                                f"({steps} steps each)")
+    fig.axes[0].axvline(3 * steps - 0.5, color="k", ls="--", label="batch 1 -> batch 2")
+    plotting.legend_outside(fig.axes[0], where="below", ncol=1)
+    save_figure(fig, run_dir / "raster.png")
     d = scored["delays"][0]
     save_figure(stream_figure(rec.x, log.in_alarm, n1, log.alarms,
                               title=f"CUSUM k={cfg.k:g}, h={cfg.h:g}: boundary flagged after "
