@@ -18,7 +18,8 @@ def learning_curve(best, mean, best_so_far=None, *, title: str = "Meta-learning 
         ax.plot(g, best_so_far, "k--", label="best so far")
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlim(0.5, len(best) + 0.5)   # whole generations, also for one
     ax.set_xlabel("generation")
     ax.set_ylabel("fitness\n(accuracy - synaptic-event cost)")
     ax.set_title(title, fontsize=10)
