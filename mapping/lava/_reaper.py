@@ -102,11 +102,28 @@ def main(parent: int) -> None:
             data = os.read(0, 65536)
             if not data:
                 break
-            buffer += data
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                apply(line.decode(), pids, segments, folders)
+            buffer = read_lines(buffer + data, pids, segments, folders)
+    # What the parent wrote just before it died may still be in the pipe (a reaper slow to start
+    # on a loaded machine saw the parent's death before its registrations): read it all, without
+    # waiting, since Lava's forked children may hold the pipe's write end open.
+    os.set_blocking(0, False)
+    while True:
+        try:
+            data = os.read(0, 65536)
+        except (BlockingIOError, OSError):
+            break
+        if not data:
+            break
+        buffer = read_lines(buffer + data, pids, segments, folders)
     clean(pids, segments, folders)
+
+
+def read_lines(buffer: bytes, pids: dict, segments: set, folders: set) -> bytes:
+    """Apply the complete lines in ``buffer``; return the incomplete rest."""
+    *lines, rest = buffer.split(b"\n")
+    for line in lines:
+        apply(line.decode(), pids, segments, folders)
+    return rest
 
 
 if __name__ == "__main__":

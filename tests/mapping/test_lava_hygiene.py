@@ -203,6 +203,35 @@ def test_the_reaper_cleans_up_after_a_killed_parent(lava_script, tmp_path, load_
     _assert_nothing_left(bench, procs, {segment}, tmp_path, seconds=60.0)
 
 
+LATE_REAPER = r"""
+import os, shlex, signal, subprocess, sys
+from mapping.lava import _reaper
+from mapping.lava._reaper import start_time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # no parent-death signal
+# The reaper as a loaded machine may start it: only after the parent has written to it and died.
+command = f"sleep 1.5; exec {shlex.quote(sys.executable)} -I -S {shlex.quote(_reaper.__file__)} {os.getpid()}"
+reaper = subprocess.Popen(["sh", "-c", command], stdin=subprocess.PIPE, start_new_session=True)
+reaper.stdin.write(f"+pid\t{child.pid}\t{start_time(child.pid)}\n".encode())
+reaper.stdin.flush()
+print(child.pid, reaper.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_reaper_that_starts_after_its_parent_died_still_cleans_up(lava_script, load_benchmark):
+    # In CI (2 workers, compiling) the reaper once saw its parent's death before reading the
+    # registrations waiting in its pipe, and left the registered child running.
+    bench = load_benchmark("bench_lava_leaks")
+    proc = lava_script(LATE_REAPER, prelude=False)
+    child, reaper_pid = map(int, proc.stdout.readline().split())
+    procs = {pid: bench.proc_stat(pid)[1] for pid in (child, reaper_pid)}
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while bench.still_alive(procs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert bench.still_alive(procs) == []
+
+
 PDEATHSIG_ONLY = r"""
 import os, time
 from mapping.lava.children import forking_children
