@@ -131,8 +131,8 @@ def main(argv=None) -> dict:
     if "deploy" in args.parts:
         if args.deploy:
             cfg = replace(cfg, deploy_sparsity=args.deploy[0], deploy_bits=int(args.deploy[1]))
-        clf, Xq = exp.batch2_classifier(cfg, cfg.gas_draws - 1)
-        out["lava_deploy"], _ = exp.lava_deploy(cfg, clf, Xq)
+        clf, Xq, imp = exp.batch2_classifier(cfg, cfg.gas_draws - 1)
+        out["lava_deploy"], _ = exp.lava_deploy(cfg, clf, Xq, imp)
         a = out["lava_deploy"]["agreement_total"]
         print(f"\nLava fixed point, classifier at {out['lava_deploy']['point']} ({out['lava_deploy']['steps']} steps): "
               f"{a['exact']} of {a['n_a']} numpy float spikes exact, {a['within_tolerance']} within 1 step, "

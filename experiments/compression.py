@@ -1,11 +1,15 @@
 """Compression to fit the chip: sparsity x weight bits against accuracy, cores and energy (issue 15).
 
-Sweeps magnitude sparsity ``sparsities`` x weight mantissa bits ``bits`` (``mapping.compress``):
+Sweeps sparsity ``sparsities`` x weight mantissa bits ``bits`` (``mapping.compress``):
 
 (a) **the few-shot classifier** (``neurochip.plasticity.FewShotSpikingClassifier``) compressed
     *post-training*: it learns its weights ``W_`` online (fit, then adapt), then
     ``mapping.compress_weights`` prunes and quantizes the learned ``W_`` (one grid per
-    classifier; zeros stay zero) and the classifier predicts with them. On held-out twin drift
+    classifier; zeros stay zero) and the classifier predicts with them. Pruned first are the
+    synapses of least ``FewShotSpikingClassifier.synapse_importance`` on the data the classifier
+    learned from (``classifier_pruning="fisher"``; its exemplar weights are nearly binary, so
+    magnitude says little), or the smallest (``"magnitude"``; the 50 %, 4-bit point is scored
+    both ways). On held-out twin drift
     tasks (``sensors.GasDriftTaskSampler``, the twin calibrated to recorded batch 1) and on the
     recorded gas data: batch 1 (first half -> second half) *chooses* the cheapest point within
     ``tolerance_points`` of 8-bit dense, batch 2 (fit on batch 1, ``gas_k`` shots per gas,
@@ -74,6 +78,9 @@ class Config:
     fit_cores_needed: int = param(130, "Loihi 1 cores the feed-forward network needs", min=2)
     fit_chip_cores: int = param(128, "cores of the Loihi 1 that fit mode targets", min=1)
     rescale: bool = param(True, "after pruning, scale each output neuron's row back to its L1 norm")
+    classifier_pruning: str = param("fisher", "which classifier synapses go first: least Fisher-weighted "
+                                    "importance on the data it learned from, or smallest magnitude",
+                                    choices=("fisher", "magnitude"))
     classifier_clip: str = param("max", "bit grid range of the classifier's weights", choices=("max", "mse"))
     ff_clip: str = param("mse", "bit grid range of the feed-forward weights", choices=("max", "mse"))
     ff_sigma: float = param(1.0, "log-normal spread of the feed-forward weights", min=0)
@@ -90,18 +97,41 @@ def key(s: float, b: int) -> str:
     return f"s={s:g},b={b}"
 
 
-def compressed_classifier(cfg: Config, clf, s: float, b: int):
-    """A copy of a fitted classifier with its learned ``W_`` pruned to ``s`` and put on ``b`` bits."""
+def importance(cfg: Config, clf, X_seen, y_seen):
+    """The synapse importance ``cfg.classifier_pruning`` prunes by (``None``: magnitude).
+
+    ``X_seen``, ``y_seen``: the data the classifier learned from (fit data and shots), never the queries.
+    """
+    return clf.synapse_importance(X_seen, y_seen) if cfg.classifier_pruning == "fisher" else None
+
+
+def compressed_classifier(cfg: Config, clf, s: float, b: int, imp=None):
+    """A copy of a fitted classifier with its learned ``W_`` pruned to ``s`` (least ``imp`` first,
+    ``None``: smallest magnitude) and put on ``b`` bits.
+
+    ``s`` is a fraction of the synapses the 8-bit dense network stores
+    (:func:`mapping.pruning.stored_synapses`): the rule's remnants far below an 8-bit step
+    (a third of the nonzero float weights) are not counted as synapses, nor as pruned ones.
+    """
     from mapping import compress_weights
+    from mapping.pruning import stored_synapses
 
     out = copy.deepcopy(clf)
-    out.W_, _ = compress_weights(clf.W_, sparsity=s, weight_bits=b, rescale=cfg.rescale, clip=cfg.classifier_clip)
+    out.W_, _ = compress_weights(stored_synapses(clf.W_, 8, clip=cfg.classifier_clip), sparsity=s, weight_bits=b,
+                                 rescale=cfg.rescale, clip=cfg.classifier_clip, importance=imp)
     return out
 
 
-def score_points(cfg: Config, clf, X, y, pts) -> dict:
-    """Accuracy of the classifier at every (sparsity, bits) point, and uncompressed (``float``)."""
-    scores = {key(s, b): float(compressed_classifier(cfg, clf, s, b).score(X, y)) for s, b in pts}
+def score_points(cfg: Config, clf, X, y, pts, X_seen, y_seen) -> dict:
+    """Accuracy of the classifier at every (sparsity, bits) point, and uncompressed (``float``).
+
+    With Fisher pruning, the target point (50 %, 4 bits) is also scored pruned by magnitude
+    (``"s=0.5,b=4,magnitude"``), for comparison.
+    """
+    imp = importance(cfg, clf, X_seen, y_seen)
+    scores = {key(s, b): float(compressed_classifier(cfg, clf, s, b, imp).score(X, y)) for s, b in pts}
+    if imp is not None and (0.5, 4) in pts:
+        scores[key(0.5, 4) + ",magnitude"] = float(compressed_classifier(cfg, clf, 0.5, 4).score(X, y))
     scores["float"] = float(clf.score(X, y))
     return scores
 
@@ -116,12 +146,14 @@ def twin_accuracies(cfg: Config, pts) -> dict:
     for i in range(cfg.twin_tasks):
         t = sampler.sample(k_shot=cfg.k_shot, n_query=cfg.n_query, split="test", random_state=i)
         clf = FewShotSpikingClassifier(random_state=i).fit(t.X_fit, t.y_fit).adapt(t.X_support, t.y_support)
-        rows.append(score_points(cfg, clf, t.X_query, t.y_query, pts))
+        rows.append(score_points(cfg, clf, t.X_query, t.y_query, pts, np.vstack([t.X_fit, t.X_support]),
+                                 np.concatenate([t.y_fit, t.y_support])))
     return {k: [r[k] for r in rows] for k in rows[0]}
 
 
-def gas_accuracies(cfg: Config, pts) -> tuple[dict, dict, object, np.ndarray]:
-    """Batch 1 first half -> second half (choice), batch 2 with shots (check); the last batch-2 classifier."""
+def gas_accuracies(cfg: Config, pts) -> tuple[dict, dict, object, np.ndarray, np.ndarray]:
+    """Batch 1 first half -> second half (choice), batch 2 with shots (check); the last batch-2 classifier,
+    its queries and its synapse importance (on the data it learned from)."""
     from neurochip.plasticity import FewShotSpikingClassifier
     from sensors import load_gas_drift
     from sensors.calibration import first_half
@@ -131,19 +163,23 @@ def gas_accuracies(cfg: Config, pts) -> tuple[dict, dict, object, np.ndarray]:
     b1, b2 = load_gas_drift(1, folder=folder), load_gas_drift(2, folder=folder)
     early = first_half(b1.labels)
     clf1 = FewShotSpikingClassifier(random_state=cfg.seed).fit(b1.features[early], b1.labels[early])
-    choose = score_points(cfg, clf1, b1.features[~early], b1.labels[~early], pts)
+    choose = score_points(cfg, clf1, b1.features[~early], b1.labels[~early], pts, b1.features[early],
+                          b1.labels[early])
     fitted = FewShotSpikingClassifier(random_state=cfg.seed).fit(b1.features, b1.labels)
     rows = []
     for d in range(cfg.gas_draws):
         s, q = recorded_shots(b2.labels, cfg.gas_k, random_state=[cfg.seed, cfg.gas_k, d])
         m = copy.deepcopy(fitted).adapt(b2.features[s], b2.labels[s])
-        rows.append(score_points(cfg, m, b2.features[q], b2.labels[q], pts))
+        rows.append(score_points(cfg, m, b2.features[q], b2.labels[q], pts, np.vstack([b1.features, b2.features[s]]),
+                                 np.concatenate([b1.labels, b2.labels[s]])))
     check = {k: [r[k] for r in rows] for k in rows[0]}
-    return choose, check, m, b2.features[q]
+    seen = (np.vstack([b1.features, b2.features[s]]), np.concatenate([b1.labels, b2.labels[s]]))
+    return choose, check, m, b2.features[q], importance(cfg, m, *seen)
 
 
-def batch2_classifier(cfg: Config, draw: int) -> tuple[object, np.ndarray]:
-    """The classifier fitted on batch 1 and adapted to shot draw ``draw`` of batch 2, and that draw's queries."""
+def batch2_classifier(cfg: Config, draw: int) -> tuple[object, np.ndarray, np.ndarray]:
+    """The classifier fitted on batch 1 and adapted to shot draw ``draw`` of batch 2, that draw's queries,
+    and the classifier's synapse importance (:func:`importance`)."""
     from neurochip.plasticity import FewShotSpikingClassifier
     from sensors import load_gas_drift
     from sensors.tasks import recorded_shots
@@ -151,8 +187,10 @@ def batch2_classifier(cfg: Config, draw: int) -> tuple[object, np.ndarray]:
     folder = cfg.folder or None
     b1, b2 = load_gas_drift(1, folder=folder), load_gas_drift(2, folder=folder)
     s, q = recorded_shots(b2.labels, cfg.gas_k, random_state=[cfg.seed, cfg.gas_k, draw])
-    clf = FewShotSpikingClassifier(random_state=cfg.seed).fit(b1.features, b1.labels)
-    return clf.adapt(b2.features[s], b2.labels[s]), b2.features[q]
+    clf = FewShotSpikingClassifier(random_state=cfg.seed).fit(b1.features, b1.labels).adapt(b2.features[s],
+                                                                                             b2.labels[s])
+    seen = (np.vstack([b1.features, b2.features[s]]), np.concatenate([b1.labels, b2.labels[s]]))
+    return clf, b2.features[q], importance(cfg, clf, *seen)
 
 
 def _resources(net, result, bits: dict) -> dict:
@@ -173,7 +211,7 @@ def _resources(net, result, bits: dict) -> dict:
     return out
 
 
-def classifier_resources(cfg: Config, clf, X, pts, n_samples: int) -> dict:
+def classifier_resources(cfg: Config, clf, X, pts, n_samples: int, imp=None) -> dict:
     """Cores, memory and mean energy per inference of the classifier's output network at each point."""
     from neurochip.plasticity.wta import sample_steps, wta_network
     from neurochip.reference import simulate
@@ -181,7 +219,7 @@ def classifier_resources(cfg: Config, clf, X, pts, n_samples: int) -> dict:
     R = clf._encode(X[:n_samples])
     out = {}
     for s, b in pts:
-        c = compressed_classifier(cfg, clf, s, b)
+        c = compressed_classifier(cfg, clf, s, b, imp)
         rows = []
         for r in R:
             net = wta_network(c.W_, c._out(), raster=r)
@@ -247,14 +285,14 @@ def ff_sweep(cfg: Config, pts) -> dict:
     return out
 
 
-def lava_deploy(cfg: Config, clf, X) -> tuple[dict, object]:
+def lava_deploy(cfg: Config, clf, X, imp=None) -> tuple[dict, object]:
     """One classifier point on Lava fixed point: agreement with the numpy float run of the same network."""
     import mapping
     from neurochip.plasticity.wta import sample_steps, wta_network
 
     from neurochip.reference import simulate
 
-    c = compressed_classifier(cfg, clf, cfg.deploy_sparsity, cfg.deploy_bits)
+    c = compressed_classifier(cfg, clf, cfg.deploy_sparsity, cfg.deploy_bits, imp)
     for r in c._encode(X):  # the first query whose output network spikes
         net = wta_network(c.W_, c._out(), raster=r)
         steps = cfg.lava_steps or sample_steps(r, c._out())
@@ -272,12 +310,13 @@ def lava_deploy(cfg: Config, clf, X) -> tuple[dict, object]:
 def classifier_sweep(cfg: Config, pts) -> tuple[dict, tuple]:
     """Twin tasks, gas batch 1 (choice: least energy within ``tolerance_points`` of 8-bit dense), batch 2 (check).
 
-    Returns the figures and the last batch-2 classifier with its queries (for the Lava deployment).
+    Returns the figures and the last batch-2 classifier with its queries and synapse importance
+    (for the Lava deployment).
     """
     t0 = time.perf_counter()
     twin = twin_accuracies(cfg, pts)
-    choose, check, clf2, Xq = gas_accuracies(cfg, pts)
-    resources = classifier_resources(cfg, clf2, Xq, pts, cfg.energy_samples)
+    choose, check, clf2, Xq, imp2 = gas_accuracies(cfg, pts)
+    resources = classifier_resources(cfg, clf2, Xq, pts, cfg.energy_samples, imp2)
     base, target = key(0.0, 8), key(0.5, 4)
     ok = [key(s, b) for s, b in pts if 100 * (choose[base] - choose[key(s, b)]) <= cfg.tolerance_points]
     out = {"twin": {k: stats(v) for k, v in twin.items()}, "gas_batch1_choose": choose,
@@ -286,8 +325,12 @@ def classifier_sweep(cfg: Config, pts) -> tuple[dict, tuple]:
     if (0.5, 4) in pts:
         loss = {"twin": check_loss(twin, base, target), "batch2": check_loss(check, base, target)}
         out["target_4bit_50pct"] = {**loss, "within_1_point": bool(all(v["mean"] <= 1 for v in loss.values()))}
+        if target + ",magnitude" in twin:  # the same point pruned by magnitude, for comparison
+            out["target_4bit_50pct"]["by_magnitude"] = {
+                "twin": check_loss(twin, base, target + ",magnitude"),
+                "batch2": check_loss(check, base, target + ",magnitude")}
     out["seconds"] = time.perf_counter() - t0
-    return out, (clf2, Xq)
+    return out, (clf2, Xq, imp2)
 
 
 def stats(values) -> dict:
@@ -341,8 +384,8 @@ def main(cfg: Config) -> Path:
     if (0.0, 8) not in pts:
         raise ValueError(f"config: the sweep needs the 8-bit dense point (0 in sparsities, 8 in bits), got "
                          f"sparsities {cfg.sparsities}, bits {cfg.bits}")
-    classifier, (clf2, Xq) = classifier_sweep(cfg, pts)
-    deploy, lava_result = lava_deploy(cfg, clf2, Xq)
+    classifier, (clf2, Xq, imp2) = classifier_sweep(cfg, pts)
+    deploy, lava_result = lava_deploy(cfg, clf2, Xq, imp2)
     save_figure(plotting.raster_result(lava_result, title=f"Lava fixed point, classifier at {deploy['point']}"),
                 run_dir / "raster.png")
     ff = ff_sweep(cfg, pts)

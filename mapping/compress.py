@@ -126,14 +126,17 @@ def _check_choice(field_name: str, value, choices) -> str:
 
 
 def compress_weights(weights, *, sparsity: float = 0.0, weight_bits: int | None = None, rescale: bool = False,
-                     clip: str = "max", random_state=None):
+                     clip: str = "max", random_state=None, importance=None):
     """One weight matrix pruned by magnitude, optionally rescaled, then put on a ``weight_bits``-bit grid.
 
     For weights that live outside a :class:`~neurochip.Network`, such as the learned
     ``W_`` of :class:`neurochip.plasticity.FewShotSpikingClassifier` (post-training
     compression: prune and quantize after ``fit`` / ``adapt``). ``rescale``: each row
     scaled back to its L1 norm before pruning (:func:`mapping.pruning.rescale_rows`);
-    ``clip``: the grid's range (:func:`mapping.pruning.quantize_levels`).
+    ``clip``: the grid's range (:func:`mapping.pruning.quantize_levels`); ``importance``:
+    a saliency per synapse (``weights``' shape): the least important are pruned instead
+    of the smallest (the classifier's is
+    :meth:`~neurochip.plasticity.FewShotSpikingClassifier.synapse_importance`).
 
     Returns
     -------
@@ -143,7 +146,7 @@ def compress_weights(weights, *, sparsity: float = 0.0, weight_bits: int | None 
     sparsity = check_float("compress_weights", "sparsity", sparsity, low=0, high=1)
     values = weights if sp.issparse(weights) else np.asarray(weights, dtype=float)
     nnz_before = values.nnz if sp.issparse(values) else int(np.count_nonzero(values))
-    out, removed = pruning.prune_magnitude(values, sparsity, random_state=random_state)
+    out, removed = pruning.prune_magnitude(values, sparsity, random_state=random_state, importance=importance)
     if rescale:
         out = pruning.rescale_rows(out, values)
     info = {"nnz_before": nnz_before, "removed": removed}

@@ -5,11 +5,12 @@ nothing imports :mod:`mapping.placement` (which uses :func:`smallest_passing` fo
 suggestion of its errors) or Lava. :func:`mapping.compress.compress` puts them together.
 
 * :func:`prune_magnitude`: the ``round(sparsity * nnz)`` nonzero weights of smallest
-  magnitude set to zero (ties: by position, or by a seeded permutation);
+  magnitude (or of least ``importance``) set to zero (ties: by position, or by a seeded permutation);
 * :func:`neuron_scores` / :func:`remove_neurons`: whole neurons of a population or a
   source removed in every projection that touches them, with old -> new index maps;
 * :func:`quantize_levels`: weights on a grid of ``2**bits`` levels, as Loihi's
-  ``num_weight_bits`` mantissa with a shared step per projection;
+  ``num_weight_bits`` mantissa with a shared step per projection; :func:`stored_synapses`:
+  without the weights that grid rounds to zero;
 * :func:`smallest_passing`: bisection for the smallest integer at which a monotone test passes.
 """
 from __future__ import annotations
@@ -62,7 +63,7 @@ def pruned_count(sparsity: float, nnz: int) -> int:
     return int(np.floor(sparsity * nnz + 0.5))
 
 
-def prune_magnitude(w, sparsity: float, *, random_state=None):
+def prune_magnitude(w, sparsity: float, *, random_state=None, importance=None):
     """``w`` with its ``round(sparsity * nnz)`` smallest-magnitude nonzero weights set to zero.
 
     Parameters
@@ -73,6 +74,10 @@ def prune_magnitude(w, sparsity: float, *, random_state=None):
         Fraction of the *nonzero* weights removed, in [0, 1].
     random_state : int, optional
         Seeds the order of equal magnitudes (default: by position, row-major).
+    importance : ndarray, optional
+        A saliency per synapse, dense, of ``w``'s shape, finite and >= 0: the nonzero
+        weights of *least importance* are removed instead of the smallest (for example
+        :meth:`neurochip.plasticity.FewShotSpikingClassifier.synapse_importance`).
 
     Returns
     -------
@@ -81,8 +86,26 @@ def prune_magnitude(w, sparsity: float, *, random_state=None):
     values, rebuild = _nonzero_values(w)
     k = pruned_count(sparsity, values.size)
     out = values.copy()
-    out[magnitude_order(values, random_state=random_state)[:k]] = 0.0
+    scores = values if importance is None else _importance_values(w, importance)
+    out[magnitude_order(scores, random_state=random_state)[:k]] = 0.0
     return rebuild(out), k
+
+
+def _importance_values(w, importance) -> np.ndarray:
+    """``importance`` at the nonzero weights of ``w``, in :func:`_nonzero_values`' order (checked)."""
+    imp = np.asarray(importance, dtype=float)
+    if imp.shape != tuple(w.shape):
+        raise ValueError(f"prune_magnitude: importance should have the weights' shape {tuple(w.shape)}, "
+                         f"got {imp.shape}")
+    if not np.all(np.isfinite(imp)) or (imp < 0).any():
+        raise ValueError("prune_magnitude: importance should be finite and >= 0 (a saliency per synapse)")
+    if sp.issparse(w):
+        csr = sp.csr_matrix(w, copy=True)
+        csr.eliminate_zeros()
+        csr.sort_indices()
+        rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+        return imp[rows, csr.indices]
+    return imp.flat[np.flatnonzero(np.asarray(w, dtype=float))]
 
 
 def level_grid(wpos: float, wneg: float, bits: int, *, owner: str = "quantize_levels") -> tuple[str, float, int, int]:
@@ -185,6 +208,23 @@ def quantize_levels(w, bits: int, *, clip: str = "max", owner: str = "quantize_l
             "max_abs_error": err, "error_bound": step / 2,
             "rounded_to_zero": int(np.count_nonzero(mant == 0))}
     return rebuild(q), info
+
+
+def stored_synapses(w, bits: int = MAX_WEIGHT_BITS, *, clip: str = "max"):
+    """``w`` without the weights its ``bits``-bit grid rounds to zero (the synapses a chip stores).
+
+    Learned weights can hold remnants far below any weight step (the few-shot classifier's
+    rule leaves about 6e-6 where it writes about 0.75): they are nonzero in float, gone on
+    the chip. Counting a sparsity from ``stored_synapses(w)`` counts from the synapses the
+    dense 8-bit network has, not from those remnants. The other weights are unchanged.
+    """
+    q, _ = quantize_levels(w, bits, clip=clip, owner="stored_synapses")
+    if sp.issparse(w):
+        keep = sp.csr_matrix(q, copy=True)
+        keep.data = np.ones_like(keep.data)
+        return sp.csr_matrix(sp.csr_matrix(w).multiply(keep))
+    w = np.asarray(w, dtype=float)
+    return np.where(np.asarray(q) == 0, 0.0, w)
 
 
 def neuron_scores(net: Network, name: str) -> np.ndarray:

@@ -631,6 +631,39 @@ class FewShotSpikingClassifier(_SpikingClassifier):
         score[np.arange(score.shape[0]), s.prediction] += 0.5
         return score / score.sum(axis=1, keepdims=True)
 
+    def synapse_importance(self, X, y=None, *, eps: float = 1e-3) -> np.ndarray:
+        """How much each learned synapse tells the classes apart: ``|W_| * F`` (the shape of ``W_``).
+
+        ``F[i]`` is the Fisher score of input ``i`` on this classifier's encoding of the
+        labelled ``X`` (use the data it learned from: the fit data and the shots): whether
+        input ``i`` spikes in a sample's window (0 / 1), the variance of its class means
+        over its mean within-class variance plus ``eps``. An input that spikes alike for
+        every class adds about the same drive to every output neuron, which
+        ``ff_`` cancels anyway; it is the first to go when pruning with
+        ``mapping.compress_weights(W_, sparsity=..., importance=clf.synapse_importance(X, y))``.
+
+        The stored exemplar codes are nearly binary (weights about 0.72 - 0.80 or about 0),
+        so their magnitudes say little about which synapses matter (measured in
+        ``docs/mapping.md``, "Compression").
+        """
+        X, y = _unpack(X, y)
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        y = self._check_y(y, X.shape[0])
+        eps = float(eps)
+        if not eps > 0:
+            raise ValueError(f"{self._owner()}.synapse_importance: eps should be > 0, got {eps}")
+        yi = self._index(y, add=False)
+        present = np.unique(yi)
+        if present.size < 2:
+            raise ValueError(f"{self._owner()}.synapse_importance: X should hold samples of at least 2 classes "
+                             f"(the score compares classes), got {present.size}")
+        fired = (self._encode(X).sum(axis=1) > 0).astype(float)
+        means = np.array([fired[yi == c].mean(axis=0) for c in present])
+        within = np.array([fired[yi == c].var(axis=0) for c in present]).mean(axis=0)
+        fisher = means.var(axis=0) / (within + eps)
+        return np.abs(self.W_) * fisher[None, :]
+
 
 # ============================================================================ one neuron per class
 class PrototypeSpikingClassifier(_SpikingClassifier):

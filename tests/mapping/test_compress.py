@@ -11,7 +11,8 @@ import scipy.sparse as sp
 import mapping
 from mapping.compress import compress_weights, synaptic_memory_bytes
 from mapping.placement import LOIHI1, ResourceModel, fits, needed_sparsity
-from mapping.pruning import prune_magnitude, prune_network, quantize_levels, remove_neurons, weakest_neurons
+from mapping.pruning import (prune_magnitude, prune_network, quantize_levels, remove_neurons, stored_synapses,
+                             weakest_neurons)
 from _gas_data import needs_data
 from neurochip import Network, Population, Projection, SpikeSource
 from neurochip.devices import presets
@@ -60,6 +61,38 @@ def test_ties_broken_by_position_or_seeded_permutation():
     b, _ = prune_magnitude(w, 0.5, random_state=3)
     np.testing.assert_array_equal(a, b)
     assert np.count_nonzero(a) == 6
+
+
+def test_importance_prunes_the_least_important_not_the_smallest():
+    w = np.array([[0.0, 0.9, 0.8, 0.7], [0.6, 0.5, 0.0, 0.4]])
+    imp = np.array([[5.0, 0.1, 3.0, 0.2], [4.0, 9.0, 0.0, 0.3]])  # at the zero weights: never counted
+    out, k = prune_magnitude(w, 0.5, importance=imp)
+    assert k == 3  # of the 6 nonzero weights: the ones of importance 0.1, 0.2, 0.3
+    np.testing.assert_array_equal(out, [[0.0, 0.0, 0.8, 0.0], [0.6, 0.5, 0.0, 0.0]])
+    # sparse weights: the same synapses (importance stays dense, of the weights' shape)
+    spout, _ = prune_magnitude(sp.csr_matrix(w), 0.5, importance=imp)
+    np.testing.assert_array_equal(spout.toarray(), out)
+    # importance |w| is magnitude pruning
+    np.testing.assert_array_equal(prune_magnitude(w, 0.5, importance=np.abs(w))[0], prune_magnitude(w, 0.5)[0])
+    q, info = compress_weights(w, sparsity=0.5, importance=imp, rescale=True)
+    assert info["removed"] == 3
+    np.testing.assert_allclose(np.abs(q).sum(axis=1), np.abs(w).sum(axis=1))  # rows back to their L1 norm
+    with pytest.raises(ValueError, match=r"importance should have the weights' shape \(2, 4\), got \(4,\)"):
+        prune_magnitude(w, 0.5, importance=np.ones(4))
+    with pytest.raises(ValueError, match="importance should be finite and >= 0"):
+        compress_weights(w, sparsity=0.5, importance=-imp)
+
+
+def test_stored_synapses_drops_what_the_grid_rounds_to_zero():
+    # step of the 8-bit one-sign grid: 0.8 / 255 = 3.1e-3; below half a step the chip stores nothing
+    w = np.array([[0.8, 6e-6, 0.0, 1.5e-3], [0.75, 1.6e-3, 0.72, 0.0]])
+    out = stored_synapses(w)
+    np.testing.assert_array_equal(out, [[0.8, 0.0, 0.0, 0.0], [0.75, 1.6e-3, 0.72, 0.0]])  # values kept, not rounded
+    np.testing.assert_array_equal(stored_synapses(sp.csr_matrix(w)).toarray(), out)
+    # 4 bits: step 0.8 / 15, so 1.6e-3 goes too
+    assert np.count_nonzero(stored_synapses(w, 4)) == 3
+    # a sparsity counted from the stored synapses: half of 4 is 2
+    assert compress_weights(out, sparsity=0.5)[1]["removed"] == 2
 
 
 def test_structured_removal_is_consistent_in_every_projection():

@@ -235,6 +235,38 @@ def test_fit_learns_rays_and_predicts_from_spikes():
     np.testing.assert_array_equal(again.W_, clf.W_)
 
 
+def test_synapse_importance_is_the_fisher_score_of_each_input_times_the_weight():
+    X, y = rays(20)
+    clf = FewShotSpikingClassifier(rule=WRITER, random_state=0).fit(X[::2], y[::2])
+    imp = clf.synapse_importance(X, y)
+    assert imp.shape == clf.W_.shape and np.all(imp >= 0)
+    assert not imp[clf.W_ == 0].any()
+    # the score written out by loops: whether each input spiked, per class
+    fired = clf._encode(X).sum(axis=1) > 0
+    for i in range(fired.shape[1]):
+        per = [fired[y == c, i].astype(float) for c in range(3)]
+        means = [p.mean() for p in per]
+        between = sum((m - sum(means) / 3) ** 2 for m in means) / 3
+        within = sum(p.var() for p in per) / 3
+        np.testing.assert_allclose(imp[:, i], np.abs(clf.W_[:, i]) * between / (within + 1e-3), rtol=1e-12)
+    # an input that spikes for every sample (or never) tells nothing apart: importance 0
+    same = fired.all(axis=0) | ~fired.any(axis=0)
+    assert same.any() and not imp[:, same].any()
+    # an input that spikes for exactly one class: between-class variance 2/9, within 0
+    only = [i for i in range(fired.shape[1]) if any(np.array_equal(fired[:, i], y == c) for c in range(3))]
+    assert only
+    for i in only:
+        np.testing.assert_allclose(imp[:, i], np.abs(clf.W_[:, i]) * (2 / 9) / 1e-3)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        clf.synapse_importance(X[y == 0], y[y == 0])
+    with pytest.raises(ValueError, match="labels never seen"):
+        clf.synapse_importance(X, y + 10)
+    with pytest.raises(ValueError, match="eps should be > 0"):
+        clf.synapse_importance(X, y, eps=0)
+    with pytest.raises(NotFittedError):
+        FewShotSpikingClassifier().synapse_importance(X, y)
+
+
 def test_adapt_adds_a_class_and_leaves_old_weights_bit_identical():
     X, y = rays(20)
     clf = FewShotSpikingClassifier(rule=WRITER, random_state=0).fit(X[y < 2], y[y < 2])
