@@ -345,6 +345,23 @@ def pareto(xs, ys) -> list[int]:
                        for j in range(len(xs)))]
 
 
+def front_labels(front, names, xs, ys, *, close: float = 0.01) -> list:
+    """One label per group of front points that would print on top of each other (within ``close``
+    of the axes' spans): their names joined, at the group's first point."""
+    span_x = (max(xs) - min(xs)) or 1.0
+    span_y = (max(ys) - min(ys)) or 1.0
+    groups: list = []
+    for i in front:
+        for g in groups:
+            j = g[0]
+            if abs(xs[i] - xs[j]) <= close * span_x and abs(ys[i] - ys[j]) <= close * span_y:
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    return [(" / ".join(names[i] for i in g), (xs[g[0]], ys[g[0]])) for g in groups]
+
+
 def pareto_figure(cls_points: dict, ff_points: dict, accuracy: dict):
     import matplotlib.pyplot as plt
 
@@ -363,8 +380,8 @@ def pareto_figure(cls_points: dict, ff_points: dict, accuracy: dict):
         ax.scatter(xs, ys, c="0.6", s=18, label="a point (sparsity s, weight bits b)")
         fx = sorted(front, key=lambda i: xs[i])
         ax.plot([xs[i] for i in fx], [ys[i] for i in fx], "o-", c="C3", label="Pareto front")
-        for i in fx:
-            ax.annotate(names[i], (xs[i], ys[i]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        for label, (x, y) in front_labels(fx, names, xs, ys):
+            ax.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
         legend_outside(ax, where="below", ncol=2)
