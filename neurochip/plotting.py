@@ -112,7 +112,8 @@ def _events(spikes):
 
 
 def raster(spikes: Mapping[str, object], sizes: Mapping[str, int], *, dt=None, steps: int | None = None,
-           title: str | None = None, order: Sequence[str] | None = None, max_points: int = 200_000):
+           title: str | None = None, order: Sequence[str] | None = None, max_points: int = 200_000,
+           min_band: float = 0.08):
     """Spike raster with one colored band per node.
 
     Parameters
@@ -127,33 +128,62 @@ def raster(spikes: Mapping[str, object], sizes: Mapping[str, int], *, dt=None, s
         Bands from bottom to top (default: the order of ``sizes``).
     max_points : int
         Above this many spikes, a seeded uniform subsample is drawn (noted in the title).
+    min_band : float
+        Least height of a band, as a fraction of all neurons: a 3-neuron output beside
+        768 inputs gets a readable band instead of a sliver. When a band is widened, its
+        neurons are spread over it and the y ticks give the index *within* each band.
     """
     fig, (ax,) = _figure(height=max(2.5, min(8.0, 1.5 + 0.9 * len(sizes))))
     names = list(order or sizes)
-    offset = 0
+    n_total = sum(int(sizes[m]) for m in names)
+    heights = [max(float(sizes[m]), float(min_band) * n_total) for m in names]
+    widened = any(h > int(sizes[m]) for h, m in zip(heights, names))
+    height_total = sum(heights)
+    offset = 0.0
     total = sum(_events(spikes[n])[0].size for n in names if n in spikes)
     keep = 1.0 if total <= max_points else max_points / total
     rng = np.random.default_rng(0)
     palette = colors(names)
-    for name in names:
+    ticks, tick_labels = [], []
+    for name, h in zip(names, heights):
         n = int(sizes[name])
         color = palette[name]
+        pitch = h / max(n, 1)
+
+        def y_of(i, offset=offset, pitch=pitch):
+            return offset + (np.asarray(i) + 0.5) * pitch - 0.5
         if name in spikes:
             idx, st = _events(spikes[name])
             if keep < 1.0:
                 sel = rng.random(idx.size) < keep
                 idx, st = idx[sel], st[sel]
-            ax.scatter(st, idx + offset, s=max(0.5, min(6.0, 3000.0 / max(1, n * 10))), marker="|",
+            ax.scatter(st, y_of(idx), s=max(0.5, min(6.0, 3000.0 / max(1, n * 10))), marker="|",
                        color=color, linewidths=0.8, rasterized=True)
-        ax.axhspan(offset - 0.5, offset + n - 0.5, color=color, alpha=0.06, lw=0)
-        ax.text(1.005, (offset + n / 2) / max(1, sum(int(sizes[m]) for m in names)), name,
+        ax.axhspan(offset - 0.5, offset + h - 0.5, color=color, alpha=0.06, lw=0)
+        ax.text(1.005, (offset + h / 2) / max(1.0, height_total), name,
                 transform=ax.transAxes, color=color, va="center", ha="left", fontsize=9)
-        offset += n
+        if widened and n:
+            from matplotlib.ticker import MaxNLocator
+
+            if h > n:  # a widened band: its first and last neuron
+                local = [0, n - 1]
+            else:
+                local = MaxNLocator(nbins=max(1, int(round(6 * h / height_total))), integer=True).tick_values(0, n - 1)
+            for v in sorted({int(v) for v in local if 0 <= v <= n - 1}):
+                ticks.append(float(y_of(v)))
+                tick_labels.append(str(v))
+        offset += h
     ax.set_ylim(-0.5, offset - 0.5)
+    if widened:
+        ax.set_yticks(ticks, tick_labels, fontsize=7)
+    else:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # neurons, not 12.5
     if steps is not None:
         ax.set_xlim(-0.5, steps - 0.5)
     ax.set_xlabel("step")
-    ax.set_ylabel("neuron")
+    ax.set_ylabel("neuron (index in its band)" if widened else "neuron")
     _add_ms_axis(ax, _dt_ms(dt))
     label = title or "spike raster"
     if keep < 1.0:

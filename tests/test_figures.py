@@ -91,3 +91,24 @@ def test_energy_bars_leave_out_zero_rows_fit_the_largest_and_use_micro():
     assert any("zero energy (not shown): zero" in t.get_text() for t in ax.texts)
     with pytest.raises(ValueError, match="unit should be one of"):
         plot_energy(names, parts, unit="kWh")
+
+
+def test_a_small_population_beside_a_large_one_gets_a_readable_band():
+    import matplotlib.pyplot as plt
+
+    spikes = {"input": (np.array([0, 767]), np.array([1, 2])), "out": (np.array([0, 2]), np.array([3, 4]))}
+    fig = plotting.raster(spikes, {"input": 768, "out": 3}, steps=6)
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    (inp, out) = [c.get_offsets()[:, 1] for c in ax.collections if len(c.get_offsets())]
+    # the 3-neuron band is 8 % of all 771 neurons high (61.68), its neurons spread over it, in order
+    assert high - low == pytest.approx(768 + 0.08 * 771)
+    np.testing.assert_allclose(out, 768 + (np.array([0, 2]) + 0.5) * (0.08 * 771 / 3) - 0.5)
+    np.testing.assert_allclose(inp, [0, 767])  # the large band keeps one unit per neuron
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[-2:] == ["0", "2"] and "neuron (index in its band)" == ax.get_ylabel()
+    plt.close(fig)
+    # bands of similar sizes are drawn as before: global indices, integer ticks
+    fig = plotting.raster({"a": (np.array([1]), np.array([0]))}, {"a": 4, "b": 3})
+    assert fig.axes[0].get_ylabel() == "neuron" and fig.axes[0].get_ylim() == (-0.5, 6.5)
+    plt.close(fig)
