@@ -162,13 +162,17 @@ except KeyboardInterrupt:
 
 
 @pytest.mark.slow
-def test_real_ctrl_c_to_the_process_group(lava_script):
+def test_real_ctrl_c_to_the_process_group(lava_script, load_benchmark):
     # SIGINT to the whole foreground group, as a terminal's Ctrl-C: the Lava
     # children are interrupted too. The parent must still clean everything up.
     import subprocess
 
+    bench = load_benchmark("bench_lava_leaks")
     proc = lava_script(CTRL_C_SCRIPT)
     assert proc.stdout.readline().strip() == "running"
+    deadline = time.monotonic() + 90  # on a loaded machine the children take a while to start
+    while len(bench.descendants(proc.pid)) < 7 and time.monotonic() < deadline:
+        time.sleep(0.2)
     time.sleep(2.0)  # the children are now sleeping inside step 3
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=30)
