@@ -133,6 +133,10 @@ def raster(spikes: Mapping[str, object], sizes: Mapping[str, int], *, dt=None, s
         768 inputs gets a readable band instead of a sliver. When a band is widened, its
         neurons are spread over it and the y ticks give the index *within* each band.
     """
+    from matplotlib.ticker import MaxNLocator
+
+    if not 0 <= float(min_band) < 1:
+        raise ValueError(f"raster: min_band should be a fraction in [0, 1), got {min_band!r}")
     fig, (ax,) = _figure(height=max(2.5, min(8.0, 1.5 + 0.9 * len(sizes))))
     names = list(order or sizes)
     n_total = sum(int(sizes[m]) for m in names)
@@ -163,8 +167,6 @@ def raster(spikes: Mapping[str, object], sizes: Mapping[str, int], *, dt=None, s
         ax.text(1.005, (offset + h / 2) / max(1.0, height_total), name,
                 transform=ax.transAxes, color=color, va="center", ha="left", fontsize=9)
         if widened and n:
-            from matplotlib.ticker import MaxNLocator
-
             if h > n:  # a widened band: its first and last neuron
                 local = [0, n - 1]
             else:
@@ -177,8 +179,6 @@ def raster(spikes: Mapping[str, object], sizes: Mapping[str, int], *, dt=None, s
     if widened:
         ax.set_yticks(ticks, tick_labels, fontsize=7)
     else:
-        from matplotlib.ticker import MaxNLocator
-
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # neurons, not 12.5
     if steps is not None:
         ax.set_xlim(-0.5, steps - 0.5)

@@ -112,3 +112,5 @@ def test_a_small_population_beside_a_large_one_gets_a_readable_band():
     fig = plotting.raster({"a": (np.array([1]), np.array([0]))}, {"a": 4, "b": 3})
     assert fig.axes[0].get_ylabel() == "neuron" and fig.axes[0].get_ylim() == (-0.5, 6.5)
     plt.close(fig)
+    with pytest.raises(ValueError, match=r"min_band should be a fraction in \[0, 1\), got 1.5"):
+        plotting.raster({}, {"a": 4}, min_band=1.5)
