@@ -170,11 +170,15 @@ def gas_accuracies(cfg: Config, pts) -> tuple[dict, dict, object, np.ndarray, np
     for d in range(cfg.gas_draws):
         s, q = recorded_shots(b2.labels, cfg.gas_k, random_state=[cfg.seed, cfg.gas_k, d])
         m = copy.deepcopy(fitted).adapt(b2.features[s], b2.labels[s])
-        rows.append(score_points(cfg, m, b2.features[q], b2.labels[q], pts, np.vstack([b1.features, b2.features[s]]),
-                                 np.concatenate([b1.labels, b2.labels[s]])))
+        seen = learned_from(b1, b2, s)
+        rows.append(score_points(cfg, m, b2.features[q], b2.labels[q], pts, *seen))
     check = {k: [r[k] for r in rows] for k in rows[0]}
-    seen = (np.vstack([b1.features, b2.features[s]]), np.concatenate([b1.labels, b2.labels[s]]))
     return choose, check, m, b2.features[q], importance(cfg, m, *seen)
+
+
+def learned_from(b1, b2, shots) -> tuple[np.ndarray, np.ndarray]:
+    """What a batch-2 classifier learned from: all of batch 1 and the batch-2 ``shots`` (features, labels)."""
+    return np.vstack([b1.features, b2.features[shots]]), np.concatenate([b1.labels, b2.labels[shots]])
 
 
 def batch2_classifier(cfg: Config, draw: int) -> tuple[object, np.ndarray, np.ndarray]:
@@ -189,8 +193,7 @@ def batch2_classifier(cfg: Config, draw: int) -> tuple[object, np.ndarray, np.nd
     s, q = recorded_shots(b2.labels, cfg.gas_k, random_state=[cfg.seed, cfg.gas_k, draw])
     clf = FewShotSpikingClassifier(random_state=cfg.seed).fit(b1.features, b1.labels).adapt(b2.features[s],
                                                                                              b2.labels[s])
-    seen = (np.vstack([b1.features, b2.features[s]]), np.concatenate([b1.labels, b2.labels[s]]))
-    return clf, b2.features[q], importance(cfg, clf, *seen)
+    return clf, b2.features[q], importance(cfg, clf, *learned_from(b1, b2, s))
 
 
 def _resources(net, result, bits: dict) -> dict:
