@@ -116,6 +116,10 @@ def main(argv=None) -> dict:
             lt, lb = out["classifier"]["target_4bit_50pct"]["twin"], out["classifier"]["target_4bit_50pct"]["batch2"]
             print(f"8-bit dense minus 4-bit 50 %: twin {lt['mean']:.2f} +- {lt['sd']:.2f} points ({lt['n']} tasks), "
                   f"gas batch 2 {lb['mean']:.2f} +- {lb['sd']:.2f} points ({lb['n']} draws)")
+            mag = out["classifier"]["target_4bit_50pct"].get("by_magnitude")
+            if mag:
+                print(f"  the same point pruned by magnitude: twin {mag['twin']['mean']:.2f} +- {mag['twin']['sd']:.2f}, "
+                      f"gas batch 2 {mag['batch2']['mean']:.2f} +- {mag['batch2']['sd']:.2f} points")
     if "ff" in args.parts:
         t0 = time.perf_counter()
         out["feed_forward"] = exp.ff_sweep(cfg, pts)
