@@ -304,10 +304,11 @@ def needed_sparsity(net: Network, model: ResourceModel | str, *, weight_bits=Non
     ``(steps - 1) / steps`` does not.
     """
     model = resource_model(model, "needed_sparsity")
+    orders = {p.name: pruning.pruning_order(p.weights, random_state=random_state) for p in net.projections}
 
-    def passes(i):
+    def passes(i):  # the weights sorted once, not at every step of the bisection
         pruned, _ = pruning.prune_network(net, {p.name: i / steps for p in net.projections},
-                                          random_state=random_state)
+                                          random_state=random_state, orders=orders)
         return fits(compact_formats(pruned, model, weight_bits), model, weight_bits)
 
     i = pruning.smallest_passing(passes, 0, steps - 1)

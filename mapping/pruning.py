@@ -63,7 +63,7 @@ def pruned_count(sparsity: float, nnz: int) -> int:
     return int(np.floor(sparsity * nnz + 0.5))
 
 
-def prune_magnitude(w, sparsity: float, *, random_state=None, importance=None):
+def prune_magnitude(w, sparsity: float, *, random_state=None, importance=None, order=None):
     """``w`` with its ``round(sparsity * nnz)`` smallest-magnitude nonzero weights set to zero.
 
     Parameters
@@ -78,6 +78,9 @@ def prune_magnitude(w, sparsity: float, *, random_state=None, importance=None):
         A saliency per synapse, dense, of ``w``'s shape, finite and >= 0: the nonzero
         weights of *least importance* are removed instead of the smallest (for example
         :meth:`neurochip.plasticity.FewShotSpikingClassifier.synapse_importance`).
+    order : ndarray, optional
+        The pruning order of ``w``'s nonzero weights when it is already known
+        (:func:`pruning_order`; a bisection prunes one matrix at many sparsities).
 
     Returns
     -------
@@ -86,9 +89,18 @@ def prune_magnitude(w, sparsity: float, *, random_state=None, importance=None):
     values, rebuild = _nonzero_values(w)
     k = pruned_count(sparsity, values.size)
     out = values.copy()
-    scores = values if importance is None else _importance_values(w, importance)
-    out[magnitude_order(scores, random_state=random_state)[:k]] = 0.0
+    if order is None:
+        scores = values if importance is None else _importance_values(w, importance)
+        order = magnitude_order(scores, random_state=random_state)
+    elif len(order) != values.size:
+        raise ValueError(f"prune_magnitude: order should rank the {values.size} nonzero weights, got {len(order)}")
+    out[order[:k]] = 0.0
     return rebuild(out), k
+
+
+def pruning_order(w, *, random_state=None) -> np.ndarray:
+    """The order in which :func:`prune_magnitude` removes ``w``'s nonzero weights (smallest first)."""
+    return magnitude_order(_nonzero_values(w)[0], random_state=random_state)
 
 
 def _importance_values(w, importance) -> np.ndarray:
@@ -318,12 +330,18 @@ def smallest_passing(passes: Callable[[int], bool], low: int, high: int) -> int 
     return hi
 
 
-def prune_network(net: Network, sparsity: Mapping[str, float], *, random_state=None) -> tuple[Network, dict]:
-    """Every projection of ``sparsity`` magnitude-pruned; returns the network and removed counts."""
+def prune_network(net: Network, sparsity: Mapping[str, float], *, random_state=None,
+                  orders: Mapping[str, np.ndarray] | None = None) -> tuple[Network, dict]:
+    """Every projection of ``sparsity`` magnitude-pruned; returns the network and removed counts.
+
+    ``orders``: :func:`pruning_order` of projections already known (by name), not sorted again.
+    """
     projs, removed = [], {}
+    orders = orders or {}
     for proj in net.projections:
         if proj.name in sparsity:
-            w, removed[proj.name] = prune_magnitude(proj.weights, sparsity[proj.name], random_state=random_state)
+            w, removed[proj.name] = prune_magnitude(proj.weights, sparsity[proj.name], random_state=random_state,
+                                                    order=orders.get(proj.name))
             proj = replace(proj, weights=w)
         projs.append(proj)
     return replace(net, projections=projs), removed
@@ -338,6 +356,6 @@ def as_format(w, *, sparse: bool):
     return w.toarray() if sp.issparse(w) else np.asarray(w, dtype=float)
 
 
-__all__ = ["MAX_WEIGHT_BITS", "magnitude_order", "pruned_count", "prune_magnitude", "level_grid",
-           "quantize_levels", "mse_clip", "rescale_rows", "neuron_scores", "weakest_neurons", "remove_neurons", "smallest_passing",
+__all__ = ["MAX_WEIGHT_BITS", "magnitude_order", "pruning_order", "pruned_count", "prune_magnitude", "level_grid",
+           "quantize_levels", "stored_synapses", "mse_clip", "rescale_rows", "neuron_scores", "weakest_neurons", "remove_neurons", "smallest_passing",
            "prune_network", "as_format"]

@@ -11,8 +11,8 @@ import scipy.sparse as sp
 import mapping
 from mapping.compress import compress_weights, synaptic_memory_bytes
 from mapping.placement import LOIHI1, ResourceModel, fits, needed_sparsity
-from mapping.pruning import (prune_magnitude, prune_network, quantize_levels, remove_neurons, stored_synapses,
-                             weakest_neurons)
+from mapping.pruning import (prune_magnitude, prune_network, pruning_order, quantize_levels, remove_neurons,
+                             stored_synapses, weakest_neurons)
 from _gas_data import needs_data
 from neurochip import Network, Population, Projection, SpikeSource
 from neurochip.devices import presets
@@ -81,6 +81,25 @@ def test_importance_prunes_the_least_important_not_the_smallest():
         prune_magnitude(w, 0.5, importance=np.ones(4))
     with pytest.raises(ValueError, match="importance should be finite and >= 0"):
         compress_weights(w, sparsity=0.5, importance=-imp)
+
+
+def test_a_known_pruning_order_gives_the_same_pruning():
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(7, 9)) * (rng.random((7, 9)) < 0.6)
+    w[0, :3] = 0.5  # ties
+    for seed in (None, 3):
+        order = pruning_order(w, random_state=seed)
+        for s in (0.1, 0.5, 0.9):
+            np.testing.assert_array_equal(prune_magnitude(w, s, order=order, random_state=seed)[0],
+                                          prune_magnitude(w, s, random_state=seed)[0])
+    net = ff()
+    orders = {p.name: pruning_order(p.weights) for p in net.projections}
+    a, _ = prune_network(net, {"in_hid": 0.5, "hid_out": 0.3}, orders=orders)
+    b, _ = prune_network(net, {"in_hid": 0.5, "hid_out": 0.3})
+    for p, q in zip(a.projections, b.projections):
+        np.testing.assert_array_equal(p.weights, q.weights)
+    with pytest.raises(ValueError, match="order should rank the"):
+        prune_magnitude(w, 0.5, order=order[:-1])
 
 
 def test_stored_synapses_drops_what_the_grid_rounds_to_zero():
