@@ -122,13 +122,12 @@ def compressed_classifier(cfg: Config, clf, s: float, b: int, imp=None):
     return out
 
 
-def score_points(cfg: Config, clf, X, y, pts, X_seen, y_seen) -> dict:
+def score_points(cfg: Config, clf, X, y, pts, imp) -> dict:
     """Accuracy of the classifier at every (sparsity, bits) point, and uncompressed (``float``).
 
-    With Fisher pruning, the target point (50 %, 4 bits) is also scored pruned by magnitude
-    (``"s=0.5,b=4,magnitude"``), for comparison.
+    ``imp``: its :func:`importance`. With Fisher pruning, the target point (50 %, 4 bits) is
+    also scored pruned by magnitude (``"s=0.5,b=4,magnitude"``), for comparison.
     """
-    imp = importance(cfg, clf, X_seen, y_seen)
     scores = {key(s, b): float(compressed_classifier(cfg, clf, s, b, imp).score(X, y)) for s, b in pts}
     if imp is not None and (0.5, 4) in pts:
         scores[key(0.5, 4) + ",magnitude"] = float(compressed_classifier(cfg, clf, 0.5, 4).score(X, y))
@@ -146,8 +145,8 @@ def twin_accuracies(cfg: Config, pts) -> dict:
     for i in range(cfg.twin_tasks):
         t = sampler.sample(k_shot=cfg.k_shot, n_query=cfg.n_query, split="test", random_state=i)
         clf = FewShotSpikingClassifier(random_state=i).fit(t.X_fit, t.y_fit).adapt(t.X_support, t.y_support)
-        rows.append(score_points(cfg, clf, t.X_query, t.y_query, pts, np.vstack([t.X_fit, t.X_support]),
-                                 np.concatenate([t.y_fit, t.y_support])))
+        imp = importance(cfg, clf, np.vstack([t.X_fit, t.X_support]), np.concatenate([t.y_fit, t.y_support]))
+        rows.append(score_points(cfg, clf, t.X_query, t.y_query, pts, imp))
     return {k: [r[k] for r in rows] for k in rows[0]}
 
 
@@ -163,17 +162,17 @@ def gas_accuracies(cfg: Config, pts) -> tuple[dict, dict, object, np.ndarray, np
     b1, b2 = load_gas_drift(1, folder=folder), load_gas_drift(2, folder=folder)
     early = first_half(b1.labels)
     clf1 = FewShotSpikingClassifier(random_state=cfg.seed).fit(b1.features[early], b1.labels[early])
-    choose = score_points(cfg, clf1, b1.features[~early], b1.labels[~early], pts, b1.features[early],
-                          b1.labels[early])
+    choose = score_points(cfg, clf1, b1.features[~early], b1.labels[~early], pts,
+                          importance(cfg, clf1, b1.features[early], b1.labels[early]))
     fitted = FewShotSpikingClassifier(random_state=cfg.seed).fit(b1.features, b1.labels)
     rows = []
     for d in range(cfg.gas_draws):
         s, q = recorded_shots(b2.labels, cfg.gas_k, random_state=[cfg.seed, cfg.gas_k, d])
         m = copy.deepcopy(fitted).adapt(b2.features[s], b2.labels[s])
-        seen = learned_from(b1, b2, s)
-        rows.append(score_points(cfg, m, b2.features[q], b2.labels[q], pts, *seen))
+        imp = importance(cfg, m, *learned_from(b1, b2, s))
+        rows.append(score_points(cfg, m, b2.features[q], b2.labels[q], pts, imp))
     check = {k: [r[k] for r in rows] for k in rows[0]}
-    return choose, check, m, b2.features[q], importance(cfg, m, *seen)
+    return choose, check, m, b2.features[q], imp
 
 
 def learned_from(b1, b2, shots) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,8 @@ MAX_WEIGHT_BITS = 8
 
 
 def _nonzero_values(w):
-    """Flat nonzero values of dense or sparse ``w`` and a function rebuilding ``w`` from new values."""
+    """Flat nonzero values of dense or sparse ``w``, a function rebuilding ``w`` from new values, and a
+    function giving their positions (an index into a dense array of ``w``'s shape; computed on demand)."""
     if sp.issparse(w):
         csr = sp.csr_matrix(w, copy=True)
         csr.eliminate_zeros()
@@ -39,7 +40,9 @@ def _nonzero_values(w):
             out.data = np.asarray(values, dtype=float)
             out.eliminate_zeros()
             return out
-        return csr.data.astype(float), rebuild
+        def where():
+            return np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr)), csr.indices
+        return csr.data.astype(float), rebuild, where
     dense = np.asarray(w, dtype=float)
     flat = np.flatnonzero(dense)
 
@@ -47,7 +50,7 @@ def _nonzero_values(w):
         out = np.zeros_like(dense)
         out.flat[flat] = values
         return out
-    return dense.flat[flat].copy(), rebuild
+    return dense.flat[flat].copy(), rebuild, lambda: np.unravel_index(flat, dense.shape)
 
 
 def magnitude_order(values: np.ndarray, *, random_state=None) -> np.ndarray:
@@ -86,11 +89,11 @@ def prune_magnitude(w, sparsity: float, *, random_state=None, importance=None, o
     -------
     pruned, removed : array or sparse matrix, int
     """
-    values, rebuild = _nonzero_values(w)
+    values, rebuild, where = _nonzero_values(w)
     k = pruned_count(sparsity, values.size)
     out = values.copy()
     if order is None:
-        scores = values if importance is None else _importance_values(w, importance)
+        scores = values if importance is None else _checked_importance(w.shape, importance)[where()]
         order = magnitude_order(scores, random_state=random_state)
     elif len(order) != values.size:
         raise ValueError(f"prune_magnitude: order should rank the {values.size} nonzero weights, got {len(order)}")
@@ -103,21 +106,15 @@ def pruning_order(w, *, random_state=None) -> np.ndarray:
     return magnitude_order(_nonzero_values(w)[0], random_state=random_state)
 
 
-def _importance_values(w, importance) -> np.ndarray:
-    """``importance`` at the nonzero weights of ``w``, in :func:`_nonzero_values`' order (checked)."""
+def _checked_importance(shape, importance) -> np.ndarray:
+    """``importance`` as a dense array, checked against the weights' ``shape``."""
     imp = np.asarray(importance, dtype=float)
-    if imp.shape != tuple(w.shape):
-        raise ValueError(f"prune_magnitude: importance should have the weights' shape {tuple(w.shape)}, "
+    if imp.shape != tuple(shape):
+        raise ValueError(f"prune_magnitude: importance should have the weights' shape {tuple(shape)}, "
                          f"got {imp.shape}")
     if not np.all(np.isfinite(imp)) or (imp < 0).any():
         raise ValueError("prune_magnitude: importance should be finite and >= 0 (a saliency per synapse)")
-    if sp.issparse(w):
-        csr = sp.csr_matrix(w, copy=True)
-        csr.eliminate_zeros()
-        csr.sort_indices()
-        rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
-        return imp[rows, csr.indices]
-    return imp.flat[np.flatnonzero(np.asarray(w, dtype=float))]
+    return imp
 
 
 def level_grid(wpos: float, wneg: float, bits: int, *, owner: str = "quantize_levels") -> tuple[str, float, int, int]:
@@ -206,7 +203,7 @@ def quantize_levels(w, bits: int, *, clip: str = "max", owner: str = "quantize_l
     """
     if clip not in ("max", "mse"):
         raise ValueError(f"{owner}: clip should be 'max' or 'mse', got {clip!r}")
-    values, rebuild = _nonzero_values(w)
+    values, rebuild, _ = _nonzero_values(w)
     wpos = float(values.max(initial=0.0))
     wneg = float(-values.min(initial=0.0))
     if clip == "mse":
